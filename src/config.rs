@@ -1,0 +1,256 @@
+//! Typed settings, from flags or the environment. Printed at start with
+//! secrets masked.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::{admin::AdminArgs, auth::JwtVerifier, domain::NameRules};
+
+/// The embedded default: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://workspace-service.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "workspace-service",
+    version,
+    about = "gRPC service that owns workspaces"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Create organizations, users, memberships, plans, credentials, API
+    /// tokens and sessions.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// `sqlite://FILE` (created when missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    /// Largest number of database connections per replica.
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub database_max_connections: u32,
+
+    /// Where the gRPC server listens.
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "0.0.0.0:50051",
+        global = true
+    )]
+    pub listen_addr: SocketAddr,
+
+    /// Shared secret (at least 32 bytes) for HS256 JWTs.
+    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true, global = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// PEM public key (RSA or EC P-256) for RS256 or ES256 JWTs.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Required `iss` of JWTs; needed when a JWT key is set.
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of JWTs; needed when a JWT key is set.
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Shortest workspace name, in characters, after trimming.
+    #[arg(long, env = "NAME_MIN_CHARS", default_value_t = 4, global = true)]
+    pub name_min_chars: usize,
+
+    /// Longest workspace name, in characters, after trimming.
+    #[arg(long, env = "NAME_MAX_CHARS", default_value_t = 100, global = true)]
+    pub name_max_chars: usize,
+
+    /// Refuse CreateWorkspace without a billing account email (seed 001).
+    #[arg(long, env = "REQUIRE_BILLING_EMAIL", action = ArgAction::SetTrue, global = true)]
+    pub require_billing_email: bool,
+
+    /// How often the database is pinged for the health service, in
+    /// milliseconds.
+    #[arg(
+        long,
+        env = "HEALTH_CHECK_INTERVAL_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub health_check_interval_ms: u64,
+
+    /// Largest request message, in bytes.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1 << 20, global = true)]
+    pub max_message_bytes: usize,
+
+    /// Seed a demo organization, owner and API token at start and print a
+    /// grpcurl command. Default: on for SQLite, off for PostgreSQL.
+    #[arg(long, env = "SEED_DEMO", global = true)]
+    pub seed_demo: Option<bool>,
+
+    /// Log lines as text or JSON (RUST_LOG picks what is logged).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Settings as if no flag and no environment variable were given.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["workspace-service"]).settings
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn seeds_demo(&self) -> bool {
+        self.seed_demo.unwrap_or_else(|| self.is_sqlite())
+    }
+
+    pub fn name_rules(&self) -> anyhow::Result<NameRules> {
+        if self.name_min_chars == 0 || self.name_max_chars < self.name_min_chars {
+            bail!(
+                "name bounds {}..{} are not a range: need 1 <= NAME_MIN_CHARS <= NAME_MAX_CHARS",
+                self.name_min_chars,
+                self.name_max_chars
+            );
+        }
+        Ok(NameRules {
+            min_chars: self.name_min_chars,
+            max_chars: self.name_max_chars,
+            require_billing_email: self.require_billing_email,
+        })
+    }
+
+    pub fn health_check_interval(&self) -> Duration {
+        Duration::from_millis(self.health_check_interval_ms.max(100))
+    }
+
+    /// The JWT verifier the settings describe, if any.
+    pub fn jwt_verifier(&self) -> anyhow::Result<Option<JwtVerifier>> {
+        let issuer_and_audience = || -> anyhow::Result<(&str, &str)> {
+            let issuer = self
+                .jwt_issuer
+                .as_deref()
+                .context("a JWT key needs JWT_ISSUER")?;
+            let audience = self
+                .jwt_audience
+                .as_deref()
+                .context("a JWT key needs JWT_AUDIENCE")?;
+            Ok((issuer, audience))
+        };
+        match (&self.jwt_hs256_secret, &self.jwt_public_key_file) {
+            (Some(_), Some(_)) => bail!("set JWT_HS256_SECRET or JWT_PUBLIC_KEY_FILE, not both"),
+            (Some(secret), None) => {
+                let (issuer, audience) = issuer_and_audience()?;
+                JwtVerifier::hs256(secret.as_bytes(), issuer, audience).map(Some)
+            }
+            (None, Some(path)) => {
+                let (issuer, audience) = issuer_and_audience()?;
+                JwtVerifier::public_key_file(path, issuer, audience).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Masks the password of `scheme://user:password@host/…`.
+fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Settings {
+    /// What is printed at start: everything, secrets masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &mask_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("listen_addr", &self.listen_addr)
+            .field(
+                "jwt_hs256_secret",
+                &self.jwt_hs256_secret.as_ref().map(|_| "***"),
+            )
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("name_min_chars", &self.name_min_chars)
+            .field("name_max_chars", &self.name_max_chars)
+            .field("require_billing_email", &self.require_billing_email)
+            .field("health_check_interval_ms", &self.health_check_interval_ms)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("seed_demo", &self.seeds_demo())
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_when_printed() {
+        let mut settings = Settings::defaults();
+        settings.database_url = "postgres://app:hunter2@db:5432/workspaces".into();
+        settings.jwt_hs256_secret = Some("x".repeat(40));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains(&"x".repeat(40)), "{printed}");
+        assert!(
+            printed.contains("postgres://app:***@db:5432/workspaces"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn name_bounds_must_be_a_range() {
+        let mut settings = Settings::defaults();
+        settings.name_min_chars = 10;
+        settings.name_max_chars = 5;
+        assert!(settings.name_rules().is_err());
+    }
+
+    #[test]
+    fn a_jwt_key_needs_issuer_and_audience() {
+        let mut settings = Settings::defaults();
+        settings.jwt_hs256_secret = Some("s".repeat(32));
+        assert!(settings.jwt_verifier().is_err());
+        settings.jwt_issuer = Some("https://issuer.test".into());
+        settings.jwt_audience = Some("workspaces".into());
+        assert!(settings.jwt_verifier().unwrap().is_some());
+    }
+}

@@ -1,0 +1,147 @@
+//! Every way a call can fail, in the domain's words. The transports map
+//! these to status codes in one place each (`grpc::status`).
+
+use uuid::Uuid;
+
+/// One invalid field of a request (`google.rpc.BadRequest.FieldViolation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field's path in the request, such as `name` or
+    /// `document_store_credentials.workspace_document_store_credentials_id`.
+    pub field: String,
+    /// A stable, machine-readable reason such as `NAME_TOO_SHORT`.
+    pub reason: &'static str,
+    /// What is wrong, for people.
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            reason,
+            description: description.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Check 1. Deliberately says nothing about which part failed.
+    #[error("Missing or invalid credentials.")]
+    Unauthenticated,
+
+    /// Check 2: one or more fields are invalid. Never empty.
+    #[error("{}", .0.first().map(|v| v.description.as_str()).unwrap_or("Invalid request."))]
+    InvalidArgument(Vec<FieldViolation>),
+
+    /// Check 3, also when the organization does not exist (no leak).
+    #[error("You are not a member of this organization.")]
+    NotOrganizationMember,
+
+    /// Check 4 (seed 003's words).
+    #[error("User not found or account is not validated.")]
+    AccountNotValidated,
+
+    /// Check 5: the caller's organization role may not create workspaces.
+    #[error("Insufficient permissions to create workspaces.")]
+    InsufficientRole { role: String },
+
+    /// Check 5: the organization lets only its OWNERs and ADMINs create
+    /// workspaces (seed 002's `allow_user_workspace_creation` off).
+    #[error("Standard users of this company are not allowed to create workspaces.")]
+    WorkspaceCreationDisabled,
+
+    /// Check 6 (seed 000's words).
+    #[error("Creating workspaces is not supported with your current plan. Please contact support.")]
+    PlanNotSupported { plan: String },
+
+    /// Check 7 (seed 000's words).
+    #[error(
+        "We couldn't find the specified credentials. List the document store and file store credentials of your organization to pick existing ones."
+    )]
+    CredentialsNotFound { field: &'static str, id: Uuid },
+
+    /// Check 8.
+    #[error("The first member {user_id} is not a member of this organization.")]
+    FirstMemberNotFound { user_id: Uuid },
+
+    /// Check 9 (seed 000's words).
+    #[error("You reached the workspace limit. Delete an existing workspace to create a new one.")]
+    WorkspaceLimitReached { limit: i32 },
+
+    /// Check 10 (seed 000's words).
+    #[error(
+        "This workspace {name} already exists. Try giving your new workspace a different name."
+    )]
+    WorkspaceAlreadyExists { name: String },
+
+    /// Get: no such workspace, or not one the caller may see.
+    #[error("Workspace {id} not found.")]
+    WorkspaceNotFound { id: String },
+
+    /// The database did not answer; worth retrying.
+    #[error("The service is unavailable; try again.")]
+    Unavailable(#[source] anyhow::Error),
+
+    /// Anything else; the cause goes to the logs, not to the caller.
+    #[error("Failed to create workspace.")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl DomainError {
+    /// The single-violation form of [`DomainError::InvalidArgument`].
+    pub fn invalid(
+        field: impl Into<String>,
+        reason: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, reason, description)])
+    }
+
+    /// `google.rpc.ErrorInfo.reason`: stable, machine-readable.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::InvalidArgument(violations) => {
+                violations.first().map_or("INVALID_ARGUMENT", |v| v.reason)
+            }
+            Self::NotOrganizationMember => "NOT_ORGANIZATION_MEMBER",
+            Self::AccountNotValidated => "ACCOUNT_NOT_VALIDATED",
+            Self::InsufficientRole { .. } => "INSUFFICIENT_ROLE",
+            Self::WorkspaceCreationDisabled => "WORKSPACE_CREATION_DISABLED",
+            Self::PlanNotSupported { .. } => "PLAN_NOT_SUPPORTED",
+            Self::CredentialsNotFound { .. } => "CREDENTIALS_NOT_FOUND",
+            Self::FirstMemberNotFound { .. } => "FIRST_MEMBER_NOT_FOUND",
+            Self::WorkspaceLimitReached { .. } => "WORKSPACE_LIMIT_REACHED",
+            Self::WorkspaceAlreadyExists { .. } => "WORKSPACE_ALREADY_EXISTS",
+            Self::WorkspaceNotFound { .. } => "WORKSPACE_NOT_FOUND",
+            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// `google.rpc.ErrorInfo.metadata`: the values a client may act on.
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::InsufficientRole { role } => vec![("role", role.clone())],
+            Self::PlanNotSupported { plan } => vec![("plan", plan.clone())],
+            Self::CredentialsNotFound { field, id } => {
+                vec![("field", (*field).to_owned()), ("id", id.to_string())]
+            }
+            Self::FirstMemberNotFound { user_id } => vec![("first_member_id", user_id.to_string())],
+            Self::WorkspaceLimitReached { limit } => vec![("limit", limit.to_string())],
+            Self::WorkspaceAlreadyExists { name } => vec![("name", name.clone())],
+            Self::WorkspaceNotFound { id } => vec![("id", id.clone())],
+            Self::InvalidArgument(violations) => violations
+                .first()
+                .map(|v| vec![("field", v.field.clone())])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The domain: workspaces, organizations, roles, the rules of
+//! CreateWorkspace and the error enum. No transport, no database.
+
+mod error;
+mod organization;
+pub mod workspace;
+
+pub use error::{DomainError, FieldViolation};
+pub use organization::{
+    Caller, CredentialsKind, OrganizationRole, Plan, WorkspaceCreationPolicy, WorkspaceRole,
+};
+pub use workspace::{
+    CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, NameRules, OrganizationSummary,
+    WorkspaceMember, WorkspaceView, normalize_name, validate_create,
+};

@@ -1,0 +1,92 @@
+//! Protobuf messages to domain types and back.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::{
+    domain::{CreateWorkspaceInput, WorkspaceRole, WorkspaceView},
+    proto,
+};
+
+pub fn create_input(request: proto::CreateWorkspaceRequest) -> CreateWorkspaceInput {
+    CreateWorkspaceInput {
+        organization_id: request.organization_id,
+        name: request.name,
+        description: request.description,
+        billing_account_email: request.billing_account_email,
+        first_member_id: request.first_member_id,
+        document_store_credentials: request.document_store_credentials.map(|d| {
+            (
+                d.workspace_document_store_credentials_id,
+                d.pipeline_document_store_credentials_id,
+            )
+        }),
+        file_store_credentials: request
+            .file_store_credentials
+            .map(|f| f.file_store_credentials_id),
+        request_id: request.request_id,
+        validate_only: request.validate_only,
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> Option<Timestamp> {
+    Some(Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    })
+}
+
+fn role(role: WorkspaceRole) -> proto::Role {
+    match role {
+        WorkspaceRole::Owner => proto::Role::WorkspaceOwner,
+        WorkspaceRole::Admin => proto::Role::WorkspaceAdmin,
+        WorkspaceRole::Member => proto::Role::WorkspaceMember,
+    }
+}
+
+pub fn workspace(view: WorkspaceView) -> proto::Workspace {
+    let id = view.id.map(|id| id.to_string()).unwrap_or_default();
+    proto::Workspace {
+        memberships: view
+            .members
+            .iter()
+            .map(|m| proto::WorkspaceMembership {
+                id: m.id.map(|id| id.to_string()).unwrap_or_default(),
+                workspace_id: id.clone(),
+                user_id: m.user_id.to_string(),
+                privileges: vec![role(m.role) as i32],
+                access_tokens: Vec::new(),
+                created_at: timestamp(m.created_at),
+                updated_at: timestamp(m.updated_at),
+            })
+            .collect(),
+        members_count: view.members.len() as i32,
+        id,
+        name: view.name,
+        description: view.description,
+        organization_id: view.organization.id.to_string(),
+        organization: Some(proto::Organization {
+            id: view.organization.id.to_string(),
+            name: view.organization.name,
+            slug: view.organization.slug,
+        }),
+        workspace_type: view.workspace_type,
+        document_upload_method: view.document_upload_method,
+        user_role: view.user_role.map_or(proto::Role::Unspecified, role) as i32,
+        billing_account_email: view.billing_account_email,
+        document_store_credentials: view
+            .document_store
+            .map(|d| proto::DocumentStoreCredentials {
+                workspace_document_store_credentials_id: d.workspace.to_string(),
+                pipeline_document_store_credentials_id: d.pipeline.to_string(),
+            }),
+        file_store_credentials: view.file_store.map(|id| proto::FileStoreCredentials {
+            file_store_credentials_id: id.to_string(),
+        }),
+        used_storage: view.used_storage,
+        files_count: view.files_count,
+        summaries: Vec::new(),
+        created_at: timestamp(view.created_at),
+        updated_at: timestamp(view.updated_at),
+    }
+}

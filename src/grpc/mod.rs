@@ -1,0 +1,95 @@
+//! The tonic transport: decode the request, authenticate, call the use
+//! case, encode the answer. Errors become `Status` in `status.rs` only.
+
+mod convert;
+mod status;
+
+use tonic::{Request, Response, Status, metadata::MetadataMap};
+
+use crate::{
+    auth::{Authenticator, Credentials},
+    domain::Caller,
+    proto::{
+        CreateWorkspaceRequest, GetWorkspaceRequest, ListWorkspacesRequest, ListWorkspacesResponse,
+        Workspace, workspace_service_server::WorkspaceService,
+    },
+    workspaces::Workspaces,
+};
+
+pub use status::ERROR_DOMAIN;
+
+/// `workspace.v1.WorkspaceService`.
+#[derive(Clone)]
+pub struct WorkspaceApi {
+    workspaces: Workspaces,
+    authenticator: Authenticator,
+}
+
+impl WorkspaceApi {
+    pub fn new(workspaces: Workspaces, authenticator: Authenticator) -> Self {
+        Self {
+            workspaces,
+            authenticator,
+        }
+    }
+
+    /// Check 1: `authorization` or the `session` cookie.
+    async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        let authorization = metadata.get("authorization").and_then(|v| v.to_str().ok());
+        let cookies = metadata
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let credentials = Credentials::from_headers(authorization, cookies);
+        Ok(self.authenticator.authenticate(credentials).await?)
+    }
+}
+
+#[tonic::async_trait]
+impl WorkspaceService for WorkspaceApi {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateWorkspace"))]
+    async fn create_workspace(
+        &self,
+        request: Request<CreateWorkspaceRequest>,
+    ) -> Result<Response<Workspace>, Status> {
+        let caller = self.caller(request.metadata()).await?;
+        let input = convert::create_input(request.into_inner());
+        let workspace = self.workspaces.create(caller, &input).await?;
+        Ok(Response::new(convert::workspace(workspace)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetWorkspace"))]
+    async fn get_workspace(
+        &self,
+        request: Request<GetWorkspaceRequest>,
+    ) -> Result<Response<Workspace>, Status> {
+        let caller = self.caller(request.metadata()).await?;
+        let workspace = self.workspaces.get(caller, &request.get_ref().id).await?;
+        Ok(Response::new(convert::workspace(workspace)))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListWorkspaces"))]
+    async fn list_workspaces(
+        &self,
+        request: Request<ListWorkspacesRequest>,
+    ) -> Result<Response<ListWorkspacesResponse>, Status> {
+        let caller = self.caller(request.metadata()).await?;
+        let ListWorkspacesRequest {
+            organization_id,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page = self
+            .workspaces
+            .list(caller, &organization_id, page_size, &page_token)
+            .await?;
+        Ok(Response::new(ListWorkspacesResponse {
+            workspaces: page
+                .workspaces
+                .into_iter()
+                .map(convert::workspace)
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,69 @@
+//! The one place where domain errors become gRPC statuses, with
+//! `google.rpc.ErrorInfo` on every one and `google.rpc.BadRequest` on
+//! validation errors.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::domain::DomainError;
+
+/// `google.rpc.ErrorInfo.domain` of every error this service returns.
+pub const ERROR_DOMAIN: &str = "workspace.v1";
+
+fn code(error: &DomainError) -> Code {
+    match error {
+        DomainError::Unauthenticated => Code::Unauthenticated,
+        DomainError::InvalidArgument(_) => Code::InvalidArgument,
+        DomainError::NotOrganizationMember
+        | DomainError::InsufficientRole { .. }
+        | DomainError::WorkspaceCreationDisabled => Code::PermissionDenied,
+        DomainError::AccountNotValidated | DomainError::PlanNotSupported { .. } => {
+            Code::FailedPrecondition
+        }
+        DomainError::CredentialsNotFound { .. }
+        | DomainError::FirstMemberNotFound { .. }
+        | DomainError::WorkspaceNotFound { .. } => Code::NotFound,
+        DomainError::WorkspaceLimitReached { .. } => Code::ResourceExhausted,
+        DomainError::WorkspaceAlreadyExists { .. } => Code::AlreadyExists,
+        DomainError::Unavailable(_) => Code::Unavailable,
+        DomainError::Internal(_) => Code::Internal,
+    }
+}
+
+impl From<DomainError> for Status {
+    fn from(error: DomainError) -> Self {
+        match &error {
+            // The cause is for the logs, never for the caller.
+            DomainError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            DomainError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+            }
+            _ => {}
+        }
+        let metadata: HashMap<String, String> = error
+            .metadata()
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        let mut details = ErrorDetails::new();
+        details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
+        if let DomainError::InvalidArgument(violations) = &error {
+            details.set_bad_request(
+                violations
+                    .iter()
+                    .map(|v| FieldViolation {
+                        field: v.field.clone(),
+                        description: v.description.clone(),
+                        reason: v.reason.to_owned(),
+                        localized_message: None,
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        Status::with_error_details(code(&error), error.to_string(), details)
+    }
+}

@@ -1,0 +1,74 @@
+//! `workspace-service`: parse settings, run a subcommand. Nothing else.
+
+use anyhow::Context;
+use clap::Parser;
+use workspace_service::{
+    admin,
+    config::{Cli, Command},
+    startup::{Application, connect_and_migrate},
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Cli { settings, command } = Cli::parse();
+    telemetry::init(settings.log_format);
+
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            tracing::info!(?settings, "starting");
+            let seed_demo = settings.seeds_demo();
+            let app = Application::build(settings).await?;
+            if seed_demo {
+                let token = admin::seed_demo(app.storage())
+                    .await
+                    .context("seeding the demo")?;
+                print_demo(&token, app.local_addr().port());
+            }
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            connect_and_migrate(&settings).await?;
+            tracing::info!("database schema is up to date");
+            Ok(())
+        }
+        Command::Admin(args) => {
+            let storage = connect_and_migrate(&settings).await?;
+            admin::run(&storage, args).await
+        }
+    }
+}
+
+/// The line a new user pastes to create a first workspace.
+fn print_demo(token: &str, port: u16) {
+    println!(
+        "\nDemo organization '{slug}' is ready; its owner is {owner}. Create a workspace with:\n\n  \
+         grpcurl -plaintext -H 'authorization: Bearer {token}' -d '{{\"name\": \"My first workspace\"}}' \
+         localhost:{port} workspace.v1.WorkspaceService/CreateWorkspace\n",
+        slug = admin::DEMO_SLUG,
+        owner = admin::DEMO_OWNER,
+    );
+}
+
+/// Ctrl-C or SIGTERM: stop accepting calls, finish the ones in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining calls");
+}

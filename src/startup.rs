@@ -1,0 +1,142 @@
+//! Builds the application from settings: database, migrations, services,
+//! the bound listener. Tests start the real thing on port 0.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    auth::Authenticator,
+    config::Settings,
+    grpc::WorkspaceApi,
+    proto::{self, workspace_service_server::WorkspaceServiceServer},
+    storage::Storage,
+    workspaces::Workspaces,
+};
+
+/// The service, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    storage: Storage,
+    api: WorkspaceApi,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to and migrates the database, then binds the listen address.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let rules = settings.name_rules()?;
+        let jwt = settings.jwt_verifier()?;
+        let storage = connect_and_migrate(&settings).await?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_addr))?;
+        let api = WorkspaceApi::new(
+            Workspaces::new(storage.clone(), rules),
+            Authenticator::new(storage.clone(), jwt),
+        );
+        Ok(Self {
+            listener,
+            storage,
+            api,
+            settings,
+        })
+    }
+
+    /// The address the server listens on (with the real port when the
+    /// settings asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight calls finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let monitor = tokio::spawn(watch_database(
+            self.storage.clone(),
+            reporter,
+            self.settings.health_check_interval(),
+        ));
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        // grpcurl 1.8 asks only the v1alpha reflection service.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let max = self.settings.max_message_bytes;
+        let workspaces = WorkspaceServiceServer::new(self.api)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max.max(4 << 20));
+
+        tracing::info!(addr = %self.listener.local_addr()?, "serving gRPC");
+        let result = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(workspaces)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+        monitor.abort();
+        result?;
+        tracing::info!("stopped serving; closing the database");
+        self.storage.close().await?;
+        Ok(())
+    }
+}
+
+/// Connects to the database the settings name and migrates it.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage> {
+    let storage = Storage::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .context("connecting to the database")?;
+    storage.migrate().await.context("migrating the database")?;
+    Ok(storage)
+}
+
+/// Keeps the health service in step with the database: NOT_SERVING while it
+/// does not answer, SERVING again once it does.
+async fn watch_database(storage: Storage, reporter: HealthReporter, every: Duration) {
+    let mut last = None;
+    loop {
+        let answers = tokio::time::timeout(every.max(Duration::from_secs(1)), storage.ping())
+            .await
+            .unwrap_or(false);
+        let status = if answers {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(status) {
+            if answers {
+                tracing::info!("database answers; health SERVING");
+            } else {
+                tracing::warn!("database does not answer; health NOT_SERVING");
+            }
+            reporter.set_service_status("", status).await;
+            reporter
+                .set_service_status(
+                    <WorkspaceServiceServer<WorkspaceApi> as tonic::server::NamedService>::NAME,
+                    status,
+                )
+                .await;
+            last = Some(status);
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,127 @@
+//! The database: connection, migrations, entities and the queries the
+//! service runs. Speaks domain types; knows nothing of status codes.
+
+mod directory;
+pub mod entities;
+pub mod migrations;
+mod workspaces;
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    sqlx::{
+        self,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::domain::DomainError;
+
+pub use directory::{NewApiToken, OrganizationContext};
+pub use workspaces::{CreateOutcome, IdempotencyKey, NewWorkspace};
+
+/// How long a SQLite writer waits for the write lock before giving up.
+/// Concurrent creates queue on it (SQLite has one writer at a time).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The service's database: SQLite (embedded default) or PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    db: DatabaseConnection,
+}
+
+impl Storage {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is
+    /// created when missing and runs in WAL mode with a busy timeout.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+        Ok(Self {
+            db: Database::connect(options).await?,
+        })
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        migrations::Migrator::up(&self.db, None).await
+    }
+
+    /// Whether the database answers (for health checks).
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+
+    /// Stops using the database; in-flight queries finish first.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.db.close().await
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The sea-orm connection, for tests and tools that need raw access.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// Database errors as the domain sees them: the database is away
+/// (UNAVAILABLE, worth a retry) or something else went wrong (INTERNAL).
+impl From<DbErr> for DomainError {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            DomainError::Unavailable(err.into())
+        } else {
+            DomainError::Internal(err.into())
+        }
+    }
+}
+
+fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            matches!(
+                inner.as_ref(),
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Tls(_)
+            ) || is_connection_lost(inner.as_ref())
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL reports a server going away (shutdown, admin termination) as
+/// a database error of class 57 or 08.
+fn is_connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// Whether `err` is a unique-constraint violation mentioning `table`.
+fn violates_unique(err: &DbErr, table: &str) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) if message.contains(table))
+}

@@ -1,0 +1,344 @@
+//! Workspaces and their memberships: the transaction that creates one, and
+//! the queries that read them back as a caller may see them.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use super::{Storage, entities::*, violates_unique};
+use crate::domain::{
+    CreateWorkspace, DocumentStoreIds, OrganizationRole, OrganizationSummary, WorkspaceMember,
+    WorkspaceRole, WorkspaceView,
+};
+
+/// A workspace to insert: a checked request, where and by whom.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWorkspace<'a> {
+    pub organization_id: Uuid,
+    pub creator: Uuid,
+    pub request: &'a CreateWorkspace,
+    pub workspace_type: &'a str,
+    pub document_upload_method: &'a str,
+}
+
+/// Remembers a successful create under the caller's request id (AIP-155).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub user_id: Uuid,
+    pub request_id: String,
+    pub fingerprint: String,
+}
+
+/// How an insert ended. The refusals are the database's own verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created(Uuid),
+    /// The conditional counter update found the organization at its limit.
+    LimitReached,
+    /// The unique index on (organization, normalized name) refused it.
+    NameTaken,
+    /// Another call with the same caller and request id committed first.
+    RequestIdTaken,
+}
+
+impl Storage {
+    /// Inserts the workspace, the creator's OWNER membership, the first
+    /// member's membership and the idempotency record in one transaction.
+    ///
+    /// Checks 9 and 10 of CreateWorkspace are decided here, by the database,
+    /// so they hold across concurrent calls and replicas: the workspace
+    /// limit by one conditional UPDATE of the organization's counter, the
+    /// name by the unique index. Nothing is checked first and inserted after.
+    pub async fn insert_workspace(
+        &self,
+        new: NewWorkspace<'_>,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<CreateOutcome, DbErr> {
+        let txn = self.db.begin().await?;
+        match insert_in(&txn, new, idempotency).await {
+            Ok(CreateOutcome::Created(id)) => {
+                txn.commit().await?;
+                Ok(CreateOutcome::Created(id))
+            }
+            Ok(refused) => {
+                txn.rollback().await?;
+                Ok(refused)
+            }
+            Err(err) => {
+                // The transaction is dead either way; report the first error.
+                let _ = txn.rollback().await;
+                if violates_unique(&err, "normalized_name") {
+                    Ok(CreateOutcome::NameTaken)
+                } else if violates_unique(&err, "request_id") {
+                    Ok(CreateOutcome::RequestIdTaken)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// The workspace a caller's earlier call with `request_id` created, with
+    /// that call's request fingerprint.
+    pub async fn idempotency_record(
+        &self,
+        user_id: Uuid,
+        request_id: &str,
+    ) -> Result<Option<idempotency_record::Model>, DbErr> {
+        idempotency_record::Entity::find()
+            .filter(idempotency_record::Column::UserId.eq(user_id))
+            .filter(idempotency_record::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await
+    }
+
+    /// Whether the organization has a workspace of this normalized name.
+    /// Only for `validate_only`, which writes nothing; real creates rely on
+    /// the unique index.
+    pub async fn name_taken(
+        &self,
+        organization_id: Uuid,
+        normalized_name: &str,
+    ) -> Result<bool, DbErr> {
+        Ok(workspace::Entity::find()
+            .filter(workspace::Column::OrganizationId.eq(organization_id))
+            .filter(workspace::Column::NormalizedName.eq(normalized_name))
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
+    /// The workspace `id` if `caller` may see it: a member of it, or an
+    /// OWNER or ADMIN of its organization.
+    pub async fn visible_workspace(
+        &self,
+        id: Uuid,
+        caller: Uuid,
+    ) -> Result<Option<WorkspaceView>, DbErr> {
+        let Some(model) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let organization_id = model.organization_id;
+        let Some(view) = self.views(vec![model], caller).await?.pop() else {
+            return Ok(None);
+        };
+        if view.user_role.is_some() {
+            return Ok(Some(view));
+        }
+        let role = self.organization_role(organization_id, caller).await?;
+        Ok(role.filter(|r| r.sees_all_workspaces()).map(|_| view))
+    }
+
+    /// Up to `limit` workspaces `caller` may see, in id order (UUIDv7: the
+    /// order of creation) after `after`, optionally of one organization.
+    /// Keyset paging: a workspace inserted meanwhile lands after the
+    /// cursor or before it, never shifting a page.
+    pub async fn visible_workspaces(
+        &self,
+        caller: Uuid,
+        organization_id: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<WorkspaceView>, DbErr> {
+        let as_member = Query::select()
+            .column(workspace_membership::Column::WorkspaceId)
+            .from(workspace_membership::Entity)
+            .and_where(Expr::col(workspace_membership::Column::UserId).eq(caller))
+            .to_owned();
+        let as_organization_admin = Query::select()
+            .column(organization_membership::Column::OrganizationId)
+            .from(organization_membership::Entity)
+            .and_where(Expr::col(organization_membership::Column::UserId).eq(caller))
+            .and_where(Expr::col(organization_membership::Column::Role).is_in([
+                OrganizationRole::Owner.as_str(),
+                OrganizationRole::Admin.as_str(),
+            ]))
+            .to_owned();
+        let mut query = workspace::Entity::find().filter(
+            Condition::any()
+                .add(workspace::Column::Id.in_subquery(as_member))
+                .add(workspace::Column::OrganizationId.in_subquery(as_organization_admin)),
+        );
+        if let Some(organization_id) = organization_id {
+            query = query.filter(workspace::Column::OrganizationId.eq(organization_id));
+        }
+        if let Some(after) = after {
+            query = query.filter(workspace::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(workspace::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        self.views(models, caller).await
+    }
+
+    /// Workspaces with their organization and memberships, as `caller`
+    /// sees them; three queries whatever the number of workspaces.
+    async fn views(
+        &self,
+        models: Vec<workspace::Model>,
+        caller: Uuid,
+    ) -> Result<Vec<WorkspaceView>, DbErr> {
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        let organization_ids: HashSet<Uuid> = models.iter().map(|m| m.organization_id).collect();
+        let organizations: HashMap<Uuid, organization::Model> = organization::Entity::find()
+            .filter(organization::Column::Id.is_in(organization_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        let mut members: HashMap<Uuid, Vec<WorkspaceMember>> = HashMap::new();
+        for m in workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.is_in(models.iter().map(|m| m.id)))
+            .order_by_asc(workspace_membership::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            let role: WorkspaceRole = m
+                .role
+                .parse()
+                .map_err(|_| DbErr::Custom(format!("unexpected workspace role {:?}", m.role)))?;
+            members
+                .entry(m.workspace_id)
+                .or_default()
+                .push(WorkspaceMember {
+                    id: Some(m.id),
+                    user_id: m.user_id,
+                    role,
+                    created_at: m.created_at,
+                    updated_at: m.updated_at,
+                });
+        }
+        models
+            .into_iter()
+            .map(|w| {
+                let organization = organizations.get(&w.organization_id).ok_or_else(|| {
+                    DbErr::Custom(format!("workspace {} has no organization", w.id))
+                })?;
+                let members = members.remove(&w.id).unwrap_or_default();
+                Ok(WorkspaceView {
+                    id: Some(w.id),
+                    user_role: members.iter().find(|m| m.user_id == caller).map(|m| m.role),
+                    members,
+                    name: w.name,
+                    description: w.description,
+                    organization: OrganizationSummary {
+                        id: organization.id,
+                        name: organization.name.clone(),
+                        slug: organization.slug.clone(),
+                    },
+                    workspace_type: w.workspace_type,
+                    document_upload_method: w.document_upload_method,
+                    billing_account_email: w.billing_account_email,
+                    document_store: w
+                        .workspace_document_store_credentials_id
+                        .zip(w.pipeline_document_store_credentials_id)
+                        .map(|(workspace, pipeline)| DocumentStoreIds {
+                            workspace,
+                            pipeline,
+                        }),
+                    file_store: w.file_store_credentials_id,
+                    used_storage: w.used_storage,
+                    files_count: w.files_count,
+                    created_at: w.created_at,
+                    updated_at: w.updated_at,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_in(
+    txn: &DatabaseTransaction,
+    new: NewWorkspace<'_>,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<CreateOutcome, DbErr> {
+    let now = Utc::now();
+    let request = new.request;
+
+    // Check 9. The first statement is a write, so SQLite takes its write
+    // lock now (waiting up to the busy timeout) rather than failing to
+    // upgrade a read lock later; PostgreSQL locks the organization's row
+    // until commit, so concurrent creates in one organization queue here.
+    let counted = organization::Entity::update_many()
+        .col_expr(
+            organization::Column::WorkspaceCount,
+            Expr::col(organization::Column::WorkspaceCount).add(1),
+        )
+        .col_expr(organization::Column::UpdatedAt, Expr::value(now))
+        .filter(organization::Column::Id.eq(new.organization_id))
+        .filter(Expr::col(organization::Column::WorkspaceCount).lt(Expr::cust(
+            "COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)",
+        )))
+        .exec(txn)
+        .await?;
+    if counted.rows_affected == 0 {
+        return Ok(CreateOutcome::LimitReached);
+    }
+
+    // Check 10: the unique index on (organization_id, normalized_name)
+    // refuses a duplicate; `insert_workspace` turns that into NameTaken.
+    let id = Uuid::now_v7();
+    workspace::Entity::insert(workspace::ActiveModel {
+        id: Set(id),
+        organization_id: Set(new.organization_id),
+        name: Set(request.name.clone()),
+        normalized_name: Set(request.normalized_name.clone()),
+        description: Set(request.description.clone()),
+        workspace_type: Set(new.workspace_type.to_owned()),
+        document_upload_method: Set(new.document_upload_method.to_owned()),
+        billing_account_email: Set(request.billing_account_email.clone()),
+        workspace_document_store_credentials_id: Set(request.document_store.map(|d| d.workspace)),
+        pipeline_document_store_credentials_id: Set(request.document_store.map(|d| d.pipeline)),
+        file_store_credentials_id: Set(request.file_store),
+        used_storage: Set(0.0),
+        files_count: Set(0),
+        created_by: Set(new.creator),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(txn)
+    .await?;
+
+    let mut memberships = vec![(new.creator, WorkspaceRole::Owner)];
+    if let Some(first_member) = request.first_member_id.filter(|id| *id != new.creator) {
+        memberships.push((first_member, WorkspaceRole::Member));
+    }
+    workspace_membership::Entity::insert_many(memberships.into_iter().map(|(user_id, role)| {
+        workspace_membership::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            workspace_id: Set(id),
+            user_id: Set(user_id),
+            role: Set(role.as_str().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+    }))
+    .exec_without_returning(txn)
+    .await?;
+
+    if let Some(key) = idempotency {
+        idempotency_record::Entity::insert(idempotency_record::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(key.user_id),
+            request_id: Set(key.request_id.clone()),
+            request_fingerprint: Set(key.fingerprint.clone()),
+            workspace_id: Set(id),
+            created_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(CreateOutcome::Created(id))
+}

@@ -1,0 +1,419 @@
+//! The use cases: CreateWorkspace, GetWorkspace and ListWorkspaces, for
+//! whichever transport calls them. Runs the domain's rules, in the order of
+//! the product contract, against storage.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        Caller, CreateWorkspace, CreateWorkspaceInput, CredentialsKind, DomainError, NameRules,
+        WorkspaceMember, WorkspaceRole, WorkspaceView, validate_create,
+        workspace::{UPLOAD_METHOD_MANUAL, WORKSPACE_TYPE_CUSTOM},
+    },
+    storage::{CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext, Storage},
+};
+
+/// ListWorkspaces' page size when the caller gives none.
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+/// ListWorkspaces' largest page; larger requests are lowered to it.
+pub const MAX_PAGE_SIZE: i32 = 1_000;
+
+/// One page of ListWorkspaces.
+#[derive(Debug, Clone)]
+pub struct WorkspacePage {
+    pub workspaces: Vec<WorkspaceView>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+/// The workspace use cases.
+#[derive(Clone, Debug)]
+pub struct Workspaces {
+    storage: Storage,
+    rules: NameRules,
+}
+
+impl Workspaces {
+    pub fn new(storage: Storage, rules: NameRules) -> Self {
+        Self { storage, rules }
+    }
+
+    /// CreateWorkspace: checks 2 to 11 (check 1, authentication, made
+    /// `caller`).
+    pub async fn create(
+        &self,
+        caller: Caller,
+        input: &CreateWorkspaceInput,
+    ) -> Result<WorkspaceView, DomainError> {
+        // 2. Well formed.
+        let request = validate_create(input, &self.rules)?;
+
+        // A retry of a call that succeeded answers what that call created,
+        // before the checks below would refuse the now-taken name.
+        if let (Some(request_id), false) = (&request.request_id, request.validate_only)
+            && let Some(view) = self.replay(caller, request_id, &request).await?
+        {
+            return Ok(view);
+        }
+
+        // 3. Member of the organization (given or inferred). A missing
+        // organization answers the same as someone else's: no leak.
+        let organization_id = self
+            .organization_of(caller, request.organization_id)
+            .await?;
+        let role = self
+            .storage
+            .organization_role(organization_id, caller.user_id)
+            .await?
+            .ok_or(DomainError::NotOrganizationMember)?;
+        let context = self
+            .storage
+            .organization_context(organization_id)
+            .await?
+            .ok_or(DomainError::NotOrganizationMember)?;
+
+        // 4. Account validated.
+        match self.storage.user(caller.user_id).await? {
+            Some(user) if user.validated => {}
+            _ => return Err(DomainError::AccountNotValidated),
+        }
+
+        // 5. Role or organization policy.
+        context.policy.allows(role)?;
+
+        // 6. Plan.
+        context.plan.allows_creation()?;
+
+        // 7. Credentials of this organization, of the right kind.
+        let mut credentials = Vec::new();
+        if let Some(document_store) = request.document_store {
+            credentials.push((
+                "document_store_credentials.workspace_document_store_credentials_id",
+                document_store.workspace,
+                CredentialsKind::DocumentStore,
+            ));
+            credentials.push((
+                "document_store_credentials.pipeline_document_store_credentials_id",
+                document_store.pipeline,
+                CredentialsKind::DocumentStore,
+            ));
+        }
+        if let Some(file_store) = request.file_store {
+            credentials.push((
+                "file_store_credentials.file_store_credentials_id",
+                file_store,
+                CredentialsKind::FileStore,
+            ));
+        }
+        for (field, id, kind) in credentials {
+            if self.storage.credentials_kind(organization_id, id).await? != Some(kind) {
+                return Err(DomainError::CredentialsNotFound { field, id });
+            }
+        }
+
+        // 8. First member belongs to the organization.
+        if let Some(user_id) = request.first_member_id
+            && self
+                .storage
+                .organization_role(organization_id, user_id)
+                .await?
+                .is_none()
+        {
+            return Err(DomainError::FirstMemberNotFound { user_id });
+        }
+
+        let limit = context.plan.workspace_limit;
+        if request.validate_only {
+            return self.preview(caller, &request, &context).await;
+        }
+
+        // 9, 10 and 11: decided by the database in one transaction.
+        let idempotency = request
+            .request_id
+            .as_ref()
+            .map(|request_id| IdempotencyKey {
+                user_id: caller.user_id,
+                request_id: request_id.clone(),
+                fingerprint: request.fingerprint(),
+            });
+        let new = NewWorkspace {
+            organization_id,
+            creator: caller.user_id,
+            request: &request,
+            workspace_type: WORKSPACE_TYPE_CUSTOM,
+            document_upload_method: UPLOAD_METHOD_MANUAL,
+        };
+        let outcome = self
+            .storage
+            .insert_workspace(new, idempotency.as_ref())
+            .await?;
+        match outcome {
+            CreateOutcome::Created(id) => self
+                .storage
+                .visible_workspace(id, caller.user_id)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::Internal(anyhow::anyhow!(
+                        "workspace {id} vanished right after its creation"
+                    ))
+                }),
+            CreateOutcome::LimitReached => Err(DomainError::WorkspaceLimitReached {
+                limit: limit.unwrap_or(i32::MAX),
+            }),
+            CreateOutcome::NameTaken | CreateOutcome::RequestIdTaken => {
+                // A concurrent twin of this very call (same caller, same
+                // request id) may have won: then its workspace is ours.
+                if let Some(request_id) = &request.request_id
+                    && let Some(view) = self.replay(caller, request_id, &request).await?
+                {
+                    return Ok(view);
+                }
+                Err(DomainError::WorkspaceAlreadyExists { name: request.name })
+            }
+        }
+    }
+
+    /// GetWorkspace.
+    pub async fn get(&self, caller: Caller, id: &str) -> Result<WorkspaceView, DomainError> {
+        let not_found = || DomainError::WorkspaceNotFound { id: id.to_owned() };
+        let Ok(uuid) = Uuid::try_parse(id.trim()) else {
+            return Err(DomainError::invalid(
+                "id",
+                "INVALID_UUID",
+                format!("id must be a UUID, not '{id}'."),
+            ));
+        };
+        self.storage
+            .visible_workspace(uuid, caller.user_id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// ListWorkspaces.
+    pub async fn list(
+        &self,
+        caller: Caller,
+        organization_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<WorkspacePage, DomainError> {
+        let organization_id = match organization_id.trim() {
+            "" => None,
+            id => Some(Uuid::try_parse(id).map_err(|_| {
+                DomainError::invalid(
+                    "organization_id",
+                    "INVALID_UUID",
+                    format!("organization_id must be a UUID, not '{id}'."),
+                )
+            })?),
+        };
+        let page_size = match page_size {
+            size if size < 0 => {
+                return Err(DomainError::invalid(
+                    "page_size",
+                    "INVALID_PAGE_SIZE",
+                    "page_size must not be negative.",
+                ));
+            }
+            0 => DEFAULT_PAGE_SIZE,
+            size => size.min(MAX_PAGE_SIZE),
+        };
+        let after = PageToken::decode(page_token, organization_id)?;
+        if let Some(organization_id) = organization_id
+            && self
+                .storage
+                .organization_role(organization_id, caller.user_id)
+                .await?
+                .is_none()
+        {
+            return Err(DomainError::NotOrganizationMember);
+        }
+
+        let page_size = page_size as usize;
+        let mut workspaces = self
+            .storage
+            .visible_workspaces(caller.user_id, organization_id, after, page_size as u64 + 1)
+            .await?;
+        let next_page_token = if workspaces.len() > page_size {
+            workspaces.truncate(page_size);
+            let last = workspaces
+                .last()
+                .and_then(|w| w.id)
+                .expect("a full page has a last workspace");
+            PageToken::encode(last, organization_id)
+        } else {
+            String::new()
+        };
+        Ok(WorkspacePage {
+            workspaces,
+            next_page_token,
+        })
+    }
+
+    /// The workspace an earlier successful call with this request id
+    /// created, if there was one; REQUEST_ID_REUSED if that call asked for
+    /// something else.
+    async fn replay(
+        &self,
+        caller: Caller,
+        request_id: &str,
+        request: &CreateWorkspace,
+    ) -> Result<Option<WorkspaceView>, DomainError> {
+        let Some(record) = self
+            .storage
+            .idempotency_record(caller.user_id, request_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if record.request_fingerprint != request.fingerprint() {
+            return Err(DomainError::invalid(
+                "request_id",
+                "REQUEST_ID_REUSED",
+                format!("request_id '{request_id}' was already used for a different request."),
+            ));
+        }
+        let view = self
+            .storage
+            .visible_workspace(record.workspace_id, caller.user_id)
+            .await?;
+        view.map(Some).ok_or(DomainError::WorkspaceNotFound {
+            id: record.workspace_id.to_string(),
+        })
+    }
+
+    /// The organization to create in: the one given, or the caller's only
+    /// one.
+    async fn organization_of(
+        &self,
+        caller: Caller,
+        given: Option<Uuid>,
+    ) -> Result<Uuid, DomainError> {
+        if let Some(id) = given {
+            return Ok(id);
+        }
+        let organizations = self.storage.organizations_of(caller.user_id).await?;
+        match organizations.as_slice() {
+            [] => Err(DomainError::NotOrganizationMember),
+            [(id, _)] => Ok(*id),
+            _ => Err(DomainError::invalid(
+                "organization_id",
+                "ORGANIZATION_REQUIRED",
+                "You belong to several organizations; say which one in organization_id.",
+            )),
+        }
+    }
+
+    /// validate_only: checks 9 and 10 as reads, and the workspace as it
+    /// would be, without an id. Nothing is written.
+    async fn preview(
+        &self,
+        caller: Caller,
+        request: &CreateWorkspace,
+        context: &OrganizationContext,
+    ) -> Result<WorkspaceView, DomainError> {
+        if let Some(limit) = context.plan.workspace_limit
+            && context.workspace_count >= limit
+        {
+            return Err(DomainError::WorkspaceLimitReached { limit });
+        }
+        if self
+            .storage
+            .name_taken(context.organization.id, &request.normalized_name)
+            .await?
+        {
+            return Err(DomainError::WorkspaceAlreadyExists {
+                name: request.name.clone(),
+            });
+        }
+        let now = Utc::now();
+        let member = |user_id, role| WorkspaceMember {
+            id: None,
+            user_id,
+            role,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut members = vec![member(caller.user_id, WorkspaceRole::Owner)];
+        if let Some(first) = request.first_member_id.filter(|id| *id != caller.user_id) {
+            members.push(member(first, WorkspaceRole::Member));
+        }
+        Ok(WorkspaceView {
+            id: None,
+            name: request.name.clone(),
+            description: request.description.clone(),
+            organization: context.organization.clone(),
+            workspace_type: WORKSPACE_TYPE_CUSTOM.to_owned(),
+            document_upload_method: UPLOAD_METHOD_MANUAL.to_owned(),
+            user_role: Some(WorkspaceRole::Owner),
+            members,
+            billing_account_email: request.billing_account_email.clone(),
+            document_store: request.document_store,
+            file_store: request.file_store,
+            used_storage: 0.0,
+            files_count: 0,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// ListWorkspaces' opaque cursor: the last id of a page, bound to the
+/// organization filter it was made with.
+struct PageToken;
+
+impl PageToken {
+    const VERSION: &'static str = "v1";
+
+    fn encode(last: Uuid, organization_id: Option<Uuid>) -> String {
+        let organization = organization_id.map(|id| id.to_string()).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(format!("{}|{organization}|{last}", Self::VERSION))
+    }
+
+    fn decode(token: &str, organization_id: Option<Uuid>) -> Result<Option<Uuid>, DomainError> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let invalid = || {
+            DomainError::invalid(
+                "page_token",
+                "INVALID_PAGE_TOKEN",
+                "page_token is not one this service returned for this organization_id.",
+            )
+        };
+        let text = URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(invalid)?;
+        let mut parts = text.split('|');
+        let (Some(Self::VERSION), Some(organization), Some(last), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid());
+        };
+        let expected = organization_id.map(|id| id.to_string()).unwrap_or_default();
+        if organization != expected {
+            return Err(invalid());
+        }
+        Uuid::try_parse(last).map(Some).map_err(|_| invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_are_bound_to_their_filter() {
+        let last = Uuid::now_v7();
+        let organization = Some(Uuid::now_v7());
+        let token = PageToken::encode(last, organization);
+        assert_eq!(PageToken::decode(&token, organization).unwrap(), Some(last));
+        assert!(PageToken::decode(&token, None).is_err());
+        assert!(PageToken::decode("garbage", None).is_err());
+        assert_eq!(PageToken::decode("", None).unwrap(), None);
+    }
+}
