@@ -1,0 +1,202 @@
+//! `request_id` (AIP-155): a retry returns the first result and writes
+//! nothing; `validate_only` (AIP-163): every check, nothing written.
+
+mod common;
+
+use common::{Backend, PlanSpec, assert_error, authed, concurrently, named, spawn_app};
+use tonic::Code;
+use workspace_service::proto::{CreateWorkspaceRequest, ListWorkspacesRequest};
+
+on_both_databases!(
+    retry_with_same_request_id_returns_the_same_workspace,
+    same_request_id_with_a_different_request_is_invalid_argument,
+    request_ids_belong_to_their_caller,
+    concurrent_retries_create_one_workspace,
+    failed_calls_are_not_remembered,
+    validate_only_runs_every_check_and_writes_nothing,
+);
+
+async fn count_workspaces(app: &common::TestApp, token: &str) -> usize {
+    app.client()
+        .await
+        .list_workspaces(authed(token, ListWorkspacesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .workspaces
+        .len()
+}
+
+fn with_request_id(mut request: CreateWorkspaceRequest, id: &str) -> CreateWorkspaceRequest {
+    request.request_id = id.to_owned();
+    request
+}
+
+async fn retry_with_same_request_id_returns_the_same_workspace(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app
+        .organization(PlanSpec {
+            workspace_limit: Some(1),
+            ..PlanSpec::default()
+        })
+        .await;
+    let request = with_request_id(
+        named(&org, "Retried"),
+        "5f0c6f5e-1d7a-4c55-9d0e-7f5d3c1b2a90",
+    );
+    let first = app.create(&org.owner.token, request.clone()).await.unwrap();
+    // The retry succeeds although the name is now taken and the limit of 1
+    // is reached: it is answered from the first call.
+    let retry = app.create(&org.owner.token, request).await.unwrap();
+    assert_eq!(retry.id, first.id);
+    assert_eq!(count_workspaces(&app, &org.owner.token).await, 1);
+}
+
+async fn same_request_id_with_a_different_request_is_invalid_argument(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    app.create(
+        &org.owner.token,
+        with_request_id(named(&org, "Original"), "req-1"),
+    )
+    .await
+    .unwrap();
+    assert_error(
+        app.create(
+            &org.owner.token,
+            with_request_id(named(&org, "Something else"), "req-1"),
+        )
+        .await,
+        Code::InvalidArgument,
+        "REQUEST_ID_REUSED",
+    );
+    app.create(
+        &org.owner.token,
+        with_request_id(named(&org, "Something else"), "req-2"),
+    )
+    .await
+    .unwrap();
+}
+
+async fn request_ids_belong_to_their_caller(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let admin = app
+        .member(org.id, workspace_service::domain::OrganizationRole::Admin)
+        .await;
+    let a = app
+        .create(
+            &org.owner.token,
+            with_request_id(named(&org, "Owner's"), "shared-id"),
+        )
+        .await
+        .unwrap();
+    let b = app
+        .create(
+            &admin.token,
+            with_request_id(named(&org, "Admin's"), "shared-id"),
+        )
+        .await
+        .unwrap();
+    assert_ne!(a.id, b.id);
+}
+
+async fn concurrent_retries_create_one_workspace(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let channel = app.channel().await;
+    let request = with_request_id(named(&org, "Stormy retries"), "storm");
+    let token = org.owner.token.clone();
+    let results = concurrently(10, |_| {
+        let mut client =
+            workspace_service::proto::workspace_service_client::WorkspaceServiceClient::new(
+                channel.clone(),
+            );
+        let request = authed(&token, request.clone());
+        async move {
+            client
+                .create_workspace(request)
+                .await
+                .map(|r| r.into_inner().id)
+        }
+    })
+    .await;
+    let ids: Vec<String> = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|s| panic!("a retry failed: {s:?}")))
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(count_workspaces(&app, &org.owner.token).await, 1);
+}
+
+async fn failed_calls_are_not_remembered(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app
+        .organization(PlanSpec {
+            workspace_limit: Some(0),
+            ..PlanSpec::default()
+        })
+        .await;
+    let request = with_request_id(named(&org, "Later"), "try-again");
+    assert_error(
+        app.create(&org.owner.token, request.clone()).await,
+        Code::ResourceExhausted,
+        "WORKSPACE_LIMIT_REACHED",
+    );
+    app.storage
+        .update_plan(org.plan_id, true, Some(1))
+        .await
+        .unwrap();
+    app.create(&org.owner.token, request).await.unwrap();
+}
+
+async fn validate_only_runs_every_check_and_writes_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let mut request = named(&org, "Dry run");
+    request.validate_only = true;
+    request.request_id = "dry".into();
+    let preview = app.create(&org.owner.token, request.clone()).await.unwrap();
+    assert_eq!(preview.id, "", "a preview has no id");
+    assert_eq!(preview.name, "Dry run");
+    assert_eq!(preview.members_count, 1);
+    assert_eq!(count_workspaces(&app, &org.owner.token).await, 0);
+
+    // Refusals are the same as for a real call.
+    let mut short = request.clone();
+    short.name = "abc".into();
+    assert_error(
+        app.create(&org.owner.token, short).await,
+        Code::InvalidArgument,
+        "NAME_TOO_SHORT",
+    );
+    app.create_named(&org, "Dry run").await;
+    assert_error(
+        app.create(&org.owner.token, request.clone()).await,
+        Code::AlreadyExists,
+        "WORKSPACE_ALREADY_EXISTS",
+    );
+    app.storage
+        .update_plan(org.plan_id, true, Some(1))
+        .await
+        .unwrap();
+    request.name = "Another".into();
+    assert_error(
+        app.create(&org.owner.token, request).await,
+        Code::ResourceExhausted,
+        "WORKSPACE_LIMIT_REACHED",
+    );
+    assert_eq!(count_workspaces(&app, &org.owner.token).await, 1);
+}
