@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Backend, assert_error, spawn_app_with};
+use common::{assert_error, spawn_app_at};
 use tonic::Code;
 use workspace_service::proto::CreateWorkspaceRequest;
 
@@ -120,9 +120,7 @@ async fn admin_commands_create_what_the_service_uses() {
     );
     assert!(error.contains("no plan named"), "{error}");
 
-    let Some(app) = spawn_app_with(Backend::Sqlite, |s| s.database_url = url.clone()).await else {
-        unreachable!()
-    };
+    let app = spawn_app_at(url.clone()).await;
     let mut request = CreateWorkspaceRequest {
         name: "From the CLI".into(),
         file_store_credentials: Some(workspace_service::proto::FileStoreCredentials {
@@ -201,9 +199,7 @@ async fn bootstrap_file_is_applied_idempotently() {
     );
     assert!(second.contains("(exists)"));
 
-    let Some(app) = spawn_app_with(Backend::Sqlite, |s| s.database_url = url.clone()).await else {
-        unreachable!()
-    };
+    let app = spawn_app_at(url.clone()).await;
     let created = app
         .create(
             "wst_fixed-token-for-ci-0123456789",

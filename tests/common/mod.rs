@@ -110,6 +110,13 @@ pub async fn spawn_app_with(
     })
 }
 
+/// Starts the service on a database the test made itself.
+pub async fn spawn_app_at(database_url: String) -> TestApp {
+    spawn_app_with(Backend::Sqlite, |s| s.database_url = database_url)
+        .await
+        .expect("a SQLite app always starts")
+}
+
 impl TestApp {
     /// A client connected to the service.
     pub async fn client(&self) -> WorkspaceServiceClient<Channel> {
