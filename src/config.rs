@@ -6,7 +6,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::{admin::AdminArgs, auth::JwtVerifier, domain::NameRules};
+use crate::{admin::AdminArgs, auth::JwtVerifier, domain::NameRules, http::JsonNames};
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://workspace-service.db";
@@ -65,6 +65,20 @@ pub struct Settings {
         global = true
     )]
     pub listen_addr: SocketAddr,
+
+    /// Where the JSON/HTTP mapping listens; `off` turns it off.
+    #[arg(
+        long,
+        env = "HTTP_LISTEN_ADDR",
+        default_value = "0.0.0.0:8080",
+        global = true
+    )]
+    pub http_listen_addr: String,
+
+    /// Field names of JSON answers: `camel` (createdAt) or `proto`
+    /// (created_at). Requests accept both.
+    #[arg(long, env = "HTTP_JSON_NAMES", value_enum, default_value_t = JsonNames::Camel, global = true)]
+    pub http_json_names: JsonNames,
 
     /// Shared secret (at least 32 bytes) for HS256 JWTs.
     #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true, global = true)]
@@ -147,6 +161,16 @@ impl Settings {
         })
     }
 
+    /// The HTTP listen address, `None` when turned off.
+    pub fn http_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.http_listen_addr.trim() {
+            "" | "off" | "none" | "false" => Ok(None),
+            addr => addr.parse().map(Some).with_context(|| {
+                format!("HTTP_LISTEN_ADDR {addr:?} is neither an address nor `off`")
+            }),
+        }
+    }
+
     pub fn health_check_interval(&self) -> Duration {
         Duration::from_millis(self.health_check_interval_ms.max(100))
     }
@@ -200,6 +224,8 @@ impl fmt::Debug for Settings {
             .field("database_url", &mask_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("listen_addr", &self.listen_addr)
+            .field("http_listen_addr", &self.http_listen_addr)
+            .field("http_json_names", &self.http_json_names)
             .field(
                 "jwt_hs256_secret",
                 &self.jwt_hs256_secret.as_ref().map(|_| "***"),

@@ -1,7 +1,11 @@
 //! Builds the application from settings: database, migrations, services,
 //! the bound listener. Tests start the real thing on port 0.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    time::Duration,
+};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,6 +17,7 @@ use crate::{
     auth::Authenticator,
     config::Settings,
     grpc::WorkspaceApi,
+    http::{Gateway, GrpcService},
     proto::{self, workspace_service_server::WorkspaceServiceServer},
     storage::Storage,
     workspaces::Workspaces,
@@ -21,6 +26,7 @@ use crate::{
 /// The service, bound and ready to run.
 pub struct Application {
     listener: TcpListener,
+    http_listener: Option<TcpListener>,
     storage: Storage,
     api: WorkspaceApi,
     settings: Settings,
@@ -35,12 +41,21 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
+        let http_listener = match settings.http_addr()? {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr}"))?,
+            ),
+            None => None,
+        };
         let api = WorkspaceApi::new(
             Workspaces::new(storage.clone(), rules),
             Authenticator::new(storage.clone(), jwt),
         );
         Ok(Self {
             listener,
+            http_listener,
             storage,
             api,
             settings,
@@ -55,12 +70,22 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The address of the JSON/HTTP mapping, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
 
     /// Serves until `shutdown` completes, then lets in-flight calls finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
         let monitor = tokio::spawn(watch_database(
             self.storage.clone(),
@@ -83,6 +108,38 @@ impl Application {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max.max(4 << 20));
 
+        // One shutdown signal for both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let signal = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+
+        let http = match self.http_listener {
+            Some(listener) => {
+                let gateway = Gateway::new(
+                    proto::FILE_DESCRIPTOR_SET,
+                    GrpcService::new(workspaces.clone()),
+                    self.settings.http_json_names,
+                    max,
+                )?;
+                tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
+                let router = gateway.router();
+                Some(tokio::spawn(
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(signal())
+                        .into_future(),
+                ))
+            }
+            None => None,
+        };
+
         tracing::info!(addr = %self.listener.local_addr()?, "serving gRPC");
         let result = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -90,8 +147,11 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(workspaces)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal())
             .await;
+        if let Some(http) = http {
+            http.await??;
+        }
         monitor.abort();
         result?;
         tracing::info!("stopped serving; closing the database");

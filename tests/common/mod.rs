@@ -53,6 +53,8 @@ macro_rules! on_both_databases {
 /// A running service and what a test needs to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The JSON/HTTP mapping's address.
+    pub http_addr: Option<SocketAddr>,
     pub storage: Storage,
     pub backend: Backend,
     shutdown: Option<oneshot::Sender<()>>,
@@ -75,6 +77,7 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     let mut settings = Settings::defaults();
     settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.http_listen_addr = "127.0.0.1:0".into();
     settings.seed_demo = Some(false);
     settings.health_check_interval_ms = 200;
     let (sqlite_dir, postgres) = match backend {
@@ -94,6 +97,7 @@ pub async fn spawn_app_with(
         .await
         .expect("the application starts");
     let addr = app.local_addr();
+    let http_addr = app.http_addr();
     let storage = app.storage().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -101,6 +105,7 @@ pub async fn spawn_app_with(
     }));
     Some(TestApp {
         addr,
+        http_addr,
         storage,
         backend,
         shutdown: Some(shutdown),

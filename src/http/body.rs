@@ -1,0 +1,230 @@
+//! An HTTP request's path, query and body as the request message of its
+//! RPC, by the proto3 JSON mapping: both lowerCamel and proto field names
+//! accepted; unknown fields refused (400, seed 002's "unsupported fields");
+//! missing REQUIRED fields, malformed JSON and wrong types are schema errors
+//! (422, as seeds 000 and 001 answer).
+
+use std::collections::HashMap;
+
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor,
+    Value as ProtoValue,
+};
+use serde_json::{Map, Number, Value};
+
+use super::rules::HttpRule;
+use crate::domain::DomainError;
+
+/// A field-level error of the request as the domain says it, so HTTP and
+/// gRPC errors share one shape.
+fn invalid(field: &str, reason: &'static str, description: String) -> tonic::Status {
+    DomainError::invalid(field, reason, description).into()
+}
+
+/// The request message of `rule`'s RPC from the body's fields (a JSON
+/// object), the path variables and the query parameters.
+pub fn request_message(
+    rule: &HttpRule,
+    body: Option<Map<String, Value>>,
+    path: &HashMap<String, String>,
+    query: &[(String, String)],
+) -> Result<DynamicMessage, tonic::Status> {
+    let descriptor = rule.rpc.input();
+    let mut fields = body.unwrap_or_default();
+    check_fields(&descriptor, &fields, "")?;
+    if rule.body == "*" {
+        check_required(&descriptor, &fields, "")?;
+    }
+    for (name, value) in query {
+        insert_text(&descriptor, &mut fields, name, value)?;
+    }
+    for (name, value) in path {
+        insert_text(&descriptor, &mut fields, name, value)?;
+    }
+    DynamicMessage::deserialize_with_options(
+        descriptor,
+        Value::Object(fields),
+        &DeserializeOptions::new().deny_unknown_fields(true),
+    )
+    .map_err(|e| {
+        invalid(
+            "",
+            "INVALID_FIELD_VALUE",
+            format!("The request does not match its schema: {e}."),
+        )
+    })
+}
+
+/// The field of `message` called `key`, by proto or JSON name.
+fn field_named(message: &MessageDescriptor, key: &str) -> Option<FieldDescriptor> {
+    message
+        .get_field_by_name(key)
+        .or_else(|| message.get_field_by_json_name(key))
+}
+
+fn path_of(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Every key names a field, at every depth.
+fn check_fields(
+    message: &MessageDescriptor,
+    fields: &Map<String, Value>,
+    prefix: &str,
+) -> Result<(), tonic::Status> {
+    for (key, value) in fields {
+        let Some(field) = field_named(message, key) else {
+            return Err(invalid(
+                &path_of(prefix, key),
+                "UNSUPPORTED_FIELD",
+                format!("Unsupported field '{}'.", path_of(prefix, key)),
+            ));
+        };
+        if let (Kind::Message(inner), Value::Object(nested)) = (field.kind(), value)
+            && !field.is_map()
+            && !inner.full_name().starts_with("google.protobuf.")
+        {
+            check_fields(&inner, nested, &path_of(prefix, field.name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fields marked `(google.api.field_behavior) = REQUIRED` are present, in
+/// the message and in any nested message that is given.
+fn check_required(
+    message: &MessageDescriptor,
+    fields: &Map<String, Value>,
+    prefix: &str,
+) -> Result<(), tonic::Status> {
+    for field in message.fields() {
+        let given = fields
+            .get(field.name())
+            .or_else(|| fields.get(field.json_name()));
+        match given {
+            None | Some(Value::Null) if is_required(&field) => {
+                let path = path_of(prefix, field.name());
+                return Err(invalid(
+                    &path,
+                    "FIELD_REQUIRED",
+                    format!("Field required: {path}."),
+                ));
+            }
+            Some(Value::Object(nested)) => {
+                if let Kind::Message(inner) = field.kind() {
+                    check_required(&inner, nested, &path_of(prefix, field.name()))?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `field` carries `(google.api.field_behavior) = REQUIRED`.
+pub fn is_required(field: &FieldDescriptor) -> bool {
+    const REQUIRED: i32 = 2;
+    let pool = field.parent_pool();
+    let Some(extension) = pool.get_extension_by_name("google.api.field_behavior") else {
+        return false;
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return false;
+    }
+    match options.get_extension(&extension).as_ref() {
+        ProtoValue::List(values) => values
+            .iter()
+            .any(|v| matches!(v, ProtoValue::EnumNumber(n) if *n == REQUIRED)),
+        _ => false,
+    }
+}
+
+/// Sets the field at the dotted path `key` (a query parameter, a form or
+/// multipart field, a path variable) from text, typed by the field's kind.
+pub fn insert_text(
+    message: &MessageDescriptor,
+    fields: &mut Map<String, Value>,
+    key: &str,
+    text: &str,
+) -> Result<(), tonic::Status> {
+    let (head, rest) = match key.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (key, None),
+    };
+    let Some(field) = field_named(message, head) else {
+        return Err(invalid(
+            key,
+            "UNSUPPORTED_FIELD",
+            format!("Unsupported field '{key}'."),
+        ));
+    };
+    match (field.kind(), rest) {
+        (Kind::Message(inner), Some(rest)) => {
+            let nested = fields
+                .entry(field.name().to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(nested) = nested else {
+                return Err(invalid(
+                    key,
+                    "INVALID_FIELD_VALUE",
+                    format!("'{key}' is given twice."),
+                ));
+            };
+            insert_text(&inner, nested, rest, text)
+        }
+        (_, Some(_)) => Err(invalid(
+            key,
+            "UNSUPPORTED_FIELD",
+            format!("Unsupported field '{key}'."),
+        )),
+        (kind, None) => {
+            let value = typed(&kind, text).ok_or_else(|| {
+                invalid(
+                    key,
+                    "INVALID_FIELD_VALUE",
+                    format!("'{text}' is not a valid value for '{key}'."),
+                )
+            })?;
+            if field.is_list() {
+                let list = fields
+                    .entry(field.name().to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = list {
+                    list.push(value);
+                }
+            } else {
+                fields.remove(field.json_name());
+                fields.insert(field.name().to_owned(), value);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Text as the JSON value the field's kind expects.
+fn typed(kind: &Kind, text: &str) -> Option<Value> {
+    Some(match kind {
+        Kind::Bool => Value::Bool(match text {
+            "true" | "1" | "on" => true,
+            "false" | "0" | "off" | "" => false,
+            _ => return None,
+        }),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::Number(text.parse::<i32>().ok()?.into())
+        }
+        Kind::Uint32 | Kind::Fixed32 => Value::Number(text.parse::<u32>().ok()?.into()),
+        // The JSON mapping writes 64-bit integers as strings.
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::String(text.parse::<i64>().ok()?.to_string())
+        }
+        Kind::Uint64 | Kind::Fixed64 => Value::String(text.parse::<u64>().ok()?.to_string()),
+        Kind::Float | Kind::Double => Value::Number(Number::from_f64(text.parse::<f64>().ok()?)?),
+        Kind::String | Kind::Bytes | Kind::Enum(_) => Value::String(text.to_owned()),
+        Kind::Message(_) => return None,
+    })
+}

@@ -1,0 +1,256 @@
+//! The OpenAPI 3 document of the JSON/HTTP mapping, generated at start from
+//! the descriptors and their `google.api.http` rules: paths, parameters,
+//! bodies, answers and error statuses. Served at `/openapi.json`.
+
+use std::collections::BTreeMap;
+
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use super::{JsonNames, body::is_required, rules::HttpRule};
+
+/// The document for `rules`, with field names as answers print them.
+pub fn document(pool: &DescriptorPool, rules: &[HttpRule], names: JsonNames) -> Value {
+    let mut schemas = BTreeMap::new();
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+
+    for rule in rules {
+        let input = rule.rpc.input();
+        let output = rule.rpc.output();
+        collect_schemas(&input, names, &mut schemas);
+        collect_schemas(&output, names, &mut schemas);
+
+        let count = operation_ids.entry(rule.rpc.name().to_owned()).or_default();
+        *count += 1;
+        let operation_id = match *count {
+            1 => rule.rpc.name().to_owned(),
+            n => format!("{}{n}", rule.rpc.name()),
+        };
+
+        let mut parameters: Vec<Value> = rule
+            .path_fields
+            .iter()
+            .map(|field| {
+                json!({"name": field, "in": "path", "required": true, "schema": {"type": "string"}})
+            })
+            .collect();
+        if rule.body.is_empty() {
+            for field in input.fields() {
+                if rule.path_fields.iter().any(|p| p == field.name())
+                    || matches!(field.kind(), Kind::Message(_))
+                {
+                    continue;
+                }
+                parameters.push(json!({
+                    "name": field.name(),
+                    "in": "query",
+                    "required": false,
+                    "schema": field_schema(&field, names),
+                }));
+            }
+        } else {
+            parameters.push(json!({
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": false,
+                "description": "Becomes request_id: a retry with the same key returns the first result.",
+                "schema": {"type": "string", "maxLength": 128},
+            }));
+        }
+
+        let mut responses = Map::new();
+        responses.insert(
+            rule.success_status().as_u16().to_string(),
+            json!({
+                "description": format!("The {}.", output.name()),
+                "content": {"application/json": {"schema": reference(&output)}},
+            }),
+        );
+        for (status, description) in error_statuses(rule) {
+            responses.insert(
+                status.to_string(),
+                json!({
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }),
+            );
+        }
+
+        let mut operation = json!({
+            "operationId": operation_id,
+            "summary": format!("{} ({})", rule.rpc.name(), rule.rpc.full_name()),
+            "parameters": parameters,
+            "responses": responses,
+            "security": [{"bearerAuth": []}, {"basicAuth": []}, {"sessionCookie": []}],
+        });
+        if !rule.body.is_empty() {
+            let schema = reference(&input);
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": {
+                    "application/json": {"schema": schema},
+                    "application/x-www-form-urlencoded": {"schema": schema},
+                    "multipart/form-data": {"schema": schema},
+                },
+            });
+        }
+        paths
+            .entry(rule.path.clone())
+            .or_default()
+            .insert(rule.method.as_str().to_ascii_lowercase(), operation);
+    }
+
+    schemas.insert("Error".into(), error_schema());
+    let _ = pool;
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Workspace service",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The JSON/HTTP mapping of workspace.v1.WorkspaceService, generated from its protos. \
+                Request bodies accept lowerCamel and proto field names alike.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A JWT or an API token."},
+                "basicAuth": {"type": "http", "scheme": "basic", "description": "An API token as the password."},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+    })
+}
+
+/// The error statuses an operation can answer, in the contract's words.
+fn error_statuses(rule: &HttpRule) -> Vec<(u16, &'static str)> {
+    let mut statuses = vec![
+        (
+            400,
+            "Bad request: a field breaks a rule (such as the name's length) or is not supported.",
+        ),
+        (401, "Missing or invalid credentials."),
+        (
+            403,
+            "Not allowed: not a member of the organization, or not allowed to create workspaces.",
+        ),
+        (
+            422,
+            "The request does not match its schema (malformed JSON, wrong types, missing required fields).",
+        ),
+        (500, "Server error."),
+        (503, "The service is unavailable; try again."),
+    ];
+    if !rule.body.is_empty() {
+        statuses.push((413, "The request body is too large."));
+        statuses.push((415, "The content type is not supported."));
+    }
+    if rule.rpc.name().starts_with("Create") {
+        statuses.extend([
+            (402, "Creating workspaces is not supported with your current plan."),
+            (404, "We couldn't find the specified credentials, or the first member."),
+            (406, "You reached the workspace limit. Delete an existing workspace to create a new one."),
+            (409, "This workspace already exists. Try giving your new workspace a different name."),
+        ]);
+    } else if rule.rpc.name().starts_with("Get") {
+        statuses.push((404, "Not found."));
+    }
+    statuses.sort_unstable();
+    statuses
+}
+
+fn reference(message: &MessageDescriptor) -> Value {
+    json!({"$ref": format!("#/components/schemas/{}", message.full_name())})
+}
+
+fn is_well_known(message: &MessageDescriptor) -> bool {
+    message.full_name().starts_with("google.protobuf.")
+}
+
+fn collect_schemas(
+    message: &MessageDescriptor,
+    names: JsonNames,
+    schemas: &mut BTreeMap<String, Value>,
+) {
+    if is_well_known(message) || schemas.contains_key(message.full_name()) {
+        return;
+    }
+    // Reserve the name first: messages may refer to themselves.
+    schemas.insert(message.full_name().to_owned(), Value::Null);
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for field in message.fields() {
+        let name = match names {
+            JsonNames::Camel => field.json_name().to_owned(),
+            JsonNames::Proto => field.name().to_owned(),
+        };
+        if is_required(&field) {
+            required.push(Value::String(name.clone()));
+        }
+        properties.insert(name, field_schema(&field, names));
+        if let Kind::Message(inner) = field.kind() {
+            collect_schemas(&inner, names, schemas);
+        }
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = Value::Array(required);
+    }
+    schemas.insert(message.full_name().to_owned(), schema);
+}
+
+fn field_schema(field: &FieldDescriptor, names: JsonNames) -> Value {
+    let item = match field.kind() {
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "int64", "minimum": 0}),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+            json!({"type": "string", "format": "int64"})
+        }
+        Kind::Float | Kind::Double => json!({"type": "number", "format": "double"}),
+        Kind::String if field.name().ends_with("email") => {
+            json!({"type": "string", "format": "email"})
+        }
+        Kind::String => json!({"type": "string"}),
+        Kind::Bytes => json!({"type": "string", "format": "byte"}),
+        Kind::Enum(enumeration) => json!({
+            "type": "string",
+            "enum": enumeration.values().map(|v| v.name().to_owned()).collect::<Vec<_>>(),
+        }),
+        Kind::Message(message) if message.full_name() == "google.protobuf.Timestamp" => {
+            json!({"type": "string", "format": "date-time"})
+        }
+        Kind::Message(message) if is_well_known(&message) => json!({}),
+        Kind::Message(message) => reference(&message),
+    };
+    let _ = names;
+    if field.is_list() {
+        json!({"type": "array", "items": item})
+    } else {
+        item
+    }
+}
+
+/// grpc-gateway's error body.
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["code", "message", "details"],
+        "properties": {
+            "code": {"type": "integer", "format": "int32", "description": "The google.rpc.Code."},
+            "message": {"type": "string"},
+            "details": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["@type"],
+                    "properties": {"@type": {"type": "string"}},
+                    "additionalProperties": true,
+                },
+            },
+        },
+    })
+}
