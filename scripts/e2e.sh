@@ -96,6 +96,57 @@ for service in "" "$SVC"; do
   expect "health of '${service}' is SERVING" "$out" '"status": "SERVING"'
 done
 
+# The JSON/HTTP mapping: each seed's REST example, sent with curl.
+H="http://$HTTP_ADDR"
+# http METHOD PATH [curl args...]: prints "<status> <body>".
+http() {
+  local method=$1 path=$2; shift 2
+  local body status
+  body=$(mktemp)
+  status=$(curl -s -o "$body" -w '%{http_code}' -X "$method" "$H$path" "$@")
+  echo "$status $(cat "$body")"
+  rm -f "$body"
+}
+JSON=(-H "content-type: application/json")
+BEARER=(-H "$AUTH")
+
+out=$(http POST /api/v1/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": "Seed 000 workspace"}')
+expect "seed 000: POST /api/v1/workspaces answers 201" "$out" '^201 ' '"name":"Seed 000 workspace"'
+ORG=$(grep -Eo '"organizationId":"[0-9a-f-]{36}"' <<<"$out" | cut -d'"' -f4)
+
+out=$(http POST /api/v1/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": "Seed 001", "billingAccountEmail": "billing@example.com"}')
+expect "seed 001: camelCase body, 201 with createdAt and memberships" "$out" \
+  '^201 ' '"createdAt":' '"memberships":\[' '"privileges":\["ROLE_WORKSPACE_OWNER"\]'
+
+out=$(http POST /api/v3/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": "Engineering Team Workspace", "description": "Workspace for the engineering team"}')
+expect "seed 002: POST /api/v3/workspaces (JSON) answers 201" "$out" '^201 ' '"workspaceType":"CUSTOM"' '"usedStorage":'
+out=$(http POST /api/v3/workspaces "${BEARER[@]}" --data-urlencode "name=Form workspace" --data-urlencode "description=urlencoded")
+expect "seed 002: urlencoded form answers 201" "$out" '^201 ' '"description":"urlencoded"'
+out=$(http POST /api/v3/workspaces "${BEARER[@]}" -F "name=Multipart workspace" -F "description=multipart")
+expect "seed 002: multipart form answers 201" "$out" '^201 ' '"name":"Multipart workspace"'
+out=$(http POST /api/v3/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": "Extra", "color": "red"}')
+expect "seed 002: unsupported fields answer 400" "$out" '^400 ' '"reason":"UNSUPPORTED_FIELD"'
+
+out=$(http POST /workspace "${BEARER[@]}" "${JSON[@]}" -d '{"name": "Development Workspace"}')
+expect "seed 003: POST /workspace answers 201" "$out" '^201 ' "\"organizationId\":\"$ORG\""
+
+SESSION=$(DATABASE_URL="sqlite://$WORK/e2e.db" RUST_LOG=warn "$BIN" admin session create --user owner@demo.example | tail -1)
+out=$(http POST /workspaces -H "cookie: session=$SESSION" "${JSON[@]}" -d "{\"name\": \"Development Team\", \"description\": \"Workspace for the development team\", \"organization_id\": \"$ORG\"}")
+expect "seed 004: POST /workspaces with a session cookie answers 201" "$out" '^201 ' '"slug":"demo"' '"membersCount":1'
+
+out=$(http POST /api/v1/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": "abc"}')
+expect "HTTP: a short name answers 400 with grpc-gateway's body" "$out" '^400 ' '"code":3' '"@type":"type.googleapis.com/google.rpc.ErrorInfo"'
+out=$(http POST /api/v1/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": "development workspace"}')
+expect "HTTP: a duplicate answers 409" "$out" '^409 ' '"reason":"WORKSPACE_ALREADY_EXISTS"'
+out=$(http POST /api/v1/workspaces "${JSON[@]}" -d '{"name": "No token"}')
+expect "HTTP: no credentials answer 401" "$out" '^401 ' '"code":16'
+out=$(http POST /api/v1/workspaces "${BEARER[@]}" "${JSON[@]}" -d '{"name": ')
+expect "HTTP: malformed JSON answers 422" "$out" '^422 ' '"reason":"MALFORMED_BODY"'
+out=$(http GET "/api/v1/workspaces/$ID" "${BEARER[@]}")
+expect "HTTP: GET /api/v1/workspaces/{id} answers 200" "$out" '^200 ' "\"id\":\"$ID\""
+out=$(http GET /openapi.json)
+expect "HTTP: /openapi.json is served" "$out" '^200 ' '"openapi":"3.0.3"' '"/api/v3/workspaces"'
+
 kill -TERM "$PID"
 for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$PID" 2>/dev/null; then

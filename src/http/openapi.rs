@@ -32,7 +32,8 @@ pub fn document(pool: &DescriptorPool, rules: &[HttpRule], names: JsonNames) -> 
             .path_fields
             .iter()
             .map(|field| {
-                json!({"name": field, "in": "path", "required": true, "schema": {"type": "string"}})
+                // Path variables are resource ids: UUIDs.
+                json!({"name": field, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
             })
             .collect();
         if rule.body.is_empty() {
@@ -211,9 +212,6 @@ fn field_schema(field: &FieldDescriptor, names: JsonNames) -> Value {
             json!({"type": "string", "format": "int64"})
         }
         Kind::Float | Kind::Double => json!({"type": "number", "format": "double"}),
-        Kind::String if field.name().ends_with("email") => {
-            json!({"type": "string", "format": "email"})
-        }
         Kind::String => json!({"type": "string"}),
         Kind::Bytes => json!({"type": "string", "format": "byte"}),
         Kind::Enum(enumeration) => json!({
