@@ -1,6 +1,6 @@
 //! Compiles the protos with protox (no system `protoc`) and writes the file
-//! descriptor set that server reflection (and, later, the JSON mapping)
-//! serves.
+//! descriptor set that server reflection, the JSON/HTTP mapping and
+//! `workspace-service descriptor-set` (for Envoy) serve.
 
 use std::{env, fs, path::PathBuf};
 

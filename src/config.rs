@@ -34,6 +34,9 @@ pub enum Command {
     /// Create organizations, users, memberships, plans, credentials, API
     /// tokens and sessions.
     Admin(AdminArgs),
+    /// Write the protos' encoded descriptor set (with the google.api.http
+    /// annotations) to stdout, for Envoy's grpc_json_transcoder.
+    DescriptorSet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

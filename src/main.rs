@@ -32,6 +32,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database schema is up to date");
             Ok(())
         }
+        Command::DescriptorSet => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(workspace_service::proto::FILE_DESCRIPTOR_SET)?;
+            stdout.flush()?;
+            Ok(())
+        }
         Command::Admin(args) => {
             let storage = connect_and_migrate(&settings).await?;
             admin::run(&storage, args).await

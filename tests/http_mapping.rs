@@ -617,3 +617,31 @@ async fn openapi_document_lists_every_annotated_route() {
     let request = &document["components"]["schemas"]["workspace.v1.CreateWorkspaceRequest"];
     assert_eq!(request["required"], json!(["name"]));
 }
+
+#[test]
+fn descriptor_set_subcommand_carries_the_http_annotations() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_workspace-service"))
+        .arg("descriptor-set")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let pool =
+        prost_reflect::DescriptorPool::decode(output.stdout.as_slice()).expect("a descriptor set");
+    let rules = workspace_service::http::http_rules(&pool).unwrap();
+    let mut routes: Vec<String> = rules
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "GET /api/v1/workspaces",
+            "GET /api/v1/workspaces/{id}",
+            "POST /api/v1/workspaces",
+            "POST /api/v3/workspaces",
+            "POST /workspace",
+            "POST /workspaces",
+        ]
+    );
+}
