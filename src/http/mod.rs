@@ -254,8 +254,47 @@ impl Gateway {
         }
     }
 
-    /// Hands `message` to the gRPC service and returns the reply's bytes.
+    /// Hands `message` to the gRPC service within the `grpc-timeout`
+    /// deadline, if the caller gave one (504 when it expires).
     async fn call(
+        &self,
+        rule: &HttpRule,
+        headers: &HeaderMap,
+        message: DynamicMessage,
+    ) -> Result<Bytes, tonic::Status> {
+        let deadline = match headers.get("grpc-timeout") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(parse_grpc_timeout)
+                    .ok_or_else(|| {
+                        tonic::Status::from(DomainError::invalid(
+                            "grpc-timeout",
+                            "INVALID_TIMEOUT",
+                            "grpc-timeout must be 1 to 8 digits and a unit: H, M, S, m, u or n (such as 5S).",
+                        ))
+                    })?,
+            ),
+        };
+        let call = self.call_service(rule, headers, message);
+        match deadline {
+            None => call.await,
+            Some(deadline) => tokio::time::timeout(deadline, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(status::transport_error(
+                        Code::DeadlineExceeded,
+                        "DEADLINE_EXCEEDED",
+                        "The deadline expired before the call finished.",
+                    ))
+                }),
+        }
+    }
+
+    /// Hands `message` to the gRPC service and returns the reply's bytes.
+    async fn call_service(
         &self,
         rule: &HttpRule,
         headers: &HeaderMap,
@@ -339,6 +378,27 @@ fn unsupported_media_type(content_type: &str) -> tonic::Status {
             "Content type '{content_type}' is not supported; send application/json, application/x-www-form-urlencoded or multipart/form-data."
         ),
     )
+}
+
+/// A `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit).
+fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = value
+        .trim()
+        .split_at_checked(value.trim().len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// The values of the `{name}` segments of `template` in `path`.
