@@ -1,14 +1,22 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: compile with the Rust toolchain, run on a small Debian
 # image as a non-root user. The build needs no protoc (protox compiles the
-# protos in build.rs).
+# protos in build.rs). CI runs the same `cargo build --release --locked`.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+# Dependencies first, in a layer of their own that source edits do not
+# invalidate: build them against empty stand-ins for our code.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto
+RUN mkdir src \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && cargo build --release --locked \
+ && rm -rf src
 COPY src ./src
-RUN cargo build --release --locked \
+RUN touch src/main.rs src/lib.rs \
+ && cargo build --release --locked \
  && cp target/release/workspace-service /workspace-service
 
 FROM debian:bookworm-slim AS runtime
@@ -19,8 +27,14 @@ COPY --from=build /workspace-service /usr/local/bin/workspace-service
 USER 10001
 WORKDIR /data
 ENV LISTEN_ADDR=0.0.0.0:50051 \
+    HTTP_LISTEN_ADDR=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///data/workspace-service.db \
     LOG_FORMAT=json
-EXPOSE 50051
+# 50051: gRPC (health, reflection); 8080: JSON/HTTP and /openapi.json.
+EXPOSE 50051 8080
+# Asks the gRPC health service ("" follows the database). Kubernetes uses
+# native gRPC probes instead (deploy/kubernetes/deployment.yaml).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/workspace-service", "health-check"]
 ENTRYPOINT ["/usr/local/bin/workspace-service"]
 CMD ["serve"]

@@ -96,6 +96,9 @@ for service in "" "$SVC"; do
   expect "health of '${service}' is SERVING" "$out" '"status": "SERVING"'
 done
 
+out=$(LISTEN_ADDR="$ADDR" RUST_LOG=warn "$BIN" health-check 2>&1) && status=0 || status=$?
+expect "health-check subcommand (the container HEALTHCHECK) exits 0" "$out:$status" 'Serving:0$'
+
 # The JSON/HTTP mapping: each seed's REST example, sent with curl.
 H="http://$HTTP_ADDR"
 # http METHOD PATH [curl args...]: prints "<status> <body>".

@@ -37,6 +37,15 @@ pub enum Command {
     /// Write the protos' encoded descriptor set (with the google.api.http
     /// annotations) to stdout, for Envoy's grpc_json_transcoder.
     DescriptorSet,
+    /// Ask the running server's gRPC health service (on LISTEN_ADDR's
+    /// port, via 127.0.0.1) and exit 0 when it is SERVING: a container
+    /// HEALTHCHECK without extra tools.
+    HealthCheck {
+        /// The health service name: "" (readiness, follows the database)
+        /// or "liveness".
+        #[arg(long, default_value = "")]
+        service: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

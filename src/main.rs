@@ -39,11 +39,37 @@ async fn main() -> anyhow::Result<()> {
             stdout.flush()?;
             Ok(())
         }
+        Command::HealthCheck { service } => {
+            health_check(settings.listen_addr.port(), service).await
+        }
         Command::Admin(args) => {
             let storage = connect_and_migrate(&settings).await?;
             admin::run(&storage, args).await
         }
     }
+}
+
+/// Exits 0 when the local server's health service says SERVING.
+async fn health_check(port: u16, service: String) -> anyhow::Result<()> {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .timeout(std::time::Duration::from_secs(3))
+        .connect()
+        .await
+        .context("connecting to the local gRPC port")?;
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.clone(),
+        })
+        .await?
+        .into_inner()
+        .status();
+    println!("{service:?}: {status:?}");
+    anyhow::ensure!(status == ServingStatus::Serving, "not serving");
+    Ok(())
 }
 
 /// The line a new user pastes to create a first workspace.

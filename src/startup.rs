@@ -160,6 +160,11 @@ impl Application {
     }
 }
 
+/// The health "service" that only says the process is up (liveness);
+/// `""` and `workspace.v1.WorkspaceService` also follow the database
+/// (readiness).
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// Connects to the database the settings name and migrates it.
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage> {
     let storage = Storage::connect(&settings.database_url, settings.database_max_connections)
@@ -172,6 +177,11 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage>
 /// Keeps the health service in step with the database: NOT_SERVING while it
 /// does not answer, SERVING again once it does.
 async fn watch_database(storage: Storage, reporter: HealthReporter, every: Duration) {
+    // The process itself answers: what a liveness probe asks. It does not
+    // follow the database, so an outage does not restart every replica.
+    reporter
+        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+        .await;
     let mut last = None;
     loop {
         let answers = tokio::time::timeout(every.max(Duration::from_secs(1)), storage.ping())

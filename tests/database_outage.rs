@@ -211,6 +211,16 @@ async fn database_outage_is_unavailable_and_not_serving_then_recovers() {
 
     postgres.stop();
     wait_for_health(&mut health, ServingStatus::NotServing).await;
+    // Liveness does not follow the database: no restart for an outage.
+    let liveness = health
+        .check(HealthCheckRequest {
+            service: "liveness".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(liveness, ServingStatus::Serving);
     // Not UNAUTHENTICATED, although the token cannot be looked up: the
     // caller's credentials may well be fine.
     assert_error(

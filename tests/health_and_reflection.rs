@@ -19,7 +19,7 @@ async fn health_is_serving_for_the_server_and_the_service(backend: Backend) {
         return;
     };
     let mut health = HealthClient::new(app.channel().await);
-    for service in ["", "workspace.v1.WorkspaceService"] {
+    for service in ["", "workspace.v1.WorkspaceService", "liveness"] {
         let mut status = None;
         // The database monitor reports within one interval (200 ms in tests).
         for _ in 0..50 {
