@@ -130,6 +130,16 @@ pub struct Settings {
     )]
     pub health_check_interval_ms: u64,
 
+    /// Most WorkspaceService calls in flight per replica (gRPC and HTTP
+    /// together); more are answered RESOURCE_EXHAUSTED (HTTP 429) at once.
+    #[arg(
+        long,
+        env = "MAX_CONCURRENT_CALLS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_concurrent_calls: usize,
+
     /// Largest request message, in bytes.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_message_bytes: usize,
@@ -249,6 +259,7 @@ impl fmt::Debug for Settings {
             .field("name_max_chars", &self.name_max_chars)
             .field("require_billing_email", &self.require_billing_email)
             .field("health_check_interval_ms", &self.health_check_interval_ms)
+            .field("max_concurrent_calls", &self.max_concurrent_calls)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("seed_demo", &self.seeds_demo())
             .field("log_format", &self.log_format)

@@ -52,6 +52,7 @@ impl Application {
         let api = WorkspaceApi::new(
             Workspaces::new(storage.clone(), rules),
             Authenticator::new(storage.clone(), jwt),
+            settings.max_concurrent_calls,
         );
         Ok(Self {
             listener,

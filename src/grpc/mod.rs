@@ -4,6 +4,9 @@
 mod convert;
 mod status;
 
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
@@ -23,14 +26,31 @@ pub use status::ERROR_DOMAIN;
 pub struct WorkspaceApi {
     workspaces: Workspaces,
     authenticator: Authenticator,
+    /// Calls in flight, bounded: one more is shed at once rather than
+    /// queued without bound behind a slow database.
+    in_flight: Arc<Semaphore>,
 }
 
 impl WorkspaceApi {
-    pub fn new(workspaces: Workspaces, authenticator: Authenticator) -> Self {
+    pub fn new(
+        workspaces: Workspaces,
+        authenticator: Authenticator,
+        max_concurrent_calls: usize,
+    ) -> Self {
         Self {
             workspaces,
             authenticator,
+            in_flight: Arc::new(Semaphore::new(max_concurrent_calls.max(1))),
         }
+    }
+
+    /// A place among the calls in flight, or RESOURCE_EXHAUSTED (reason
+    /// OVERLOADED, with a RetryInfo) when all are taken.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| status::overloaded())
     }
 
     /// Check 1: `authorization` or the `session` cookie.
@@ -52,6 +72,7 @@ impl WorkspaceService for WorkspaceApi {
         &self,
         request: Request<CreateWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
+        let _admitted = self.admit()?;
         let caller = self.caller(request.metadata()).await?;
         let input = convert::create_input(request.into_inner());
         let workspace = self.workspaces.create(caller, &input).await?;
@@ -63,6 +84,7 @@ impl WorkspaceService for WorkspaceApi {
         &self,
         request: Request<GetWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
+        let _admitted = self.admit()?;
         let caller = self.caller(request.metadata()).await?;
         let workspace = self.workspaces.get(caller, &request.get_ref().id).await?;
         Ok(Response::new(convert::workspace(workspace)))
@@ -73,6 +95,7 @@ impl WorkspaceService for WorkspaceApi {
         &self,
         request: Request<ListWorkspacesRequest>,
     ) -> Result<Response<ListWorkspacesResponse>, Status> {
+        let _admitted = self.admit()?;
         let caller = self.caller(request.metadata()).await?;
         let ListWorkspacesRequest {
             organization_id,

@@ -32,6 +32,17 @@ fn code(error: &DomainError) -> Code {
     }
 }
 
+/// Too many calls in flight: shed, with a hint to retry shortly.
+pub fn overloaded() -> Status {
+    let mut details = ErrorDetails::with_error_info("OVERLOADED", ERROR_DOMAIN, HashMap::new());
+    details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        "The service is overloaded; retry shortly.",
+        details,
+    )
+}
+
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         match &error {

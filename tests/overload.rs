@@ -1,0 +1,84 @@
+//! Load shedding: calls beyond MAX_CONCURRENT_CALLS are answered at once
+//! with RESOURCE_EXHAUSTED (reason OVERLOADED, HTTP 429) instead of queueing,
+//! and the service recovers when the load goes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, PlanSpec, authed, named, spawn_app_with};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+use tonic::Code;
+use tonic_types::StatusExt;
+use workspace_service::{
+    proto::workspace_service_client::WorkspaceServiceClient, storage::entities::organization,
+};
+
+on_both_databases!(calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers);
+
+async fn calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.max_concurrent_calls = 3).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+
+    // Hold the organization's row (PostgreSQL) or the write lock (SQLite),
+    // so creates in this organization wait inside the database.
+    let blocker = app.storage.connection().begin().await.unwrap();
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::WorkspaceCount,
+            Expr::col(organization::Column::WorkspaceCount),
+        )
+        .filter(organization::Column::Id.eq(org.id))
+        .exec(&blocker)
+        .await
+        .unwrap();
+
+    let channel = app.channel().await;
+    let slow: Vec<_> = (0..3)
+        .map(|i| {
+            let mut client = WorkspaceServiceClient::new(channel.clone());
+            let request = authed(&org.owner.token, named(&org, &format!("Slow {i}")));
+            tokio::spawn(async move { client.create_workspace(request).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    for i in 0..10 {
+        let mut client = WorkspaceServiceClient::new(channel.clone());
+        let status = client
+            .create_workspace(authed(&org.owner.token, named(&org, &format!("Shed {i}"))))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        let details = status.get_error_details();
+        assert_eq!(details.error_info().unwrap().reason, "OVERLOADED");
+        assert!(details.retry_info().is_some());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shedding took {:?}: calls were queued",
+        started.elapsed()
+    );
+    // Over HTTP the same limit answers 429.
+    let http = reqwest::Client::new()
+        .post(format!(
+            "http://{}/api/v1/workspaces",
+            app.http_addr.unwrap()
+        ))
+        .bearer_auth(&org.owner.token)
+        .json(&serde_json::json!({"name": "Shed over HTTP"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(http.status().as_u16(), 429);
+
+    blocker.rollback().await.unwrap();
+    for call in slow {
+        call.await.unwrap().expect("the calls in flight finish");
+    }
+    // Recovered.
+    app.create_named(&org, "After the storm").await;
+}
