@@ -140,6 +140,16 @@ pub struct Settings {
     )]
     pub max_concurrent_calls: usize,
 
+    /// How long calls in flight may take to finish after SIGTERM, in
+    /// milliseconds; keep it under Kubernetes' terminationGracePeriodSeconds.
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_MS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub shutdown_grace_ms: u64,
+
     /// Largest request message, in bytes.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_message_bytes: usize,
@@ -191,6 +201,10 @@ impl Settings {
                 format!("HTTP_LISTEN_ADDR {addr:?} is neither an address nor `off`")
             }),
         }
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 
     pub fn health_check_interval(&self) -> Duration {
@@ -261,6 +275,7 @@ impl fmt::Debug for Settings {
             .field("health_check_interval_ms", &self.health_check_interval_ms)
             .field("max_concurrent_calls", &self.max_concurrent_calls)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("shutdown_grace_ms", &self.shutdown_grace_ms)
             .field("seed_demo", &self.seeds_demo())
             .field("log_format", &self.log_format)
             .finish()

@@ -90,9 +90,10 @@ impl Application {
         let (reporter, health) = tonic_health::server::health_reporter();
         let monitor = tokio::spawn(watch_database(
             self.storage.clone(),
-            reporter,
+            reporter.clone(),
             self.settings.health_check_interval(),
         ));
+        let stop_monitor = monitor.abort_handle();
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -109,10 +110,22 @@ impl Application {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max.max(4 << 20));
 
-        // One shutdown signal for both listeners.
+        // One shutdown signal for both listeners. Readiness turns
+        // NOT_SERVING first (the monitor stopped, so it stays so); liveness
+        // stays SERVING while calls drain.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
+            stop_monitor.abort();
+            for service in [
+                "",
+                <WorkspaceServiceServer<WorkspaceApi> as tonic::server::NamedService>::NAME,
+            ] {
+                reporter
+                    .set_service_status(service, ServingStatus::NotServing)
+                    .await;
+            }
+            tracing::info!("shutting down: health NOT_SERVING, refusing new calls, draining");
             let _ = stop.send(true);
         });
         let signal = move || {
@@ -142,22 +155,55 @@ impl Application {
         };
 
         tracing::info!(addr = %self.listener.local_addr()?, "serving gRPC");
-        let result = Server::builder()
+        let grace = self.settings.shutdown_grace();
+        let grpc = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(workspaces)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal())
-            .await;
-        if let Some(http) = http {
-            http.await??;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal());
+        let result = within_grace(grace, signal(), grpc).await;
+        if let Some(mut http) = http {
+            match tokio::time::timeout(grace, &mut http).await {
+                Ok(served) => served??,
+                Err(_) => http.abort(),
+            }
         }
         monitor.abort();
+        let Some(result) = result else {
+            // Stuck calls still hold database connections; closing the pool
+            // would wait for them. The process exits and ends them.
+            return Ok(());
+        };
         result?;
         tracing::info!("stopped serving; closing the database");
         self.storage.close().await?;
         Ok(())
+    }
+}
+
+/// Runs `server` until it ends; once `stopped` fires, gives it `grace` to
+/// finish the calls in flight, then drops what is left. `None`: cut short.
+async fn within_grace<R>(
+    grace: Duration,
+    stopped: impl Future<Output = ()>,
+    server: impl Future<Output = R>,
+) -> Option<R> {
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return Some(result),
+        () = stopped => {}
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => Some(result),
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "calls still in flight after the grace period; dropping them"
+            );
+            None
+        }
     }
 }
 

@@ -137,6 +137,13 @@ impl TestApp {
             .expect("the test server accepts connections")
     }
 
+    /// Sends the shutdown signal (like SIGTERM) without waiting.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
