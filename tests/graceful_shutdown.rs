@@ -8,43 +8,19 @@ mod common;
 use std::time::Duration;
 
 use common::{Backend, PlanSpec, authed, named, spawn_app_with};
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
-};
-use workspace_service::{
-    proto::workspace_service_client::WorkspaceServiceClient, storage::entities::organization,
-};
+use workspace_service::proto::workspace_service_client::WorkspaceServiceClient;
 
 on_both_databases!(
     a_call_in_flight_finishes_and_new_calls_are_refused,
     shutdown_returns_after_the_grace_period_even_with_a_stuck_call,
 );
 
-/// Holds the organization's row (PostgreSQL) or the write lock (SQLite),
-/// so a create in it waits inside the database: a slow call on demand.
-async fn hold_organization(
-    app: &common::TestApp,
-    organization_id: uuid::Uuid,
-) -> DatabaseTransaction {
-    let blocker = app.storage.connection().begin().await.unwrap();
-    organization::Entity::update_many()
-        .col_expr(
-            organization::Column::WorkspaceCount,
-            Expr::col(organization::Column::WorkspaceCount),
-        )
-        .filter(organization::Column::Id.eq(organization_id))
-        .exec(&blocker)
-        .await
-        .unwrap();
-    blocker
-}
-
 async fn a_call_in_flight_finishes_and_new_calls_are_refused(backend: Backend) {
     let Some(mut app) = spawn_app_with(backend, |s| s.shutdown_grace_ms = 10_000).await else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
-    let blocker = hold_organization(&app, org.id).await;
+    let blocker = app.hold_organization(org.id).await;
     let mut client = WorkspaceServiceClient::new(app.channel().await);
     let request = authed(&org.owner.token, named(&org, "In flight"));
     let slow = tokio::spawn(async move { client.create_workspace(request).await });
@@ -83,7 +59,7 @@ async fn shutdown_returns_after_the_grace_period_even_with_a_stuck_call(backend:
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
-    let blocker = hold_organization(&app, org.id).await;
+    let blocker = app.hold_organization(org.id).await;
     let mut client = WorkspaceServiceClient::new(app.channel().await);
     let request = authed(&org.owner.token, named(&org, "Never finishes"));
     let slow = tokio::spawn(async move { client.create_workspace(request).await });

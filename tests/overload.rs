@@ -7,12 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Backend, PlanSpec, authed, named, spawn_app_with};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
 use tonic::Code;
 use tonic_types::StatusExt;
-use workspace_service::{
-    proto::workspace_service_client::WorkspaceServiceClient, storage::entities::organization,
-};
+use workspace_service::proto::workspace_service_client::WorkspaceServiceClient;
 
 on_both_databases!(calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers);
 
@@ -22,18 +19,7 @@ async fn calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers(backen
     };
     let org = app.organization(PlanSpec::default()).await;
 
-    // Hold the organization's row (PostgreSQL) or the write lock (SQLite),
-    // so creates in this organization wait inside the database.
-    let blocker = app.storage.connection().begin().await.unwrap();
-    organization::Entity::update_many()
-        .col_expr(
-            organization::Column::WorkspaceCount,
-            Expr::col(organization::Column::WorkspaceCount),
-        )
-        .filter(organization::Column::Id.eq(org.id))
-        .exec(&blocker)
-        .await
-        .unwrap();
+    let blocker = app.hold_organization(org.id).await;
 
     let channel = app.channel().await;
     let slow: Vec<_> = (0..3)

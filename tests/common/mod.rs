@@ -137,6 +137,25 @@ impl TestApp {
             .expect("the test server accepts connections")
     }
 
+    /// Holds the organization's row (PostgreSQL) or the write lock
+    /// (SQLite) until the transaction ends, so creates in it wait inside
+    /// the database: slow calls on demand.
+    pub async fn hold_organization(&self, organization_id: Uuid) -> sea_orm::DatabaseTransaction {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+        use workspace_service::storage::entities::organization;
+        let blocker = self.storage.connection().begin().await.unwrap();
+        organization::Entity::update_many()
+            .col_expr(
+                organization::Column::WorkspaceCount,
+                Expr::col(organization::Column::WorkspaceCount),
+            )
+            .filter(organization::Column::Id.eq(organization_id))
+            .exec(&blocker)
+            .await
+            .unwrap();
+        blocker
+    }
+
     /// Sends the shutdown signal (like SIGTERM) without waiting.
     pub fn signal_shutdown(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
