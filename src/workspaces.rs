@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         Caller, CreateWorkspace, CreateWorkspaceInput, CredentialsKind, DomainError, NameRules,
-        WorkspaceMember, WorkspaceRole, WorkspaceView, validate_create,
+        OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceView, validate_create,
         workspace::{UPLOAD_METHOD_MANUAL, WORKSPACE_TYPE_CUSTOM},
     },
     storage::{CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext, Storage},
@@ -60,14 +60,9 @@ impl Workspaces {
 
         // 3. Member of the organization (given or inferred). A missing
         // organization answers the same as someone else's: no leak.
-        let organization_id = self
-            .organization_of(caller, request.organization_id)
+        let (organization_id, role) = self
+            .organization_and_role(caller, request.organization_id)
             .await?;
-        let role = self
-            .storage
-            .organization_role(organization_id, caller.user_id)
-            .await?
-            .ok_or(DomainError::NotOrganizationMember)?;
         let context = self
             .storage
             .organization_context(organization_id)
@@ -107,9 +102,16 @@ impl Workspaces {
                 CredentialsKind::FileStore,
             ));
         }
-        for (field, id, kind) in credentials {
-            if self.storage.credentials_kind(organization_id, id).await? != Some(kind) {
-                return Err(DomainError::CredentialsNotFound { field, id });
+        if !credentials.is_empty() {
+            let ids: Vec<Uuid> = credentials.iter().map(|(_, id, _)| *id).collect();
+            let found = self
+                .storage
+                .credentials_kinds(organization_id, &ids)
+                .await?;
+            for (field, id, kind) in credentials {
+                if found.get(&id) != Some(&kind) {
+                    return Err(DomainError::CredentialsNotFound { field, id });
+                }
             }
         }
 
@@ -139,7 +141,7 @@ impl Workspaces {
                 fingerprint: request.fingerprint(),
             });
         let new = NewWorkspace {
-            organization_id,
+            organization: &context.organization,
             creator: caller.user_id,
             request: &request,
             workspace_type: WORKSPACE_TYPE_CUSTOM,
@@ -150,15 +152,7 @@ impl Workspaces {
             .insert_workspace(new, idempotency.as_ref())
             .await?;
         match outcome {
-            CreateOutcome::Created(id) => self
-                .storage
-                .visible_workspace(id, caller.user_id)
-                .await?
-                .ok_or_else(|| {
-                    DomainError::Internal(anyhow::anyhow!(
-                        "workspace {id} vanished right after its creation"
-                    ))
-                }),
+            CreateOutcome::Created(view) => Ok(*view),
             CreateOutcome::LimitReached => Err(DomainError::WorkspaceLimitReached {
                 limit: limit.unwrap_or(i32::MAX),
             }),
@@ -284,20 +278,25 @@ impl Workspaces {
         })
     }
 
-    /// The organization to create in: the one given, or the caller's only
-    /// one.
-    async fn organization_of(
+    /// Check 3: the organization to create in (the one given, or the
+    /// caller's only one) and the caller's role in it.
+    async fn organization_and_role(
         &self,
         caller: Caller,
         given: Option<Uuid>,
-    ) -> Result<Uuid, DomainError> {
+    ) -> Result<(Uuid, OrganizationRole), DomainError> {
         if let Some(id) = given {
-            return Ok(id);
+            let role = self
+                .storage
+                .organization_role(id, caller.user_id)
+                .await?
+                .ok_or(DomainError::NotOrganizationMember)?;
+            return Ok((id, role));
         }
         let organizations = self.storage.organizations_of(caller.user_id).await?;
         match organizations.as_slice() {
             [] => Err(DomainError::NotOrganizationMember),
-            [(id, _)] => Ok(*id),
+            [only] => Ok(*only),
             _ => Err(DomainError::invalid(
                 "organization_id",
                 "ORGANIZATION_REQUIRED",

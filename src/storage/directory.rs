@@ -2,6 +2,8 @@
 //! sessions: this service's copy of what other systems own, written by the
 //! admin command line and read by authentication and CreateWorkspace.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
@@ -123,23 +125,27 @@ impl Storage {
         }))
     }
 
-    /// The kind of the credentials `id`, if they belong to `organization_id`.
-    pub async fn credentials_kind(
+    /// The kinds of those of `ids` that belong to `organization_id`; one
+    /// query for all of them.
+    pub async fn credentials_kinds(
         &self,
         organization_id: Uuid,
-        id: Uuid,
-    ) -> Result<Option<CredentialsKind>, DbErr> {
-        let credentials = storage_credential::Entity::find_by_id(id)
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, CredentialsKind>, DbErr> {
+        storage_credential::Entity::find()
             .filter(storage_credential::Column::OrganizationId.eq(organization_id))
-            .one(&self.db)
-            .await?;
-        credentials
+            .filter(storage_credential::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
             .map(|c| {
-                c.kind
+                let kind = c
+                    .kind
                     .parse()
-                    .map_err(|_| corrupt("credentials kind", &c.kind))
+                    .map_err(|_| corrupt("credentials kind", &c.kind))?;
+                Ok((c.id, kind))
             })
-            .transpose()
+            .collect()
     }
 
     /// The user an unexpired API token (by its hash) belongs to.

@@ -3,11 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -21,7 +21,7 @@ use crate::domain::{
 /// A workspace to insert: a checked request, where and by whom.
 #[derive(Debug, Clone, Copy)]
 pub struct NewWorkspace<'a> {
-    pub organization_id: Uuid,
+    pub organization: &'a OrganizationSummary,
     pub creator: Uuid,
     pub request: &'a CreateWorkspace,
     pub workspace_type: &'a str,
@@ -37,9 +37,10 @@ pub struct IdempotencyKey {
 }
 
 /// How an insert ended. The refusals are the database's own verdicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum CreateOutcome {
-    Created(Uuid),
+    /// The workspace as its creator sees it, from the rows just written.
+    Created(Box<WorkspaceView>),
     /// The conditional counter update found the organization at its limit.
     LimitReached,
     /// The unique index on (organization, normalized name) refused it.
@@ -63,9 +64,9 @@ impl Storage {
     ) -> Result<CreateOutcome, DbErr> {
         let txn = self.db.begin().await?;
         match insert_in(&txn, new, idempotency).await {
-            Ok(CreateOutcome::Created(id)) => {
+            Ok(created @ CreateOutcome::Created(_)) => {
                 txn.commit().await?;
-                Ok(CreateOutcome::Created(id))
+                Ok(created)
             }
             Ok(refused) => {
                 txn.rollback().await?;
@@ -205,20 +206,10 @@ impl Storage {
             .all(&self.db)
             .await?
         {
-            let role: WorkspaceRole = m
-                .role
-                .parse()
-                .map_err(|_| DbErr::Custom(format!("unexpected workspace role {:?}", m.role)))?;
             members
                 .entry(m.workspace_id)
                 .or_default()
-                .push(WorkspaceMember {
-                    id: Some(m.id),
-                    user_id: m.user_id,
-                    role,
-                    created_at: m.created_at,
-                    updated_at: m.updated_at,
-                });
+                .push(member_of(m)?);
         }
         models
             .into_iter()
@@ -226,36 +217,61 @@ impl Storage {
                 let organization = organizations.get(&w.organization_id).ok_or_else(|| {
                     DbErr::Custom(format!("workspace {} has no organization", w.id))
                 })?;
+                let organization = OrganizationSummary {
+                    id: organization.id,
+                    name: organization.name.clone(),
+                    slug: organization.slug.clone(),
+                };
                 let members = members.remove(&w.id).unwrap_or_default();
-                Ok(WorkspaceView {
-                    id: Some(w.id),
-                    user_role: members.iter().find(|m| m.user_id == caller).map(|m| m.role),
-                    members,
-                    name: w.name,
-                    description: w.description,
-                    organization: OrganizationSummary {
-                        id: organization.id,
-                        name: organization.name.clone(),
-                        slug: organization.slug.clone(),
-                    },
-                    workspace_type: w.workspace_type,
-                    document_upload_method: w.document_upload_method,
-                    billing_account_email: w.billing_account_email,
-                    document_store: w
-                        .workspace_document_store_credentials_id
-                        .zip(w.pipeline_document_store_credentials_id)
-                        .map(|(workspace, pipeline)| DocumentStoreIds {
-                            workspace,
-                            pipeline,
-                        }),
-                    file_store: w.file_store_credentials_id,
-                    used_storage: w.used_storage,
-                    files_count: w.files_count,
-                    created_at: w.created_at,
-                    updated_at: w.updated_at,
-                })
+                Ok(view_of(w, organization, members, caller))
             })
             .collect()
+    }
+}
+
+fn member_of(m: workspace_membership::Model) -> Result<WorkspaceMember, DbErr> {
+    let role: WorkspaceRole = m
+        .role
+        .parse()
+        .map_err(|_| DbErr::Custom(format!("unexpected workspace role {:?}", m.role)))?;
+    Ok(WorkspaceMember {
+        id: Some(m.id),
+        user_id: m.user_id,
+        role,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+/// A workspace row with its organization and members, as `caller` sees it.
+fn view_of(
+    w: workspace::Model,
+    organization: OrganizationSummary,
+    members: Vec<WorkspaceMember>,
+    caller: Uuid,
+) -> WorkspaceView {
+    WorkspaceView {
+        id: Some(w.id),
+        user_role: members.iter().find(|m| m.user_id == caller).map(|m| m.role),
+        members,
+        name: w.name,
+        description: w.description,
+        organization,
+        workspace_type: w.workspace_type,
+        document_upload_method: w.document_upload_method,
+        billing_account_email: w.billing_account_email,
+        document_store: w
+            .workspace_document_store_credentials_id
+            .zip(w.pipeline_document_store_credentials_id)
+            .map(|(workspace, pipeline)| DocumentStoreIds {
+                workspace,
+                pipeline,
+            }),
+        file_store: w.file_store_credentials_id,
+        used_storage: w.used_storage,
+        files_count: w.files_count,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
     }
 }
 
@@ -264,8 +280,11 @@ async fn insert_in(
     new: NewWorkspace<'_>,
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<CreateOutcome, DbErr> {
-    let now = Utc::now();
+    // Microseconds: what PostgreSQL keeps, so the answer built here equals
+    // what a later read returns.
+    let now = Utc::now().trunc_subsecs(6);
     let request = new.request;
+    let organization_id = new.organization.id;
 
     // Check 9. The first statement is a write, so SQLite takes its write
     // lock now (waiting up to the busy timeout) rather than failing to
@@ -277,7 +296,7 @@ async fn insert_in(
             Expr::col(organization::Column::WorkspaceCount).add(1),
         )
         .col_expr(organization::Column::UpdatedAt, Expr::value(now))
-        .filter(organization::Column::Id.eq(new.organization_id))
+        .filter(organization::Column::Id.eq(organization_id))
         .filter(Expr::col(organization::Column::WorkspaceCount).lt(Expr::cust(
             "COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)",
         )))
@@ -289,42 +308,50 @@ async fn insert_in(
 
     // Check 10: the unique index on (organization_id, normalized_name)
     // refuses a duplicate; `insert_workspace` turns that into NameTaken.
-    let id = Uuid::now_v7();
-    workspace::Entity::insert(workspace::ActiveModel {
-        id: Set(id),
-        organization_id: Set(new.organization_id),
-        name: Set(request.name.clone()),
-        normalized_name: Set(request.normalized_name.clone()),
-        description: Set(request.description.clone()),
-        workspace_type: Set(new.workspace_type.to_owned()),
-        document_upload_method: Set(new.document_upload_method.to_owned()),
-        billing_account_email: Set(request.billing_account_email.clone()),
-        workspace_document_store_credentials_id: Set(request.document_store.map(|d| d.workspace)),
-        pipeline_document_store_credentials_id: Set(request.document_store.map(|d| d.pipeline)),
-        file_store_credentials_id: Set(request.file_store),
-        used_storage: Set(0.0),
-        files_count: Set(0),
-        created_by: Set(new.creator),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    let workspace = workspace::Model {
+        id: Uuid::now_v7(),
+        organization_id,
+        name: request.name.clone(),
+        normalized_name: request.normalized_name.clone(),
+        description: request.description.clone(),
+        workspace_type: new.workspace_type.to_owned(),
+        document_upload_method: new.document_upload_method.to_owned(),
+        billing_account_email: request.billing_account_email.clone(),
+        workspace_document_store_credentials_id: request.document_store.map(|d| d.workspace),
+        pipeline_document_store_credentials_id: request.document_store.map(|d| d.pipeline),
+        file_store_credentials_id: request.file_store,
+        used_storage: 0.0,
+        files_count: 0,
+        created_by: new.creator,
+        created_at: now,
+        updated_at: now,
+    };
+    let id = workspace.id;
+    workspace::Entity::insert(workspace.clone().into_active_model())
+        .exec_without_returning(txn)
+        .await?;
 
     let mut memberships = vec![(new.creator, WorkspaceRole::Owner)];
     if let Some(first_member) = request.first_member_id.filter(|id| *id != new.creator) {
         memberships.push((first_member, WorkspaceRole::Member));
     }
-    workspace_membership::Entity::insert_many(memberships.into_iter().map(|(user_id, role)| {
-        workspace_membership::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            workspace_id: Set(id),
-            user_id: Set(user_id),
-            role: Set(role.as_str().to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-    }))
+    let memberships: Vec<workspace_membership::Model> = memberships
+        .into_iter()
+        .map(|(user_id, role)| workspace_membership::Model {
+            id: Uuid::now_v7(),
+            workspace_id: id,
+            user_id,
+            role: role.as_str().to_owned(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    workspace_membership::Entity::insert_many(
+        memberships
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
     .exec_without_returning(txn)
     .await?;
 
@@ -340,5 +367,14 @@ async fn insert_in(
         .exec_without_returning(txn)
         .await?;
     }
-    Ok(CreateOutcome::Created(id))
+    let members = memberships
+        .into_iter()
+        .map(member_of)
+        .collect::<Result<_, _>>()?;
+    Ok(CreateOutcome::Created(Box::new(view_of(
+        workspace,
+        new.organization.clone(),
+        members,
+        new.creator,
+    ))))
 }
