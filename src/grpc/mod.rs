@@ -19,7 +19,7 @@ use crate::{
     workspaces::Workspaces,
 };
 
-pub use status::ERROR_DOMAIN;
+pub use status::{ERROR_DOMAIN, status_with_reason};
 
 /// `workspace.v1.WorkspaceService`.
 #[derive(Clone)]

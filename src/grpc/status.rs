@@ -32,6 +32,16 @@ fn code(error: &DomainError) -> Code {
     }
 }
 
+/// A status with an `ErrorInfo` (domain `workspace.v1`) for errors that
+/// are not the domain's: overload, and the HTTP transport's own.
+pub fn status_with_reason(code: Code, reason: &str, message: &str) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
+    )
+}
+
 /// Too many calls in flight: shed, with a hint to retry shortly.
 pub fn overloaded() -> Status {
     let mut details = ErrorDetails::with_error_info("OVERLOADED", ERROR_DOMAIN, HashMap::new());
@@ -60,8 +70,7 @@ impl From<DomainError> for Status {
             .into_iter()
             .map(|(key, value)| (key.to_owned(), value))
             .collect();
-        let mut details = ErrorDetails::new();
-        details.set_error_info(error.reason(), ERROR_DOMAIN, metadata);
+        let mut details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
         if let DomainError::InvalidArgument(violations) = &error {
             details.set_bad_request(
                 violations

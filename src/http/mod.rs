@@ -29,7 +29,7 @@ use tower::{Service, ServiceExt};
 pub use rules::{HttpRule, http_rules};
 pub use status::http_status;
 
-use crate::domain::DomainError;
+use crate::{domain::DomainError, grpc::status_with_reason};
 
 /// Request headers handed on to the gRPC service as metadata: credentials,
 /// W3C trace context, the deadline (`grpc-timeout`, as in gRPC: `5S`,
@@ -85,7 +85,7 @@ impl Gateway {
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(descriptor_set)?;
         let rules = http_rules(&pool)?;
-        let openapi = openapi::document(&pool, &rules, names);
+        let openapi = openapi::document(&rules, names);
         let names = SerializeOptions::new()
             .use_proto_field_name(names == JsonNames::Proto)
             .skip_default_fields(false);
@@ -123,7 +123,7 @@ impl Gateway {
         }
         let gateway = self.clone();
         router.fallback(move || async move {
-            gateway.error(&status::transport_error(
+            gateway.error(&status_with_reason(
                 Code::NotFound,
                 "ROUTE_NOT_FOUND",
                 "No route for this path and method.",
@@ -232,7 +232,10 @@ impl Gateway {
                         }
                         Ok(fields)
                     }
-                    "application/json" | "" => {
+                    json if json.is_empty()
+                        || json == "application/json"
+                        || json.ends_with("+json") =>
+                    {
                         if bytes.iter().all(u8::is_ascii_whitespace) {
                             return Ok(Map::new());
                         }
@@ -240,12 +243,6 @@ impl Gateway {
                             Ok(Value::Object(fields)) => Ok(fields),
                             Ok(_) => Err(malformed("The body must be a JSON object.")),
                             Err(e) => Err(malformed(&format!("The body is not valid JSON: {e}."))),
-                        }
-                    }
-                    other if other.ends_with("+json") => {
-                        match serde_json::from_slice::<Value>(&bytes) {
-                            Ok(Value::Object(fields)) => Ok(fields),
-                            _ => Err(malformed("The body must be a JSON object.")),
                         }
                     }
                     other => Err(unsupported_media_type(other)),
@@ -284,7 +281,7 @@ impl Gateway {
             Some(deadline) => tokio::time::timeout(deadline, call)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(status::transport_error(
+                    Err(status_with_reason(
                         Code::DeadlineExceeded,
                         "DEADLINE_EXCEEDED",
                         "The deadline expired before the call finished.",
@@ -363,7 +360,7 @@ fn malformed(description: &str) -> tonic::Status {
 }
 
 fn too_large() -> tonic::Status {
-    status::transport_error(
+    status_with_reason(
         Code::ResourceExhausted,
         "BODY_TOO_LARGE",
         "The request body is too large.",
@@ -371,7 +368,7 @@ fn too_large() -> tonic::Status {
 }
 
 fn unsupported_media_type(content_type: &str) -> tonic::Status {
-    status::transport_error(
+    status_with_reason(
         Code::Unimplemented,
         "UNSUPPORTED_MEDIA_TYPE",
         &format!(
@@ -415,10 +412,9 @@ fn path_variables(template: &str, path: &str) -> HashMap<String, String> {
 }
 
 fn percent_decode(segment: &str) -> String {
-    form_urlencoded::parse(format!("v={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn set_if_empty(message: &mut DynamicMessage, field: &str, value: &str) {

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use super::{JsonNames, body::is_required, rules::HttpRule};
 
 /// The document for `rules`, with field names as answers print them.
-pub fn document(pool: &DescriptorPool, rules: &[HttpRule], names: JsonNames) -> Value {
+pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
     let mut schemas = BTreeMap::new();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
@@ -47,7 +47,7 @@ pub fn document(pool: &DescriptorPool, rules: &[HttpRule], names: JsonNames) -> 
                     "name": field.name(),
                     "in": "query",
                     "required": false,
-                    "schema": field_schema(&field, names),
+                    "schema": field_schema(&field),
                 }));
             }
         } else {
@@ -103,7 +103,6 @@ pub fn document(pool: &DescriptorPool, rules: &[HttpRule], names: JsonNames) -> 
     }
 
     schemas.insert("Error".into(), error_schema());
-    let _ = pool;
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -189,7 +188,7 @@ fn collect_schemas(
         if is_required(&field) {
             required.push(Value::String(name.clone()));
         }
-        properties.insert(name, field_schema(&field, names));
+        properties.insert(name, field_schema(&field));
         if let Kind::Message(inner) = field.kind() {
             collect_schemas(&inner, names, schemas);
         }
@@ -201,7 +200,7 @@ fn collect_schemas(
     schemas.insert(message.full_name().to_owned(), schema);
 }
 
-fn field_schema(field: &FieldDescriptor, names: JsonNames) -> Value {
+fn field_schema(field: &FieldDescriptor) -> Value {
     let item = match field.kind() {
         Kind::Bool => json!({"type": "boolean"}),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
@@ -224,7 +223,6 @@ fn field_schema(field: &FieldDescriptor, names: JsonNames) -> Value {
         Kind::Message(message) if is_well_known(&message) => json!({}),
         Kind::Message(message) => reference(&message),
     };
-    let _ = names;
     if field.is_list() {
         json!({"type": "array", "items": item})
     } else {

@@ -12,7 +12,6 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{Map, Value, json};
 use tonic::Code;
-use tonic_types::{ErrorDetails, StatusExt};
 
 /// `ErrorInfo.reason`s of request-schema errors, answered 422 like the
 /// REST APIs' schema validation (seeds 000 and 001); every other
@@ -53,20 +52,6 @@ pub fn http_status(code: Code, reason: &str) -> StatusCode {
     }
 }
 
-/// An error of the HTTP transport itself (no route, body too large, wrong
-/// content type), with an `ErrorInfo` like every domain error.
-pub fn transport_error(code: Code, reason: &str, message: &str) -> tonic::Status {
-    tonic::Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(
-            reason,
-            crate::grpc::ERROR_DOMAIN,
-            std::collections::HashMap::new(),
-        ),
-    )
-}
-
 /// `status` as grpc-gateway's JSON error answer. The details are decoded
 /// with `pool`, which holds google/rpc/error_details.proto.
 pub fn error_response(
@@ -74,16 +59,17 @@ pub fn error_response(
     pool: &DescriptorPool,
     names: &SerializeOptions,
 ) -> Response {
-    let details = status.get_error_details();
+    let details = any_details(status, pool, names);
     let reason = details
-        .error_info()
-        .map(|info| info.reason.as_str())
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
+        .and_then(|info| info["reason"].as_str())
         .unwrap_or("");
     let http = http_status(status.code(), reason);
     let body = json!({
         "code": status.code() as i32,
         "message": status.message(),
-        "details": any_details(status, pool, names),
+        "details": details,
     });
     (http, Json(body)).into_response()
 }
