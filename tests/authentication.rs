@@ -29,6 +29,11 @@ on_both_databases!(
     check_1_rs256_and_es256_jwts_authenticate_with_a_public_key,
 );
 
+fn expect_issuer_and_audience(settings: &mut workspace_service::config::Settings) {
+    settings.jwt_issuer = Some(ISSUER.into());
+    settings.jwt_audience = Some(AUDIENCE.into());
+}
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -197,8 +202,7 @@ async fn check_1_session_cookie_authenticates_until_it_expires(backend: Backend)
 async fn check_1_hs256_jwt_with_right_issuer_audience_and_expiry_authenticates(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| {
         s.jwt_hs256_secret = Some(SECRET.into());
-        s.jwt_issuer = Some(ISSUER.into());
-        s.jwt_audience = Some(AUDIENCE.into());
+        expect_issuer_and_audience(s);
     })
     .await
     else {
@@ -268,8 +272,7 @@ async fn check_1_rs256_and_es256_jwts_authenticate_with_a_public_key(backend: Ba
     ] {
         let Some(app) = spawn_app_with(backend, |s| {
             s.jwt_public_key_file = Some(fixture(public));
-            s.jwt_issuer = Some(ISSUER.into());
-            s.jwt_audience = Some(AUDIENCE.into());
+            expect_issuer_and_audience(s);
         })
         .await
         else {

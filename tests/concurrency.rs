@@ -61,12 +61,7 @@ async fn limit_of_five_with_thirty_concurrent_creates_gives_exactly_five(backend
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let org = app
-        .organization(PlanSpec {
-            workspace_limit: Some(5),
-            ..PlanSpec::default()
-        })
-        .await;
+    let org = app.organization(PlanSpec::with_limit(5)).await;
     let channel = app.channel().await;
     let token = org.owner.token.clone();
     let results = concurrently(30, |i| {

@@ -512,12 +512,7 @@ async fn check_9_workspace_limit_is_resource_exhausted(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let org = app
-        .organization(PlanSpec {
-            workspace_limit: Some(2),
-            ..PlanSpec::default()
-        })
-        .await;
+    let org = app.organization(PlanSpec::with_limit(2)).await;
     app.create_named(&org, "First").await;
     app.create_named(&org, "Second").await;
     let status = assert_error(

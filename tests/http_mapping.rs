@@ -77,12 +77,7 @@ async fn seed_000_create_with_credentials_and_its_error_statuses(backend: Backen
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let org = app
-        .organization(PlanSpec {
-            workspace_limit: Some(2),
-            ..PlanSpec::default()
-        })
-        .await;
+    let org = app.organization(PlanSpec::with_limit(2)).await;
     let workspace_store = app
         .credentials(org.id, CredentialsKind::DocumentStore)
         .await;

@@ -36,12 +36,7 @@ async fn retry_with_same_request_id_returns_the_same_workspace(backend: Backend)
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let org = app
-        .organization(PlanSpec {
-            workspace_limit: Some(1),
-            ..PlanSpec::default()
-        })
-        .await;
+    let org = app.organization(PlanSpec::with_limit(1)).await;
     let request = with_request_id(
         named(&org, "Retried"),
         "5f0c6f5e-1d7a-4c55-9d0e-7f5d3c1b2a90",
@@ -141,12 +136,7 @@ async fn failed_calls_are_not_remembered(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let org = app
-        .organization(PlanSpec {
-            workspace_limit: Some(0),
-            ..PlanSpec::default()
-        })
-        .await;
+    let org = app.organization(PlanSpec::with_limit(0)).await;
     let request = with_request_id(named(&org, "Later"), "try-again");
     assert_error(
         app.create(&org.owner.token, request.clone()).await,

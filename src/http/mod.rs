@@ -27,7 +27,6 @@ use tonic::Code;
 use tower::{Service, ServiceExt};
 
 pub use rules::{HttpRule, http_rules};
-pub use status::http_status;
 
 use crate::{domain::DomainError, grpc::status_with_reason};
 

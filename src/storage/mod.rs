@@ -9,7 +9,7 @@ mod workspaces;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -69,10 +69,6 @@ impl Storage {
     /// Stops using the database; in-flight queries finish first.
     pub async fn close(self) -> Result<(), DbErr> {
         self.db.close().await
-    }
-
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
     }
 
     /// The sea-orm connection, for tests and tools that need raw access.

@@ -288,6 +288,16 @@ impl Default for PlanSpec {
     }
 }
 
+impl PlanSpec {
+    /// Creation allowed, role-based policy, at most `limit` workspaces.
+    pub fn with_limit(limit: i32) -> Self {
+        Self {
+            workspace_limit: Some(limit),
+            ..Self::default()
+        }
+    }
+}
+
 pub struct Org {
     pub id: Uuid,
     pub slug: String,
