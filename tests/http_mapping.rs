@@ -554,32 +554,19 @@ async fn transport_errors_413_415_404_and_idempotency_key(backend: Backend) {
     assert_eq!(first["id"], second["id"]);
 
     // A grpc-timeout deadline that expires answers 504; a bad one 400.
-    let hurried = client
-        .post(url(&app, "/api/v1/workspaces"))
-        .bearer_auth(&org.owner.token)
-        .header("grpc-timeout", "1n")
-        .json(&json!({"name": "In a hurry"}))
-        .send()
-        .await
-        .unwrap();
+    let with_deadline = |timeout: &str, name: &str| {
+        client
+            .post(url(&app, "/api/v1/workspaces"))
+            .bearer_auth(&org.owner.token)
+            .header("grpc-timeout", timeout)
+            .json(&json!({"name": name}))
+            .send()
+    };
+    let hurried = with_deadline("1n", "In a hurry").await.unwrap();
     assert_error_body(&answer(hurried).await, 504, 4, "DEADLINE_EXCEEDED");
-    let nonsense = client
-        .post(url(&app, "/api/v1/workspaces"))
-        .bearer_auth(&org.owner.token)
-        .header("grpc-timeout", "soon")
-        .json(&json!({"name": "Whenever"}))
-        .send()
-        .await
-        .unwrap();
+    let nonsense = with_deadline("soon", "Whenever").await.unwrap();
     assert_error_body(&answer(nonsense).await, 400, 3, "INVALID_TIMEOUT");
-    let patient = client
-        .post(url(&app, "/api/v1/workspaces"))
-        .bearer_auth(&org.owner.token)
-        .header("grpc-timeout", "10S")
-        .json(&json!({"name": "Patient"}))
-        .send()
-        .await
-        .unwrap();
+    let patient = with_deadline("10S", "Patient").await.unwrap();
     assert_eq!(patient.status(), StatusCode::CREATED);
 }
 
