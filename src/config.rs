@@ -150,6 +150,65 @@ pub struct Settings {
     )]
     pub shutdown_grace_ms: u64,
 
+    /// Longest a call may run, in milliseconds: the client's `grpc-timeout`
+    /// when shorter, this otherwise. A call past it ends DEADLINE_EXCEEDED.
+    #[arg(
+        long,
+        env = "MAX_CALL_DURATION_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub max_call_duration_ms: u64,
+
+    /// Most concurrent HTTP/2 streams (calls) per client connection.
+    #[arg(
+        long,
+        env = "MAX_CONCURRENT_STREAMS",
+        default_value_t = 200,
+        global = true
+    )]
+    pub max_concurrent_streams: u32,
+
+    /// How often an idle HTTP/2 connection is pinged, in milliseconds.
+    #[arg(
+        long,
+        env = "HTTP2_KEEPALIVE_INTERVAL_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub http2_keepalive_interval_ms: u64,
+
+    /// How long a ping may go unanswered before the connection is closed,
+    /// in milliseconds.
+    #[arg(
+        long,
+        env = "HTTP2_KEEPALIVE_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub http2_keepalive_timeout_ms: u64,
+
+    /// PEM certificate chain: serve gRPC over TLS (with TLS_KEY_FILE).
+    #[arg(long, env = "TLS_CERT_FILE", global = true)]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of TLS_CERT_FILE.
+    #[arg(long, env = "TLS_KEY_FILE", global = true)]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// PEM CA certificates: require client certificates they signed (mTLS).
+    #[arg(long, env = "TLS_CLIENT_CA_FILE", global = true)]
+    pub tls_client_ca_file: Option<PathBuf>,
+
+    /// OTLP/gRPC collector (`http://collector:4317`): export traces and
+    /// metrics there. Unset: nothing is exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// OTLP protocol; only `grpc` is supported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", global = true)]
+    pub otel_exporter_otlp_protocol: Option<String>,
+
     /// Largest request message, in bytes.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_message_bytes: usize,
@@ -205,6 +264,49 @@ impl Settings {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    pub fn max_call_duration(&self) -> Duration {
+        Duration::from_millis(self.max_call_duration_ms.max(1))
+    }
+
+    /// The OTLP endpoint to export to, if any (empty counts as unset).
+    pub fn otlp_endpoint(&self) -> anyhow::Result<Option<&str>> {
+        let endpoint = self
+            .otel_exporter_otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        match self.otel_exporter_otlp_protocol.as_deref().map(str::trim) {
+            None | Some("" | "grpc") => Ok(endpoint),
+            Some(other) if endpoint.is_some() => bail!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL {other:?} is not supported: use grpc (port 4317)"
+            ),
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// The TLS settings, when TLS_CERT_FILE and TLS_KEY_FILE are set.
+    pub fn tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let (cert, key) = match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => {
+                if self.tls_client_ca_file.is_some() {
+                    bail!("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
+                }
+                return Ok(None);
+            }
+            (Some(cert), Some(key)) => (read(cert)?, read(key)?),
+            _ => bail!("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither"),
+        };
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+        if let Some(ca) = &self.tls_client_ca_file {
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+        }
+        Ok(Some(tls))
     }
 
     pub fn health_check_interval(&self) -> Duration {
@@ -275,6 +377,23 @@ impl fmt::Debug for Settings {
             .field("health_check_interval_ms", &self.health_check_interval_ms)
             .field("max_concurrent_calls", &self.max_concurrent_calls)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_call_duration_ms", &self.max_call_duration_ms)
+            .field("max_concurrent_streams", &self.max_concurrent_streams)
+            .field(
+                "http2_keepalive_interval_ms",
+                &self.http2_keepalive_interval_ms,
+            )
+            .field(
+                "http2_keepalive_timeout_ms",
+                &self.http2_keepalive_timeout_ms,
+            )
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("tls_client_ca_file", &self.tls_client_ca_file)
+            .field(
+                "otel_exporter_otlp_endpoint",
+                &self.otel_exporter_otlp_endpoint,
+            )
             .field("shutdown_grace_ms", &self.shutdown_grace_ms)
             .field("seed_demo", &self.seeds_demo())
             .field("log_format", &self.log_format)

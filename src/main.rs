@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use workspace_service::{
     admin,
-    config::{Cli, Command},
+    config::{Cli, Command, Settings},
     startup::{Application, connect_and_migrate},
     telemetry,
 };
@@ -12,9 +12,20 @@ use workspace_service::{
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cli { settings, command } = Cli::parse();
-    telemetry::init(settings.log_format);
+    let command = command.unwrap_or(Command::Serve);
+    // Only the server exports spans; the one-shot commands just log.
+    let otlp_endpoint = match command {
+        Command::Serve => settings.otlp_endpoint()?,
+        _ => None,
+    };
+    let telemetry = telemetry::init(settings.log_format, otlp_endpoint)?;
+    let result = run(settings, command).await;
+    telemetry.shutdown();
+    result
+}
 
-    match command.unwrap_or(Command::Serve) {
+async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve => {
             tracing::info!(?settings, "starting");
             let seed_demo = settings.seeds_demo();

@@ -20,6 +20,7 @@ use crate::{
     http::{Gateway, GrpcService},
     proto::{self, workspace_service_server::WorkspaceServiceServer},
     storage::Storage,
+    telemetry::{self, CallLayer, Metrics, RpcMethods},
     workspaces::Workspaces,
 };
 
@@ -29,6 +30,8 @@ pub struct Application {
     http_listener: Option<TcpListener>,
     storage: Storage,
     api: WorkspaceApi,
+    metrics: Metrics,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     settings: Settings,
 }
 
@@ -37,7 +40,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let rules = settings.name_rules()?;
         let jwt = settings.jwt_verifier()?;
+        let tls = settings.tls()?;
+        let metrics = Metrics::new(settings.otlp_endpoint()?)?;
         let storage = connect_and_migrate(&settings).await?;
+        metrics.observe_pool(&storage);
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
@@ -53,12 +59,15 @@ impl Application {
             Workspaces::new(storage.clone(), rules),
             Authenticator::new(storage.clone(), jwt),
             settings.max_concurrent_calls,
+            settings.max_call_duration(),
         );
         Ok(Self {
             listener,
             http_listener,
             storage,
             api,
+            metrics,
+            tls,
             settings,
         })
     }
@@ -82,12 +91,24 @@ impl Application {
         &self.storage
     }
 
+    /// The metrics `/metrics` shows.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight calls finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
+        // Not ready until the database has answered once (the migrations
+        // ran in `build`): the monitor's first check turns it SERVING.
+        for service in READINESS_SERVICES {
+            reporter
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
         let monitor = tokio::spawn(watch_database(
             self.storage.clone(),
             reporter.clone(),
@@ -117,10 +138,7 @@ impl Application {
         tokio::spawn(async move {
             shutdown.await;
             stop_monitor.abort();
-            for service in [
-                "",
-                <WorkspaceServiceServer<WorkspaceApi> as tonic::server::NamedService>::NAME,
-            ] {
+            for service in READINESS_SERVICES {
                 reporter
                     .set_service_status(service, ServingStatus::NotServing)
                     .await;
@@ -135,16 +153,43 @@ impl Application {
             }
         };
 
+        let methods = RpcMethods::from_descriptor_sets(&[
+            proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ])?;
+        let calls = CallLayer::new(self.metrics.clone(), methods);
+
         let http = match self.http_listener {
             Some(listener) => {
                 let gateway = Gateway::new(
                     proto::FILE_DESCRIPTOR_SET,
-                    GrpcService::new(workspaces.clone()),
+                    GrpcService::new(tower::Layer::layer(&calls, workspaces.clone())),
                     self.settings.http_json_names,
                     max,
+                    self.settings.max_call_duration(),
                 )?;
                 tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
-                let router = gateway.router();
+                let metrics = self.metrics.clone();
+                let router = gateway
+                    .router()
+                    .route(
+                        "/metrics",
+                        axum::routing::get(move || async move {
+                            (
+                                [(
+                                    http::header::CONTENT_TYPE,
+                                    telemetry::PROMETHEUS_CONTENT_TYPE,
+                                )],
+                                metrics.prometheus_text(),
+                            )
+                        }),
+                    )
+                    .route_layer(axum::middleware::from_fn_with_state(
+                        self.metrics.clone(),
+                        telemetry::traced_http_request,
+                    ));
                 Some(tokio::spawn(
                     axum::serve(listener, router)
                         .with_graceful_shutdown(signal())
@@ -154,10 +199,26 @@ impl Application {
             None => None,
         };
 
-        tracing::info!(addr = %self.listener.local_addr()?, "serving gRPC");
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            tls = self.tls.is_some(),
+            "serving gRPC"
+        );
         let grace = self.settings.shutdown_grace();
-        let grpc = Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        let settings = &self.settings;
+        let mut server = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_millis(
+                settings.http2_keepalive_interval_ms.max(1),
+            )))
+            .http2_keepalive_timeout(Some(Duration::from_millis(
+                settings.http2_keepalive_timeout_ms.max(1),
+            )))
+            .max_concurrent_streams(Some(settings.max_concurrent_streams.max(1)));
+        if let Some(tls) = self.tls {
+            server = server.tls_config(tls).context("the TLS settings")?;
+        }
+        let grpc = server
+            .layer(calls)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -171,6 +232,7 @@ impl Application {
             }
         }
         monitor.abort();
+        self.metrics.shutdown();
         let Some(result) = result else {
             // Stuck calls still hold database connections; closing the pool
             // would wait for them. The process exits and ends them.
@@ -206,6 +268,12 @@ async fn within_grace<R>(
         }
     }
 }
+
+/// The health services that follow the database (readiness).
+const READINESS_SERVICES: [&str; 2] = [
+    "",
+    <WorkspaceServiceServer<WorkspaceApi> as tonic::server::NamedService>::NAME,
+];
 
 /// The health "service" that only says the process is up (liveness);
 /// `""` and `workspace.v1.WorkspaceService` also follow the database
@@ -245,13 +313,9 @@ async fn watch_database(storage: Storage, reporter: HealthReporter, every: Durat
             } else {
                 tracing::warn!("database does not answer; health NOT_SERVING");
             }
-            reporter.set_service_status("", status).await;
-            reporter
-                .set_service_status(
-                    <WorkspaceServiceServer<WorkspaceApi> as tonic::server::NamedService>::NAME,
-                    status,
-                )
-                .await;
+            for service in READINESS_SERVICES {
+                reporter.set_service_status(service, status).await;
+            }
             last = Some(status);
         }
         tokio::time::sleep(every).await;

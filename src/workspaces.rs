@@ -13,6 +13,7 @@ use crate::{
         workspace::{UPLOAD_METHOD_MANUAL, WORKSPACE_TYPE_CUSTOM},
     },
     storage::{CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext, Storage},
+    telemetry,
 };
 
 /// ListWorkspaces' page size when the caller gives none.
@@ -63,6 +64,7 @@ impl Workspaces {
         let (organization_id, role) = self
             .organization_and_role(caller, request.organization_id)
             .await?;
+        telemetry::record_organization(organization_id);
         let context = self
             .storage
             .organization_context(organization_id)
@@ -215,6 +217,9 @@ impl Workspaces {
             size => size.min(MAX_PAGE_SIZE),
         };
         let after = PageToken::decode(page_token, organization_id)?;
+        if let Some(organization_id) = organization_id {
+            telemetry::record_organization(organization_id);
+        }
         if let Some(organization_id) = organization_id
             && self
                 .storage

@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{Backend, PlanSpec, authed, named, spawn_app_with};
-use workspace_service::proto::workspace_service_client::WorkspaceServiceClient;
+use workspace_service::proto::{
+    CreateWorkspaceRequest, workspace_service_client::WorkspaceServiceClient,
+};
 
 on_both_databases!(
     a_call_in_flight_finishes_and_new_calls_are_refused,
@@ -28,25 +30,7 @@ async fn a_call_in_flight_finishes_and_new_calls_are_refused(backend: Backend) {
 
     app.signal_shutdown();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // A new caller gets nowhere: no connection, or a refused call.
-    let addr = app.addr;
-    let token = org.owner.token.clone();
-    let late = tokio::time::timeout(Duration::from_secs(2), async move {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
-        WorkspaceServiceClient::new(channel)
-            .create_workspace(authed(&token, named(&org, "Too late")))
-            .await
-            .map_err(|s| s.to_string())
-    })
-    .await;
-    assert!(
-        !matches!(late, Ok(Ok(_))),
-        "a call after shutdown was served"
-    );
+    assert_refused(app.addr, authed(&org.owner.token, named(&org, "Too late"))).await;
 
     blocker.rollback().await.unwrap();
     let finished = slow.await.unwrap().expect("the call in flight finishes");
@@ -73,4 +57,77 @@ async fn shutdown_returns_after_the_grace_period_even_with_a_stuck_call(backend:
     // The test's database may be gone with the app (PostgreSQL drops it).
     let _ = blocker.rollback().await;
     slow.abort();
+}
+
+/// The same as an operator sees it: the process gets SIGTERM while a slow
+/// call is in flight, finishes that call, refuses new ones and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_process_finishes_its_call_on_sigterm_and_exits_zero() {
+    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+    let mut service =
+        common::process::ServiceProcess::start(&[("SHUTDOWN_GRACE_MS", "10000")]).await;
+    // Another writer holds SQLite's write lock: creates wait for it.
+    let db = Database::connect(&service.database_url).await.unwrap();
+    let blocker = db.begin().await.unwrap();
+    blocker
+        .execute_unprepared("UPDATE organizations SET workspace_count = workspace_count")
+        .await
+        .unwrap();
+
+    let mut client = WorkspaceServiceClient::new(service.channel().await);
+    let request = authed(
+        &service.token,
+        CreateWorkspaceRequest {
+            name: "In flight at SIGTERM".into(),
+            ..Default::default()
+        },
+    );
+    let slow = tokio::spawn(async move { client.create_workspace(request).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    service.terminate();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = CreateWorkspaceRequest {
+        name: "Too late".into(),
+        ..Default::default()
+    };
+    assert_refused(service.addr, authed(&service.token, late)).await;
+
+    blocker.rollback().await.unwrap();
+    let finished = slow.await.unwrap().expect("the call in flight finishes");
+    assert_eq!(finished.into_inner().name, "In flight at SIGTERM");
+    let status = service.exit_status(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        service
+            .logs()
+            .iter()
+            .any(|line| line.contains("stopped serving; closing the database")),
+        "{}",
+        service.logs().join("\n")
+    );
+}
+
+/// A new caller gets nowhere: no connection, or a refused call.
+async fn assert_refused(
+    addr: std::net::SocketAddr,
+    request: tonic::Request<CreateWorkspaceRequest>,
+) {
+    let late = tokio::time::timeout(Duration::from_secs(2), async move {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        WorkspaceServiceClient::new(channel)
+            .create_workspace(request)
+            .await
+            .map_err(|s| s.to_string())
+    })
+    .await;
+    assert!(
+        !matches!(late, Ok(Ok(_))),
+        "a call after shutdown was served"
+    );
 }

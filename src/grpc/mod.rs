@@ -4,22 +4,26 @@
 mod convert;
 mod status;
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
     auth::{Authenticator, Credentials},
-    domain::Caller,
+    domain::{Caller, WorkspaceView},
     proto::{
         CreateWorkspaceRequest, GetWorkspaceRequest, ListWorkspacesRequest, ListWorkspacesResponse,
         Workspace, workspace_service_server::WorkspaceService,
     },
+    telemetry,
     workspaces::Workspaces,
 };
 
-pub use status::{ERROR_DOMAIN, status_with_reason};
+pub use status::{ERROR_DOMAIN, deadline_exceeded, status_with_reason};
+
+/// How much earlier than the caller's `grpc-timeout` a call is cut.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 
 /// `workspace.v1.WorkspaceService`.
 #[derive(Clone)]
@@ -29,6 +33,8 @@ pub struct WorkspaceApi {
     /// Calls in flight, bounded: one more is shed at once rather than
     /// queued without bound behind a slow database.
     in_flight: Arc<Semaphore>,
+    /// The longest a call may run, whatever its `grpc-timeout`.
+    max_call_duration: Duration,
 }
 
 impl WorkspaceApi {
@@ -36,12 +42,38 @@ impl WorkspaceApi {
         workspaces: Workspaces,
         authenticator: Authenticator,
         max_concurrent_calls: usize,
+        max_call_duration: Duration,
     ) -> Self {
         Self {
             workspaces,
             authenticator,
             in_flight: Arc::new(Semaphore::new(max_concurrent_calls.max(1))),
+            max_call_duration,
         }
+    }
+
+    /// Runs `call` within the caller's `grpc-timeout`, capped by the
+    /// server's longest call; DEADLINE_EXCEEDED when it passes. The call
+    /// is dropped there: an open transaction rolls back.
+    async fn within_deadline<T>(
+        &self,
+        metadata: &MetadataMap,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        // A hair before the caller's deadline, so that the answer is ours
+        // (DEADLINE_EXCEEDED with its reason) and not tonic's own timer's
+        // (CANCELLED, "Timeout expired").
+        let deadline = metadata
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(self.max_call_duration, |d| {
+                d.saturating_sub(DEADLINE_MARGIN.min(d / 10))
+                    .min(self.max_call_duration)
+            });
+        tokio::time::timeout(deadline, call)
+            .await
+            .unwrap_or_else(|_| Err(status::deadline_exceeded()))
     }
 
     /// A place among the calls in flight, or RESOURCE_EXHAUSTED (reason
@@ -67,52 +99,90 @@ impl WorkspaceApi {
 
 #[tonic::async_trait]
 impl WorkspaceService for WorkspaceApi {
-    #[tracing::instrument(skip_all, fields(rpc = "CreateWorkspace"))]
     async fn create_workspace(
         &self,
         request: Request<CreateWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
         let _admitted = self.admit()?;
-        let caller = self.caller(request.metadata()).await?;
-        let input = convert::create_input(request.into_inner());
-        let workspace = self.workspaces.create(caller, &input).await?;
-        Ok(Response::new(convert::workspace(workspace)))
+        let (metadata, _, message) = request.into_parts();
+        self.within_deadline(&metadata, async {
+            let caller = self.caller(&metadata).await?;
+            let input = convert::create_input(message);
+            let workspace = self.workspaces.create(caller, &input).await?;
+            Ok(Response::new(answer(workspace)))
+        })
+        .await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc = "GetWorkspace"))]
     async fn get_workspace(
         &self,
         request: Request<GetWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
         let _admitted = self.admit()?;
-        let caller = self.caller(request.metadata()).await?;
-        let workspace = self.workspaces.get(caller, &request.get_ref().id).await?;
-        Ok(Response::new(convert::workspace(workspace)))
+        let (metadata, _, message) = request.into_parts();
+        self.within_deadline(&metadata, async {
+            let caller = self.caller(&metadata).await?;
+            let workspace = self.workspaces.get(caller, &message.id).await?;
+            Ok(Response::new(answer(workspace)))
+        })
+        .await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc = "ListWorkspaces"))]
     async fn list_workspaces(
         &self,
         request: Request<ListWorkspacesRequest>,
     ) -> Result<Response<ListWorkspacesResponse>, Status> {
         let _admitted = self.admit()?;
-        let caller = self.caller(request.metadata()).await?;
-        let ListWorkspacesRequest {
-            organization_id,
-            page_size,
-            page_token,
-        } = request.into_inner();
-        let page = self
-            .workspaces
-            .list(caller, &organization_id, page_size, &page_token)
-            .await?;
-        Ok(Response::new(ListWorkspacesResponse {
-            workspaces: page
+        let (metadata, _, message) = request.into_parts();
+        self.within_deadline(&metadata, async {
+            let caller = self.caller(&metadata).await?;
+            let ListWorkspacesRequest {
+                organization_id,
+                page_size,
+                page_token,
+            } = message;
+            let page = self
                 .workspaces
-                .into_iter()
-                .map(convert::workspace)
-                .collect(),
-            next_page_token: page.next_page_token,
-        }))
+                .list(caller, &organization_id, page_size, &page_token)
+                .await?;
+            Ok(Response::new(ListWorkspacesResponse {
+                workspaces: page
+                    .workspaces
+                    .into_iter()
+                    .map(convert::workspace)
+                    .collect(),
+                next_page_token: page.next_page_token,
+            }))
+        })
+        .await
     }
+}
+
+/// The workspace as the API answers it; its ids go on the call's span.
+fn answer(workspace: WorkspaceView) -> Workspace {
+    if let Some(id) = workspace.id {
+        telemetry::record_workspace(id);
+    }
+    telemetry::record_organization(workspace.organization.id);
+    convert::workspace(workspace)
+}
+
+/// A `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit:
+/// H, M, S, m, u or n).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }

@@ -53,6 +53,16 @@ pub fn overloaded() -> Status {
     )
 }
 
+/// The call's deadline (the caller's `grpc-timeout`, or the server's cap)
+/// passed before it finished.
+pub fn deadline_exceeded() -> Status {
+    status_with_reason(
+        Code::DeadlineExceeded,
+        "DEADLINE_EXCEEDED",
+        "The deadline expired before the call finished.",
+    )
+}
+
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         match &error {

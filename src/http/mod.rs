@@ -28,19 +28,18 @@ use tower::{Service, ServiceExt};
 
 pub use rules::{HttpRule, http_rules};
 
-use crate::{domain::DomainError, grpc::status_with_reason};
+use crate::{
+    domain::DomainError,
+    grpc::{deadline_exceeded, parse_grpc_timeout, status_with_reason},
+    telemetry,
+};
 
 /// Request headers handed on to the gRPC service as metadata: credentials,
-/// W3C trace context, the deadline (`grpc-timeout`, as in gRPC: `5S`,
-/// `500m`) and a request id.
-const FORWARDED_HEADERS: &[&str] = &[
-    "authorization",
-    "cookie",
-    "traceparent",
-    "tracestate",
-    "grpc-timeout",
-    "x-request-id",
-];
+/// the deadline (`grpc-timeout`, as in gRPC: `5S`, `500m`) and a request
+/// id. The W3C trace context is the HTTP request's span's (`traceparent`,
+/// `tracestate`), or the caller's when nothing is traced.
+const FORWARDED_HEADERS: &[&str] = &["authorization", "cookie", "grpc-timeout", "x-request-id"];
+const TRACE_HEADERS: &[&str] = &["traceparent", "tracestate"];
 
 /// Which field names JSON answers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,16 +70,19 @@ struct Inner {
     grpc: GrpcService,
     names: SerializeOptions,
     max_body_bytes: usize,
+    max_call_duration: std::time::Duration,
     openapi: Value,
 }
 
 impl Gateway {
-    /// Reads the rules from the encoded descriptor set.
+    /// Reads the rules from the encoded descriptor set. Calls run within
+    /// their `grpc-timeout` header, at most `max_call_duration`.
     pub fn new(
         descriptor_set: &[u8],
         grpc: GrpcService,
         names: JsonNames,
         max_body_bytes: usize,
+        max_call_duration: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(descriptor_set)?;
         let rules = http_rules(&pool)?;
@@ -95,6 +97,7 @@ impl Gateway {
                 grpc,
                 names,
                 max_body_bytes,
+                max_call_duration,
                 openapi,
             }),
         })
@@ -251,42 +254,32 @@ impl Gateway {
     }
 
     /// Hands `message` to the gRPC service within the `grpc-timeout`
-    /// deadline, if the caller gave one (504 when it expires).
+    /// deadline, capped by the longest call (504 when it expires).
     async fn call(
         &self,
         rule: &HttpRule,
         headers: &HeaderMap,
         message: DynamicMessage,
     ) -> Result<Bytes, tonic::Status> {
+        let cap = self.inner.max_call_duration;
         let deadline = match headers.get("grpc-timeout") {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .ok()
-                    .and_then(parse_grpc_timeout)
-                    .ok_or_else(|| {
-                        tonic::Status::from(DomainError::invalid(
-                            "grpc-timeout",
-                            "INVALID_TIMEOUT",
-                            "grpc-timeout must be 1 to 8 digits and a unit: H, M, S, m, u or n (such as 5S).",
-                        ))
-                    })?,
-            ),
-        };
-        let call = self.call_service(rule, headers, message);
-        match deadline {
-            None => call.await,
-            Some(deadline) => tokio::time::timeout(deadline, call)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(status_with_reason(
-                        Code::DeadlineExceeded,
-                        "DEADLINE_EXCEEDED",
-                        "The deadline expired before the call finished.",
+            None => cap,
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(parse_grpc_timeout)
+                .ok_or_else(|| {
+                    tonic::Status::from(DomainError::invalid(
+                        "grpc-timeout",
+                        "INVALID_TIMEOUT",
+                        "grpc-timeout must be 1 to 8 digits and a unit: H, M, S, m, u or n (such as 5S).",
                     ))
-                }),
-        }
+                })?
+                .min(cap),
+        };
+        tokio::time::timeout(deadline, self.call_service(rule, headers, message))
+            .await
+            .unwrap_or_else(|_| Err(deadline_exceeded()))
     }
 
     /// Hands `message` to the gRPC service and returns the reply's bytes.
@@ -312,7 +305,9 @@ impl Gateway {
             .header(header::TE, HeaderValue::from_static("trailers"))
             .body(Full::new(frame.freeze()))
             .map_err(|e| tonic::Status::internal(e.to_string()))?;
-        for name in FORWARDED_HEADERS {
+        let traced = telemetry::inject_current_context(request.headers_mut());
+        let trace_headers: &[&str] = if traced { &[] } else { TRACE_HEADERS };
+        for name in FORWARDED_HEADERS.iter().chain(trace_headers) {
             for value in headers.get_all(*name) {
                 request.headers_mut().append(*name, value.clone());
             }
@@ -374,27 +369,6 @@ fn unsupported_media_type(content_type: &str) -> tonic::Status {
             "Content type '{content_type}' is not supported; send application/json, application/x-www-form-urlencoded or multipart/form-data."
         ),
     )
-}
-
-/// A `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit).
-fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
-    use std::time::Duration;
-    let (digits, unit) = value
-        .trim()
-        .split_at_checked(value.trim().len().checked_sub(1)?)?;
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
 }
 
 /// The values of the `{name}` segments of `template` in `path`.

@@ -39,6 +39,7 @@ impl Storage {
     // ---- reads -------------------------------------------------------
 
     /// The user with this id, if any.
+    #[tracing::instrument(name = "db.user", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn user(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
         user::Entity::find_by_id(id).one(&self.db).await
     }
@@ -51,6 +52,7 @@ impl Storage {
     }
 
     /// The organizations `user_id` belongs to, with its role in each.
+    #[tracing::instrument(name = "db.organizations_of", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn organizations_of(
         &self,
         user_id: Uuid,
@@ -72,6 +74,7 @@ impl Storage {
     }
 
     /// `user_id`'s role in `organization_id`, if it is a member.
+    #[tracing::instrument(name = "db.organization_role", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn organization_role(
         &self,
         organization_id: Uuid,
@@ -92,6 +95,7 @@ impl Storage {
     }
 
     /// The organization with its policy and plan.
+    #[tracing::instrument(name = "db.organization_context", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn organization_context(
         &self,
         organization_id: Uuid,
@@ -127,6 +131,7 @@ impl Storage {
 
     /// The kinds of those of `ids` that belong to `organization_id`; one
     /// query for all of them.
+    #[tracing::instrument(name = "db.credentials_kinds", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn credentials_kinds(
         &self,
         organization_id: Uuid,
@@ -149,6 +154,7 @@ impl Storage {
     }
 
     /// The user an unexpired API token (by its hash) belongs to.
+    #[tracing::instrument(name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn user_of_api_token(
         &self,
         token_hash: &str,
@@ -164,6 +170,7 @@ impl Storage {
     }
 
     /// The user an unexpired session (by its hash) belongs to.
+    #[tracing::instrument(name = "db.user_of_session", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn user_of_session(
         &self,
         token_hash: &str,

@@ -9,7 +9,7 @@ mod workspaces;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -71,10 +71,55 @@ impl Storage {
         self.db.close().await
     }
 
+    /// The database system, as OpenTelemetry names it (`db.system.name`).
+    pub fn system(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => "postgresql",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other_sql",
+        }
+    }
+
+    /// How the connection pool is used right now.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) = match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolStats {
+            idle,
+            used: size - idle,
+            max,
+        }
+    }
+
     /// The sea-orm connection, for tests and tools that need raw access.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// Connections of the pool: open and idle, open and in use, the most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub idle: u32,
+    pub used: u32,
+    pub max: u32,
 }
 
 /// Database errors as the domain sees them: the database is away

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+pub mod process;
+
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tokio::sync::oneshot;
@@ -115,6 +117,16 @@ pub async fn spawn_app_with(
     })
 }
 
+/// A plaintext channel to the server at `addr`.
+pub async fn connect(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("the test server accepts connections")
+}
+
 /// Starts the service on a database the test made itself.
 pub async fn spawn_app_at(database_url: String) -> TestApp {
     spawn_app_with(Backend::Sqlite, |s| s.database_url = database_url)
@@ -129,12 +141,7 @@ impl TestApp {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .expect("the test server accepts connections")
+        connect(self.addr).await
     }
 
     /// Holds the organization's row (PostgreSQL) or the write lock

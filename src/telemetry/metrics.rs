@@ -1,0 +1,197 @@
+//! The service's metrics, one set per application: OpenTelemetry
+//! instruments read on demand for `/metrics` (Prometheus text) and, when an
+//! OTLP endpoint is set, pushed there every `OTEL_METRIC_EXPORT_INTERVAL`.
+//!
+//! Names follow the OpenTelemetry semantic conventions:
+//! - `rpc.server.call.duration` (s), by `rpc.system`, `rpc.service`,
+//!   `rpc.method`, `rpc.grpc.status_code`: its count is the call count.
+//! - `rpc.server.active_requests`, calls in flight, by service and method.
+//! - `http.server.request.duration` (s) and `http.server.active_requests`
+//!   for the JSON/HTTP mapping, by method, route and status.
+//! - `db.client.connection.count` by `db.client.connection.state` (idle,
+//!   used) and `db.client.connection.max`: the database pool.
+
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use opentelemetry::{
+    KeyValue,
+    metrics::{Histogram, MeterProvider as _, UpDownCounter},
+};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    metrics::{
+        InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
+        data::ResourceMetrics, reader::MetricReader,
+    },
+};
+
+use super::{SERVICE_NAME, prometheus};
+use crate::storage::Storage;
+
+/// Bucket bounds for durations in seconds (the semantic conventions'
+/// advice): 5 ms to 10 s.
+const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The instruments and the readers behind them. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: SdkMeterProvider,
+    scrape: Arc<ManualReader>,
+    rpc_duration: Histogram<f64>,
+    rpc_active: UpDownCounter<i64>,
+    http_duration: Histogram<f64>,
+    http_active: UpDownCounter<i64>,
+}
+
+impl Metrics {
+    /// The instruments, read by `/metrics`, and pushed over OTLP/gRPC to
+    /// `otlp_endpoint` when there is one.
+    pub fn new(otlp_endpoint: Option<&str>) -> anyhow::Result<Self> {
+        let scrape = Arc::new(ManualReader::builder().build());
+        let mut provider = SdkMeterProvider::builder()
+            .with_resource(super::resource())
+            .with_reader(SharedReader(scrape.clone()));
+        if let Some(endpoint) = otlp_endpoint {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()
+                .with_context(|| format!("the OTLP metric exporter for {endpoint}"))?;
+            provider = provider.with_periodic_exporter(exporter);
+        }
+        let provider = provider.build();
+        let meter = provider.meter(SERVICE_NAME);
+        let inner = Inner {
+            rpc_duration: meter
+                .f64_histogram("rpc.server.call.duration")
+                .with_unit("s")
+                .with_description("How long calls took, by method and gRPC status code.")
+                .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build(),
+            rpc_active: meter
+                .i64_up_down_counter("rpc.server.active_requests")
+                .with_unit("{request}")
+                .with_description("Calls in flight.")
+                .build(),
+            http_duration: meter
+                .f64_histogram("http.server.request.duration")
+                .with_unit("s")
+                .with_description("How long HTTP requests took, by route and status.")
+                .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build(),
+            http_active: meter
+                .i64_up_down_counter("http.server.active_requests")
+                .with_unit("{request}")
+                .with_description("HTTP requests in flight.")
+                .build(),
+            provider,
+            scrape,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Reports the database pool's use with every collection.
+    pub fn observe_pool(&self, storage: &Storage) {
+        let meter = self.inner.provider.meter(SERVICE_NAME);
+        let pool = || KeyValue::new("db.client.connection.pool.name", SERVICE_NAME.to_owned());
+        let for_count = storage.clone();
+        let _ = meter
+            .i64_observable_up_down_counter("db.client.connection.count")
+            .with_unit("{connection}")
+            .with_description("Open database connections, idle or in use.")
+            .with_callback(move |observer| {
+                let stats = for_count.pool_stats();
+                for (state, value) in [("idle", stats.idle), ("used", stats.used)] {
+                    observer.observe(
+                        i64::from(value),
+                        &[pool(), KeyValue::new("db.client.connection.state", state)],
+                    );
+                }
+            })
+            .build();
+        let for_max = storage.clone();
+        let _ = meter
+            .i64_observable_up_down_counter("db.client.connection.max")
+            .with_unit("{connection}")
+            .with_description("The most database connections the pool opens.")
+            .with_callback(move |observer| {
+                observer.observe(i64::from(for_max.pool_stats().max), &[pool()]);
+            })
+            .build();
+    }
+
+    /// Everything, in the Prometheus text exposition format.
+    pub fn prometheus_text(&self) -> String {
+        let mut collected = ResourceMetrics::default();
+        match self.inner.scrape.collect(&mut collected) {
+            Ok(()) => prometheus::encode(&collected),
+            Err(err) => format!("# collecting metrics failed: {err}\n"),
+        }
+    }
+
+    /// Pushes what is left over OTLP and stops the readers.
+    pub fn shutdown(&self) {
+        if let Err(err) = self
+            .inner
+            .provider
+            .shutdown_with_timeout(Duration::from_secs(5))
+        {
+            tracing::debug!(%err, "stopping the metric readers");
+        }
+    }
+
+    pub(super) fn rpc_duration(&self) -> &Histogram<f64> {
+        &self.inner.rpc_duration
+    }
+
+    pub(super) fn rpc_active(&self) -> &UpDownCounter<i64> {
+        &self.inner.rpc_active
+    }
+
+    pub(super) fn http_duration(&self) -> &Histogram<f64> {
+        &self.inner.http_duration
+    }
+
+    pub(super) fn http_active(&self) -> &UpDownCounter<i64> {
+        &self.inner.http_active
+    }
+}
+
+/// The scrape reader, registered with the provider and still ours to read.
+#[derive(Debug)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline);
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}
