@@ -1,0 +1,537 @@
+//! `workspace-bench`: CreateWorkspace under load, next to the ceilings that
+//! bound it, measured in one run on one machine (shared machines are noisy:
+//! only ratios within a run mean much).
+//!
+//! 1. Writes organizations, users and API tokens to the database, then
+//!    starts the release server on it as its own process.
+//! 2. Drives CreateWorkspace with fresh names from every user at a fixed
+//!    concurrency for a fixed time: over gRPC, then over JSON/HTTP.
+//! 3. Measures the ceilings: an empty RPC through the same server stack
+//!    (the health check), and the database doing the same statements
+//!    without the service (pgbench with `bench/create_workspace.pgbench.sql`
+//!    on PostgreSQL; the same loop with the bare sqlx driver on SQLite).
+//! 4. Prints calls/s, p50/p90/p99, errors by code, the server's peak
+//!    resident memory, and the service's throughput as a share of each
+//!    ceiling.
+//!
+//! ```sh
+//! cargo build --release
+//! cargo run --release --bin workspace-bench -- --database sqlite
+//! cargo run --release --bin workspace-bench -- --database postgres://postgres@127.0.0.1:5432/bench
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use sea_orm::{ConnectionTrait, sqlx};
+use tonic::{Request, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use uuid::Uuid;
+use workspace_service::{
+    admin,
+    domain::{OrganizationRole, WorkspaceCreationPolicy},
+    proto::{CreateWorkspaceRequest, workspace_service_client::WorkspaceServiceClient},
+    storage::Storage,
+};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load on CreateWorkspace, with the ceilings that bound it")]
+struct Args {
+    /// `sqlite` (a fresh file in a temporary directory) or a
+    /// `postgres://…` URL of an existing database.
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// The server binary to start.
+    #[arg(long, default_value = "target/release/workspace-service")]
+    server: PathBuf,
+    /// Calls in flight at any time.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value_t = 16)]
+    organizations: usize,
+    #[arg(long, default_value_t = 4)]
+    users_per_organization: usize,
+    /// HTTP/2 connections the gRPC load is spread over.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// The server's RUST_LOG (its default, `info`, logs one line per call).
+    #[arg(long, default_value = "info")]
+    server_log: String,
+    /// pgbench, for the PostgreSQL ceiling.
+    #[arg(long, default_value = "pgbench")]
+    pgbench: PathBuf,
+}
+
+/// One user who creates workspaces.
+#[derive(Clone)]
+struct Caller {
+    token: String,
+}
+
+/// What one measurement saw.
+struct Run {
+    name: String,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    errors: BTreeMap<String, usize>,
+}
+
+impl Run {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index]
+    }
+
+    fn print(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{:<34} {:>9.0}/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  ok {:>7}  errors {:?}",
+            self.name,
+            self.per_second(),
+            ms(self.percentile(0.50)),
+            ms(self.percentile(0.90)),
+            ms(self.percentile(0.99)),
+            self.latencies.len(),
+            self.errors
+        );
+    }
+}
+
+/// Runs `call` from `concurrency` workers for `duration`; each call gets
+/// its worker and sequence numbers and answers Ok or an error code.
+async fn measure<F, Fut>(name: &str, concurrency: usize, duration: Duration, call: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let call = Arc::new(call);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+                let mut sequence = 0;
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    match call(worker, sequence).await {
+                        Ok(()) => latencies.push(sent.elapsed()),
+                        Err(code) => *errors.entry(code).or_default() += 1,
+                    }
+                    sequence += 1;
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        name: name.to_owned(),
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+        errors: BTreeMap::new(),
+    };
+    for worker in workers {
+        let (latencies, errors) = worker.await.expect("a worker panicked");
+        run.latencies.extend(latencies);
+        for (code, count) in errors {
+            *run.errors.entry(code).or_default() += count;
+        }
+    }
+    run.elapsed = started.elapsed();
+    run.latencies.sort();
+    run
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let duration = Duration::from_secs(args.seconds);
+    let scratch = tempfile::tempdir()?;
+    let database_url = if args.database == "sqlite" {
+        format!("sqlite://{}", scratch.path().join("bench.db").display())
+    } else {
+        args.database.clone()
+    };
+    let postgres = database_url.starts_with("postgres");
+
+    // 1. Fixtures, then the server on them.
+    let storage = Storage::connect(&database_url, 4).await?;
+    storage.migrate().await?;
+    let run_id = &Uuid::new_v4().simple().to_string()[..8];
+    let plan = storage
+        .create_plan(&format!("bench-{run_id}"), true, None)
+        .await?;
+    let mut callers = Vec::new();
+    let mut rows = Vec::new();
+    for o in 0..args.organizations {
+        let slug = format!("bench-{run_id}-{o}");
+        let org = storage
+            .create_organization(&slug, &slug, plan, WorkspaceCreationPolicy::RoleBased)
+            .await?;
+        for u in 0..args.users_per_organization {
+            let email = format!("bench-{run_id}-{o}-{u}@bench.test");
+            let user = storage.create_user(&email, "Bench", true).await?;
+            storage
+                .put_organization_member(org, user, OrganizationRole::WorkspaceCreator)
+                .await?;
+            let token = admin::create_api_token(&storage, user, "bench", None, None)
+                .await?
+                .token;
+            rows.push((
+                workspace_service::auth::hash_secret(&token),
+                user,
+                org,
+                plan,
+            ));
+            callers.push(Caller { token });
+        }
+    }
+    let callers = Arc::new(callers);
+    println!(
+        "database: {}; {} organizations × {} users; concurrency {}; {} s per measurement",
+        if postgres { "PostgreSQL" } else { "SQLite" },
+        args.organizations,
+        args.users_per_organization,
+        args.concurrency,
+        args.seconds
+    );
+
+    let grpc_addr = free_addr()?;
+    let http_addr = free_addr()?;
+    let mut server = tokio::process::Command::new(&args.server)
+        .env("DATABASE_URL", &database_url)
+        .env("LISTEN_ADDR", grpc_addr.to_string())
+        .env("HTTP_LISTEN_ADDR", http_addr.to_string())
+        .env("SEED_DEMO", "false")
+        .env("RUST_LOG", &args.server_log)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", args.server.display()))?;
+    let pid = server.id().context("the server has a pid")?;
+    let channels = connect(grpc_addr, args.connections).await?;
+
+    // 2. The service.
+    let grpc = {
+        let (channels, callers) = (channels.clone(), callers.clone());
+        let run_id = run_id.to_owned();
+        measure(
+            "gRPC CreateWorkspace",
+            args.concurrency,
+            duration,
+            move |w, i| {
+                let mut client = WorkspaceServiceClient::new(channels[w % channels.len()].clone());
+                let caller = &callers[(w + i) % callers.len()];
+                let mut request = Request::new(CreateWorkspaceRequest {
+                    name: format!("grpc {run_id} {w} {i}"),
+                    ..Default::default()
+                });
+                let bearer = format!("Bearer {}", caller.token);
+                request
+                    .metadata_mut()
+                    .insert("authorization", bearer.parse().unwrap());
+                async move {
+                    client
+                        .create_workspace(request)
+                        .await
+                        .map(|_| ())
+                        .map_err(|s| format!("{:?}", s.code()))
+                }
+            },
+        )
+        .await
+    };
+    let http = {
+        let client = reqwest::Client::new();
+        let url = format!("http://{http_addr}/api/v1/workspaces");
+        let (callers, run_id) = (callers.clone(), run_id.to_owned());
+        measure(
+            "HTTP POST /api/v1/workspaces",
+            args.concurrency,
+            duration,
+            move |w, i| {
+                let caller = &callers[(w + i) % callers.len()];
+                let request = client
+                    .post(&url)
+                    .bearer_auth(&caller.token)
+                    .json(&serde_json::json!({"name": format!("http {run_id} {w} {i}")}));
+                async move {
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => Ok(()),
+                        Ok(r) => Err(r.status().as_u16().to_string()),
+                        Err(e) => Err(format!("transport: {e}")),
+                    }
+                }
+            },
+        )
+        .await
+    };
+
+    // 3. The ceilings.
+    let empty = {
+        let channels = channels.clone();
+        measure(
+            "gRPC empty call (health Check)",
+            args.concurrency,
+            duration,
+            move |w, _| {
+                let mut client = HealthClient::new(channels[w % channels.len()].clone());
+                async move {
+                    client
+                        .check(HealthCheckRequest::default())
+                        .await
+                        .map(|_| ())
+                        .map_err(|s| format!("{:?}", s.code()))
+                }
+            },
+        )
+        .await
+    };
+    let peak_rss = peak_rss_kib(pid);
+    server.kill().await.ok();
+
+    let database = if postgres {
+        pgbench(&args, &storage, &rows, &database_url).await?
+    } else {
+        sqlite_loop(&args, &database_url, &rows).await?
+    };
+
+    // 4. The figures.
+    println!();
+    for run in [&grpc, &http, &empty, &database] {
+        run.print();
+    }
+    println!();
+    println!(
+        "server peak resident memory: {}",
+        peak_rss.map_or("unknown".into(), |kib| format!(
+            "{:.1} MiB",
+            kib as f64 / 1024.0
+        ))
+    );
+    let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
+    println!(
+        "gRPC creates / database ceiling: {:.2}",
+        share(&grpc, &database)
+    );
+    println!(
+        "HTTP creates / database ceiling: {:.2}",
+        share(&http, &database)
+    );
+    println!(
+        "gRPC creates / empty calls:      {:.2}",
+        share(&grpc, &empty)
+    );
+    Ok(())
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// `count` connections to the server, once its health says SERVING.
+async fn connect(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
+    for _ in 0..300 {
+        if let Ok(channel) = endpoint.connect().await {
+            let serving = HealthClient::new(channel)
+                .check(HealthCheckRequest::default())
+                .await
+                .is_ok_and(|r| r.into_inner().status == 1);
+            if serving {
+                let mut channels = Vec::new();
+                for _ in 0..count.max(1) {
+                    channels.push(endpoint.connect().await?);
+                }
+                return Ok(channels);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server did not become SERVING in 30 s")
+}
+
+/// VmHWM of a process, in KiB (Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+type CallerRow = (String, Uuid, Uuid, Uuid);
+
+/// PostgreSQL's own ceiling: pgbench running the service's statements.
+async fn pgbench(
+    args: &Args,
+    storage: &Storage,
+    rows: &[CallerRow],
+    database_url: &str,
+) -> anyhow::Result<Run> {
+    let db = storage.connection();
+    db.execute_unprepared(
+        "DROP TABLE IF EXISTS bench_callers; CREATE TABLE bench_callers (n int PRIMARY KEY, token_hash text, user_id uuid, organization_id uuid, plan_id uuid)",
+    )
+    .await?;
+    for (n, (hash, user, org, plan)) in rows.iter().enumerate() {
+        db.execute_unprepared(&format!(
+            "INSERT INTO bench_callers VALUES ({}, '{hash}', '{user}', '{org}', '{plan}')",
+            n + 1
+        ))
+        .await?;
+    }
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/create_workspace.pgbench.sql");
+    let output = tokio::process::Command::new(&args.pgbench)
+        .args(["-n", "-M", "prepared"])
+        .args(["-c", &args.concurrency.to_string(), "-j", "2"])
+        .args(["-T", &args.seconds.to_string()])
+        .args(["-D", &format!("callers={}", rows.len())])
+        .arg("-f")
+        .arg(&script)
+        .arg(database_url)
+        .output()
+        .await
+        .with_context(|| format!("running {}", args.pgbench.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed:\n{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let field = |prefix: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let transactions = field("number of transactions actually processed:")
+        .context("pgbench printed no transaction count")?;
+    let tps = field("tps =").context("pgbench printed no tps")?;
+    let average = field("latency average =").unwrap_or(0.0);
+    // pgbench reports the average only: every sample is that average.
+    Ok(Run {
+        name: "database ceiling (pgbench)".into(),
+        elapsed: Duration::from_secs_f64(transactions / tps),
+        latencies: vec![Duration::from_secs_f64(average / 1e3); transactions as usize],
+        errors: BTreeMap::new(),
+    })
+}
+
+/// SQLite's own ceiling: the service's statements through the bare sqlx
+/// driver, with the service's pool settings, at the same concurrency.
+async fn sqlite_loop(args: &Args, database_url: &str, rows: &[CallerRow]) -> anyhow::Result<Run> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let options: SqliteConnectOptions = database_url.parse()?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(10)
+        .connect_with(
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true),
+        )
+        .await?;
+    let rows = Arc::new(rows.to_vec());
+    let run = measure(
+        "database ceiling (bare sqlx loop)",
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+        move |w, i| {
+            let (pool, rows) = (pool.clone(), rows.clone());
+            async move {
+                let (hash, user, org, plan) = &rows[(w + i) % rows.len()];
+                sqlite_create(&pool, hash, *user, *org, *plan, &format!("bare {w} {i}"))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await;
+    Ok(run)
+}
+
+/// The statements of one create, as the service sends them to SQLite.
+async fn sqlite_create(
+    pool: &sqlx::SqlitePool,
+    hash: &str,
+    user: Uuid,
+    org: Uuid,
+    plan: Uuid,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id, user_id, name, token_hash, expires_at, created_at FROM api_tokens WHERE token_hash = ? LIMIT 1")
+        .bind(hash)
+        .fetch_optional(pool)
+        .await?;
+    sqlx::query("SELECT id, organization_id, user_id, role, created_at FROM organization_memberships WHERE user_id = ? ORDER BY organization_id")
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
+    sqlx::query("SELECT id, name, slug, plan_id, workspace_creation, workspace_count, created_at, updated_at FROM organizations WHERE id = ? LIMIT 1")
+        .bind(org)
+        .fetch_optional(pool)
+        .await?;
+    sqlx::query("SELECT id, name, creation_allowed, workspace_limit, created_at FROM plans WHERE id = ? LIMIT 1")
+        .bind(plan)
+        .fetch_optional(pool)
+        .await?;
+    sqlx::query(
+        "SELECT id, email, display_name, validated, created_at FROM users WHERE id = ? LIMIT 1",
+    )
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    let now = chrono::Utc::now();
+    let workspace = Uuid::now_v7();
+    let mut txn = pool.begin().await?;
+    sqlx::query("UPDATE organizations SET workspace_count = workspace_count + 1, updated_at = ? WHERE id = ? AND workspace_count < (COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647))")
+        .bind(now)
+        .bind(org)
+        .execute(&mut *txn)
+        .await?;
+    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?)")
+        .bind(workspace)
+        .bind(org)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(user)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *txn)
+        .await?;
+    sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at) VALUES (?, ?, ?, 'OWNER', ?, ?)")
+        .bind(Uuid::now_v7())
+        .bind(workspace)
+        .bind(user)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *txn)
+        .await?;
+    txn.commit().await
+}
