@@ -465,8 +465,8 @@ async fn sqlite_loop(args: &Args, database_url: &str, rows: &[CallerRow]) -> any
         move |w, i| {
             let (pool, rows) = (pool.clone(), rows.clone());
             async move {
-                let (hash, user, org, plan) = &rows[(w + i) % rows.len()];
-                sqlite_create(&pool, hash, *user, *org, *plan, &format!("bare {w} {i}"))
+                let (hash, user, org, _) = &rows[(w + i) % rows.len()];
+                sqlite_create(&pool, hash, *user, *org, &format!("bare {w} {i}"))
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -482,7 +482,6 @@ async fn sqlite_create(
     hash: &str,
     user: Uuid,
     org: Uuid,
-    plan: Uuid,
     name: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT id, user_id, name, token_hash, expires_at, created_at FROM api_tokens WHERE token_hash = ? LIMIT 1")
@@ -493,12 +492,8 @@ async fn sqlite_create(
         .bind(user)
         .fetch_all(pool)
         .await?;
-    sqlx::query("SELECT id, name, slug, plan_id, workspace_creation, workspace_count, created_at, updated_at FROM organizations WHERE id = ? LIMIT 1")
+    sqlx::query("SELECT o.id, o.name, o.slug, o.plan_id, o.workspace_creation, o.workspace_count, o.created_at, o.updated_at, p.id, p.name, p.creation_allowed, p.workspace_limit, p.created_at FROM organizations o LEFT JOIN plans p ON o.plan_id = p.id WHERE o.id = ? LIMIT 1")
         .bind(org)
-        .fetch_optional(pool)
-        .await?;
-    sqlx::query("SELECT id, name, creation_allowed, workspace_limit, created_at FROM plans WHERE id = ? LIMIT 1")
-        .bind(plan)
         .fetch_optional(pool)
         .await?;
     sqlx::query(

@@ -100,16 +100,16 @@ impl Storage {
         &self,
         organization_id: Uuid,
     ) -> Result<Option<OrganizationContext>, DbErr> {
-        let Some(org) = organization::Entity::find_by_id(organization_id)
+        // One round trip: the organization joined with its plan.
+        let Some((org, plan)) = organization::Entity::find_by_id(organization_id)
+            .find_also_related(plan::Entity)
             .one(&self.db)
             .await?
         else {
             return Ok(None);
         };
-        let plan = plan::Entity::find_by_id(org.plan_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| corrupt("missing plan of organization", &org.id.to_string()))?;
+        let plan =
+            plan.ok_or_else(|| corrupt("missing plan of organization", &org.id.to_string()))?;
         Ok(Some(OrganizationContext {
             policy: org
                 .workspace_creation
