@@ -71,9 +71,7 @@ impl WorkspaceApi {
                 d.saturating_sub(DEADLINE_MARGIN.min(d / 10))
                     .min(self.max_call_duration)
             });
-        tokio::time::timeout(deadline, call)
-            .await
-            .unwrap_or_else(|_| Err(status::deadline_exceeded()))
+        run_within(deadline, call).await
     }
 
     /// A place among the calls in flight, or RESOURCE_EXHAUSTED (reason
@@ -156,6 +154,21 @@ impl WorkspaceService for WorkspaceApi {
         })
         .await
     }
+}
+
+/// Runs `call` until `deadline` passes, then answers DEADLINE_EXCEEDED (the
+/// call is dropped there: an open transaction rolls back). Timers tick in
+/// milliseconds, so a shorter deadline has passed before any work starts.
+pub async fn run_within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    if deadline < Duration::from_millis(1) {
+        return Err(status::deadline_exceeded());
+    }
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| Err(status::deadline_exceeded()))
 }
 
 /// The workspace as the API answers it; its ids go on the call's span.

@@ -30,7 +30,7 @@ pub use rules::{HttpRule, http_rules};
 
 use crate::{
     domain::DomainError,
-    grpc::{deadline_exceeded, parse_grpc_timeout, status_with_reason},
+    grpc::{parse_grpc_timeout, run_within, status_with_reason},
     telemetry,
 };
 
@@ -277,9 +277,7 @@ impl Gateway {
                 })?
                 .min(cap),
         };
-        tokio::time::timeout(deadline, self.call_service(rule, headers, message))
-            .await
-            .unwrap_or_else(|_| Err(deadline_exceeded()))
+        run_within(deadline, self.call_service(rule, headers, message)).await
     }
 
     /// Hands `message` to the gRPC service and returns the reply's bytes.
