@@ -58,6 +58,10 @@ struct Args {
     /// Seconds each measurement runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Seconds of unrecorded gRPC load first (pools fill, PostgreSQL's
+    /// buffers and plans warm up).
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
     #[arg(long, default_value_t = 16)]
     organizations: usize,
     #[arg(long, default_value_t = 4)]
@@ -233,36 +237,47 @@ async fn main() -> anyhow::Result<()> {
     let pid = server.id().context("the server has a pid")?;
     let channels = connect(grpc_addr, args.connections).await?;
 
-    // 2. The service.
-    let grpc = {
+    // 2. The service, after a warm-up that is not recorded.
+    let create_over_grpc = |label: &str| {
         let (channels, callers) = (channels.clone(), callers.clone());
-        let run_id = run_id.to_owned();
-        measure(
-            "gRPC CreateWorkspace",
-            args.concurrency,
-            duration,
-            move |w, i| {
-                let mut client = WorkspaceServiceClient::new(channels[w % channels.len()].clone());
-                let caller = &callers[(w + i) % callers.len()];
-                let mut request = Request::new(CreateWorkspaceRequest {
-                    name: format!("grpc {run_id} {w} {i}"),
-                    ..Default::default()
-                });
-                let bearer = format!("Bearer {}", caller.token);
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.parse().unwrap());
-                async move {
-                    client
-                        .create_workspace(request)
-                        .await
-                        .map(|_| ())
-                        .map_err(|s| format!("{:?}", s.code()))
-                }
-            },
-        )
-        .await
+        let prefix = format!("{label} {run_id}");
+        move |w: usize, i: usize| {
+            let mut client = WorkspaceServiceClient::new(channels[w % channels.len()].clone());
+            let caller = &callers[(w + i) % callers.len()];
+            let mut request = Request::new(CreateWorkspaceRequest {
+                name: format!("{prefix} {w} {i}"),
+                ..Default::default()
+            });
+            let bearer = format!("Bearer {}", caller.token);
+            request
+                .metadata_mut()
+                .insert("authorization", bearer.parse().unwrap());
+            async move {
+                client
+                    .create_workspace(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| format!("{:?}", s.code()))
+            }
+        }
     };
+    if args.warmup > 0 {
+        let warmup = Duration::from_secs(args.warmup);
+        measure(
+            "warm-up",
+            args.concurrency,
+            warmup,
+            create_over_grpc("warm"),
+        )
+        .await;
+    }
+    let grpc = measure(
+        "gRPC CreateWorkspace",
+        args.concurrency,
+        duration,
+        create_over_grpc("grpc"),
+    )
+    .await;
     let http = {
         let client = reqwest::Client::new();
         let url = format!("http://{http_addr}/api/v1/workspaces");
