@@ -167,7 +167,6 @@ impl Application {
                     GrpcService::new(tower::Layer::layer(&calls, workspaces.clone())),
                     self.settings.http_json_names,
                     max,
-                    self.settings.max_call_duration(),
                 )?;
                 tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
                 let metrics = self.metrics.clone();

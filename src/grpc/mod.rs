@@ -20,7 +20,7 @@ use crate::{
     workspaces::Workspaces,
 };
 
-pub use status::{ERROR_DOMAIN, deadline_exceeded, status_with_reason};
+pub use status::{ERROR_DOMAIN, status_with_reason};
 
 /// How much earlier than the caller's `grpc-timeout` a call is cut.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
@@ -159,7 +159,7 @@ impl WorkspaceService for WorkspaceApi {
 /// Runs `call` until `deadline` passes, then answers DEADLINE_EXCEEDED (the
 /// call is dropped there: an open transaction rolls back). Timers tick in
 /// milliseconds, so a shorter deadline has passed before any work starts.
-pub async fn run_within<T>(
+async fn run_within<T>(
     deadline: Duration,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {

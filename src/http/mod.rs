@@ -30,7 +30,7 @@ pub use rules::{HttpRule, http_rules};
 
 use crate::{
     domain::DomainError,
-    grpc::{parse_grpc_timeout, run_within, status_with_reason},
+    grpc::{parse_grpc_timeout, status_with_reason},
     telemetry,
 };
 
@@ -70,19 +70,16 @@ struct Inner {
     grpc: GrpcService,
     names: SerializeOptions,
     max_body_bytes: usize,
-    max_call_duration: std::time::Duration,
     openapi: Value,
 }
 
 impl Gateway {
-    /// Reads the rules from the encoded descriptor set. Calls run within
-    /// their `grpc-timeout` header, at most `max_call_duration`.
+    /// Reads the rules from the encoded descriptor set.
     pub fn new(
         descriptor_set: &[u8],
         grpc: GrpcService,
         names: JsonNames,
         max_body_bytes: usize,
-        max_call_duration: std::time::Duration,
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(descriptor_set)?;
         let rules = http_rules(&pool)?;
@@ -97,7 +94,6 @@ impl Gateway {
                 grpc,
                 names,
                 max_body_bytes,
-                max_call_duration,
                 openapi,
             }),
         })
@@ -253,31 +249,27 @@ impl Gateway {
         }
     }
 
-    /// Hands `message` to the gRPC service within the `grpc-timeout`
-    /// deadline, capped by the longest call (504 when it expires).
+    /// Hands `message` to the gRPC service. A `grpc-timeout` header must
+    /// parse (400 otherwise); it goes on with the call, whose handler keeps
+    /// the deadline, capped by the longest call, as for gRPC callers (504
+    /// when it expires).
     async fn call(
         &self,
         rule: &HttpRule,
         headers: &HeaderMap,
         message: DynamicMessage,
     ) -> Result<Bytes, tonic::Status> {
-        let cap = self.inner.max_call_duration;
-        let deadline = match headers.get("grpc-timeout") {
-            None => cap,
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(parse_grpc_timeout)
-                .ok_or_else(|| {
-                    tonic::Status::from(DomainError::invalid(
-                        "grpc-timeout",
-                        "INVALID_TIMEOUT",
-                        "grpc-timeout must be 1 to 8 digits and a unit: H, M, S, m, u or n (such as 5S).",
-                    ))
-                })?
-                .min(cap),
-        };
-        run_within(deadline, self.call_service(rule, headers, message)).await
+        if let Some(value) = headers.get("grpc-timeout")
+            && value.to_str().ok().and_then(parse_grpc_timeout).is_none()
+        {
+            return Err(DomainError::invalid(
+                "grpc-timeout",
+                "INVALID_TIMEOUT",
+                "grpc-timeout must be 1 to 8 digits and a unit: H, M, S, m, u or n (such as 5S).",
+            )
+            .into());
+        }
+        self.call_service(rule, headers, message).await
     }
 
     /// Hands `message` to the gRPC service and returns the reply's bytes.
