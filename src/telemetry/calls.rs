@@ -174,7 +174,7 @@ impl Call {
             KeyValue::new("rpc.service", service),
             KeyValue::new("rpc.method", method),
         ];
-        metrics.rpc_active().add(1, &attributes);
+        metrics.inner.rpc_active.add(1, &attributes);
         Self {
             name,
             span,
@@ -208,10 +208,10 @@ impl Call {
             return;
         }
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.metrics.rpc_active().add(-1, &self.attributes);
+        self.metrics.inner.rpc_active.add(-1, &self.attributes);
         let mut attributes = self.attributes.to_vec();
         attributes.push(KeyValue::new("rpc.grpc.status_code", i64::from(code)));
-        self.metrics.rpc_duration().record(elapsed, &attributes);
+        self.metrics.inner.rpc_duration.record(elapsed, &attributes);
 
         if self.span.is_none() {
             return;

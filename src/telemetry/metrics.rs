@@ -42,16 +42,16 @@ const DURATION_BUCKETS: &[f64] = &[
 /// The instruments and the readers behind them. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     provider: SdkMeterProvider,
     scrape: Arc<ManualReader>,
-    rpc_duration: Histogram<f64>,
-    rpc_active: UpDownCounter<i64>,
-    http_duration: Histogram<f64>,
-    http_active: UpDownCounter<i64>,
+    pub(super) rpc_duration: Histogram<f64>,
+    pub(super) rpc_active: UpDownCounter<i64>,
+    pub(super) http_duration: Histogram<f64>,
+    pub(super) http_active: UpDownCounter<i64>,
 }
 
 impl Metrics {
@@ -151,22 +151,6 @@ impl Metrics {
         {
             tracing::debug!(%err, "stopping the metric readers");
         }
-    }
-
-    pub(super) fn rpc_duration(&self) -> &Histogram<f64> {
-        &self.inner.rpc_duration
-    }
-
-    pub(super) fn rpc_active(&self) -> &UpDownCounter<i64> {
-        &self.inner.rpc_active
-    }
-
-    pub(super) fn http_duration(&self) -> &Histogram<f64> {
-        &self.inner.http_duration
-    }
-
-    pub(super) fn http_active(&self) -> &UpDownCounter<i64> {
-        &self.inner.http_active
     }
 }
 

@@ -41,19 +41,20 @@ pub async fn traced(State(metrics): State<Metrics>, request: Request, next: Next
         KeyValue::new("http.request.method", method),
         KeyValue::new("http.route", route),
     ];
-    metrics.http_active().add(1, &attributes);
+    metrics.inner.http_active.add(1, &attributes);
     let started = Instant::now();
 
     let response = next.run(request).instrument(span.clone()).await;
 
-    metrics.http_active().add(-1, &attributes);
+    metrics.inner.http_active.add(-1, &attributes);
     let status = response.status();
     attributes.push(KeyValue::new(
         "http.response.status_code",
         i64::from(status.as_u16()),
     ));
     metrics
-        .http_duration()
+        .inner
+        .http_duration
         .record(started.elapsed().as_secs_f64(), &attributes);
     span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
