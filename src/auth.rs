@@ -128,6 +128,9 @@ impl JwtVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // jsonwebtoken checks `nbf` only when asked; a token not yet valid
+        // is not valid.
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Self { key, validation }
     }
@@ -161,10 +164,15 @@ impl Authenticator {
         credentials: Option<Credentials>,
     ) -> Result<Caller, DomainError> {
         let now = Utc::now();
-        let user_id = match credentials {
+        let caller = match credentials {
             None => None,
             Some(Credentials::Bearer(token)) if looks_like_jwt(&token) => {
-                self.jwt.as_ref().and_then(|jwt| jwt.verify(&token))
+                // A well-signed token for a user this service does not
+                // know authenticates nobody.
+                match self.jwt.as_ref().and_then(|jwt| jwt.verify(&token)) {
+                    Some(subject) => self.storage.user_of_subject(subject).await?,
+                    None => None,
+                }
             }
             Some(Credentials::Bearer(token)) => {
                 self.storage
@@ -189,9 +197,7 @@ impl Authenticator {
                     .await?
             }
         };
-        user_id
-            .map(|user_id| Caller { user_id })
-            .ok_or(DomainError::Unauthenticated)
+        caller.ok_or(DomainError::Unauthenticated)
     }
 }
 

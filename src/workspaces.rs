@@ -71,10 +71,9 @@ impl Workspaces {
             .await?
             .ok_or(DomainError::NotOrganizationMember)?;
 
-        // 4. Account validated.
-        match self.storage.user(caller.user_id).await? {
-            Some(user) if user.validated => {}
-            _ => return Err(DomainError::AccountNotValidated),
+        // 4. Account validated (read with the credentials).
+        if !caller.validated {
+            return Err(DomainError::AccountNotValidated);
         }
 
         // 5. Role or organization policy.

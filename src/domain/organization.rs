@@ -11,6 +11,9 @@ use super::DomainError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: Uuid,
+    /// Whether the account is validated (check 4), read with the
+    /// credentials so the create path does not ask again.
+    pub validated: bool,
 }
 
 /// Generates `as_str`, `Display` and `FromStr` for an enum stored as text.

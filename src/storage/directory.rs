@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Storage, entities::*};
 use crate::domain::{
-    CredentialsKind, OrganizationRole, OrganizationSummary, Plan, WorkspaceCreationPolicy,
+    Caller, CredentialsKind, OrganizationRole, OrganizationSummary, Plan, WorkspaceCreationPolicy,
 };
 
 /// What CreateWorkspace needs to know about an organization, read at once.
@@ -29,6 +29,13 @@ pub struct OrganizationContext {
 pub struct NewApiToken {
     pub id: Uuid,
     pub token: String,
+}
+
+fn caller(user: &user::Model) -> Caller {
+    Caller {
+        user_id: user.id,
+        validated: user.validated,
+    }
 }
 
 fn corrupt(what: &str, value: &str) -> DbErr {
@@ -153,34 +160,51 @@ impl Storage {
             .collect()
     }
 
-    /// The user an unexpired API token (by its hash) belongs to.
+    /// The user an unexpired API token (by its hash) belongs to; one query
+    /// for the token and its user.
     #[tracing::instrument(name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn user_of_api_token(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, DbErr> {
-        let token = api_token::Entity::find()
+    ) -> Result<Option<Caller>, DbErr> {
+        let found = api_token::Entity::find()
             .filter(api_token::Column::TokenHash.eq(token_hash))
+            .find_also_related(user::Entity)
             .one(&self.db)
             .await?;
-        Ok(token
-            .filter(|t| t.expires_at.is_none_or(|expires| expires > now))
-            .map(|t| t.user_id))
+        Ok(found.and_then(|(token, user)| {
+            let user = user?;
+            token
+                .expires_at
+                .is_none_or(|expires| expires > now)
+                .then(|| caller(&user))
+        }))
     }
 
-    /// The user an unexpired session (by its hash) belongs to.
+    /// The user an unexpired session (by its hash) belongs to; one query
+    /// for the session and its user.
     #[tracing::instrument(name = "db.user_of_session", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
     pub async fn user_of_session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, DbErr> {
-        let session = session::Entity::find()
+    ) -> Result<Option<Caller>, DbErr> {
+        let found = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token_hash))
+            .find_also_related(user::Entity)
             .one(&self.db)
             .await?;
-        Ok(session.filter(|s| s.expires_at > now).map(|s| s.user_id))
+        Ok(found.and_then(|(session, user)| {
+            let user = user?;
+            (session.expires_at > now).then(|| caller(&user))
+        }))
+    }
+
+    /// The user a verified JWT names, if it exists here.
+    #[tracing::instrument(name = "db.user_of_subject", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
+    pub async fn user_of_subject(&self, id: Uuid) -> Result<Option<Caller>, DbErr> {
+        Ok(self.user(id).await?.as_ref().map(caller))
     }
 
     pub async fn plan_by_name(&self, name: &str) -> Result<Option<plan::Model>, DbErr> {
