@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         Caller, CreateWorkspace, CreateWorkspaceInput, CredentialsKind, DomainError, NameRules,
-        OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceView, validate_create,
+        OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceView, excerpt, validate_create,
         workspace::{UPLOAD_METHOD_MANUAL, WORKSPACE_TYPE_CUSTOM},
     },
     storage::{CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext, Storage},
@@ -177,7 +177,7 @@ impl Workspaces {
             return Err(DomainError::invalid(
                 "id",
                 "INVALID_UUID",
-                format!("id must be a UUID, not '{id}'."),
+                format!("id must be a UUID, not '{}'.", excerpt(id)),
             ));
         };
         self.storage
@@ -200,7 +200,7 @@ impl Workspaces {
                 DomainError::invalid(
                     "organization_id",
                     "INVALID_UUID",
-                    format!("organization_id must be a UUID, not '{id}'."),
+                    format!("organization_id must be a UUID, not '{}'.", excerpt(id)),
                 )
             })?),
         };

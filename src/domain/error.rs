@@ -3,6 +3,19 @@
 
 use uuid::Uuid;
 
+/// How much of a refused value an error message quotes.
+const EXCERPT_CHARS: usize = 64;
+
+/// `value` as an error message may quote it: whole up to 64 characters,
+/// else its start and an ellipsis. Messages and details travel in HTTP/2
+/// trailers, so a megabyte of input must not come back in them.
+pub fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(EXCERPT_CHARS) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}…", &value[..end]),
+    }
+}
+
 /// One invalid field of a request (`google.rpc.BadRequest.FieldViolation`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -143,5 +156,19 @@ impl DomainError {
                 .unwrap_or_default(),
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_keep_short_values_and_cut_long_ones_on_a_character() {
+        assert_eq!(excerpt("short"), "short");
+        let exact = "é".repeat(EXCERPT_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        let long = "é".repeat(10_000);
+        assert_eq!(excerpt(&long), format!("{}…", "é".repeat(EXCERPT_CHARS)));
     }
 }

@@ -5,7 +5,7 @@ mod error;
 mod organization;
 pub mod workspace;
 
-pub use error::{DomainError, FieldViolation};
+pub use error::{DomainError, FieldViolation, excerpt};
 pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, WorkspaceCreationPolicy, WorkspaceRole,
 };

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{DomainError, FieldViolation, WorkspaceRole};
+use super::{DomainError, FieldViolation, WorkspaceRole, excerpt};
 
 /// Workspaces created through this API are custom ones (seed 002).
 pub const WORKSPACE_TYPE_CUSTOM: &str = "CUSTOM";
@@ -173,7 +173,7 @@ pub fn validate_create(
         violations.push(FieldViolation::new(
             "billing_account_email",
             "INVALID_EMAIL",
-            format!("'{email}' is not a valid email address."),
+            format!("'{}' is not a valid email address.", excerpt(email)),
         ));
     }
 
@@ -262,7 +262,7 @@ fn parse_uuid(field: &str, value: &str, violations: &mut Vec<FieldViolation>) ->
             violations.push(FieldViolation::new(
                 field,
                 "INVALID_UUID",
-                format!("{field} must be a UUID, not '{value}'."),
+                format!("{field} must be a UUID, not '{}'.", excerpt(value)),
             ));
             None
         }
