@@ -20,6 +20,7 @@ use crate::{
     workspaces::Workspaces,
 };
 
+pub use convert::create_input;
 pub use status::{ERROR_DOMAIN, status_with_reason};
 
 /// How much earlier than the caller's `grpc-timeout` a call is cut.

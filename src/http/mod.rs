@@ -21,11 +21,12 @@ use axum::{
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, header};
 use http_body_util::{BodyExt, Full};
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use serde_json::{Map, Value};
 use tonic::Code;
 use tower::{Service, ServiceExt};
 
+pub use body::request_message;
 pub use rules::{HttpRule, http_rules};
 
 use crate::{
@@ -58,6 +59,44 @@ pub type GrpcService = tower::util::BoxCloneSyncService<
     Infallible,
 >;
 
+/// The fields of a JSON or urlencoded form body (`content_type` lowercase,
+/// without parameters) as a JSON object, typed by `descriptor`'s fields.
+/// Multipart bodies are streamed instead (`Gateway::read_body`).
+pub fn body_fields(
+    descriptor: &MessageDescriptor,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<Map<String, Value>, tonic::Status> {
+    match content_type {
+        "application/x-www-form-urlencoded" => {
+            let mut fields = Map::new();
+            for (name, text) in form_urlencoded::parse(bytes) {
+                body::insert_text(descriptor, &mut fields, &name, &text)?;
+            }
+            Ok(fields)
+        }
+        json if json.is_empty() || json == "application/json" || json.ends_with("+json") => {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Map::new());
+            }
+            match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(fields)) => Ok(fields),
+                Ok(_) => Err(malformed("The body must be a JSON object.")),
+                Err(e) => Err(malformed(&format!("The body is not valid JSON: {e}."))),
+            }
+        }
+        other => Err(unsupported_media_type(other)),
+    }
+}
+
+/// How replies are written in the JSON mapping: every field, named as
+/// `names` says.
+pub fn json_options(names: JsonNames) -> SerializeOptions {
+    SerializeOptions::new()
+        .use_proto_field_name(names == JsonNames::Proto)
+        .skip_default_fields(false)
+}
+
 /// The HTTP side: rules, descriptors, the gRPC service to hand calls to.
 #[derive(Clone)]
 pub struct Gateway {
@@ -84,9 +123,7 @@ impl Gateway {
         let pool = DescriptorPool::decode(descriptor_set)?;
         let rules = http_rules(&pool)?;
         let openapi = openapi::document(&rules, names);
-        let names = SerializeOptions::new()
-            .use_proto_field_name(names == JsonNames::Proto)
-            .skip_default_fields(false);
+        let names = json_options(names);
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
@@ -222,29 +259,7 @@ impl Gateway {
                 let bytes = axum::body::to_bytes(request.into_body(), self.inner.max_body_bytes)
                     .await
                     .map_err(|_| too_large())?;
-                match content_type.as_str() {
-                    "application/x-www-form-urlencoded" => {
-                        let mut fields = Map::new();
-                        for (name, text) in form_urlencoded::parse(&bytes) {
-                            body::insert_text(&descriptor, &mut fields, &name, &text)?;
-                        }
-                        Ok(fields)
-                    }
-                    json if json.is_empty()
-                        || json == "application/json"
-                        || json.ends_with("+json") =>
-                    {
-                        if bytes.iter().all(u8::is_ascii_whitespace) {
-                            return Ok(Map::new());
-                        }
-                        match serde_json::from_slice::<Value>(&bytes) {
-                            Ok(Value::Object(fields)) => Ok(fields),
-                            Ok(_) => Err(malformed("The body must be a JSON object.")),
-                            Err(e) => Err(malformed(&format!("The body is not valid JSON: {e}."))),
-                        }
-                    }
-                    other => Err(unsupported_media_type(other)),
-                }
+                body_fields(&descriptor, &content_type, &bytes)
             }
         }
     }
