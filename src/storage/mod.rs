@@ -9,7 +9,8 @@ mod workspaces;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    TransactionTrait,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -25,6 +26,10 @@ pub use workspaces::{CreateOutcome, IdempotencyKey, NewWorkspace};
 /// How long a SQLite writer waits for the write lock before giving up.
 /// Concurrent creates queue on it (SQLite has one writer at a time).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL advisory lock key that serializes migrations
+/// ("wsmigrat" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7773_6d69_6772_6174;
 
 /// The service's database: SQLite (embedded default) or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -56,9 +61,19 @@ impl Storage {
         })
     }
 
-    /// Brings the schema up to date.
+    /// Brings the schema up to date. On PostgreSQL, replicas that start
+    /// together queue on an advisory lock: one migrates, inside one
+    /// transaction, and the others then find nothing left to do. (SQLite
+    /// has one process per file.)
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        migrations::Migrator::up(&self.db, None).await
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return migrations::Migrator::up(&self.db, None).await;
+        }
+        let txn = self.db.begin().await?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+        migrations::Migrator::up(&txn, None).await?;
+        txn.commit().await
     }
 
     /// Whether the database answers (for health checks).

@@ -379,14 +379,15 @@ where
 
 /// A database of its own on the PostgreSQL server of `TEST_DATABASE_URL`,
 /// dropped (with its connections) when the test ends.
-struct FreshPostgres {
+pub struct FreshPostgres {
     admin_url: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl FreshPostgres {
-    async fn create() -> Option<Self> {
+    /// An empty database; `None` (skip) as for `spawn_app`.
+    pub async fn create() -> Option<Self> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             if std::env::var_os("REQUIRE_TEST_DATABASE").is_some() {
                 panic!("REQUIRE_TEST_DATABASE is set but TEST_DATABASE_URL is not");

@@ -21,7 +21,8 @@ pub struct ServiceProcess {
     child: Child,
     pub addr: SocketAddr,
     pub http_addr: SocketAddr,
-    /// The demo owner's API token (printed on stdout at start).
+    /// The demo owner's API token (printed on stdout at start); empty
+    /// when `SEED_DEMO=false`.
     pub token: String,
     pub database_url: String,
     logs: Arc<Mutex<Vec<String>>>,
@@ -40,6 +41,7 @@ impl ServiceProcess {
     /// Starts the binary with `env` on top of the harness' settings, and
     /// waits until it serves.
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        let seeded = !env.contains(&("SEED_DEMO", "false"));
         let dir = tempfile::tempdir().unwrap();
         let database_url = format!("sqlite://{}", dir.path().join("service.db").display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_workspace-service"))
@@ -93,7 +95,9 @@ impl ServiceProcess {
 
         let ready = tokio::time::timeout(
             Duration::from_secs(60),
-            started.wait_for(|s| s.addr.is_some() && s.http_addr.is_some() && s.token.is_some()),
+            started.wait_for(|s| {
+                s.addr.is_some() && s.http_addr.is_some() && (s.token.is_some() || !seeded)
+            }),
         )
         .await;
         let Ok(Ok(state)) = ready else {
@@ -107,7 +111,7 @@ impl ServiceProcess {
             child,
             addr: state.addr.unwrap(),
             http_addr: state.http_addr.unwrap(),
-            token: state.token.unwrap(),
+            token: state.token.unwrap_or_default(),
             database_url,
             logs,
             _dir: dir,
