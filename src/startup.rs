@@ -302,9 +302,7 @@ async fn watch_database(storage: Storage, reporter: HealthReporter, every: Durat
         .await;
     let mut last = None;
     loop {
-        let answers = tokio::time::timeout(every.max(Duration::from_secs(1)), storage.ping())
-            .await
-            .unwrap_or(false);
+        let answers = storage.probe().await;
         let status = if answers {
             ServingStatus::Serving
         } else {
@@ -321,6 +319,11 @@ async fn watch_database(storage: Storage, reporter: HealthReporter, every: Durat
             }
             last = Some(status);
         }
-        tokio::time::sleep(every).await;
+        // Next round on schedule, or at once when a failing call's probe
+        // saw the database go away.
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = storage.availability().changed_from(answers) => {}
+        }
     }
 }

@@ -41,6 +41,11 @@ impl Workspaces {
         Self { storage, rules }
     }
 
+    /// The database the use cases run against.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     /// CreateWorkspace: checks 2 to 11 (check 1, authentication, made
     /// `caller`).
     pub async fn create(

@@ -12,10 +12,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{PlanSpec, assert_error, named, spawn_app_at};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use common::{
+    Backend, Org, PlanSpec, TestApp, assert_error, authed, named, spawn_app_at, spawn_app_with,
+};
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use workspace_service::{
+    proto::workspace_service_client::WorkspaceServiceClient, storage::entities::workspace,
 };
 
 /// A throwaway PostgreSQL server, stopped when dropped.
@@ -233,4 +243,178 @@ async fn database_outage_is_unavailable_and_not_serving_then_recovers() {
     postgres.start();
     wait_for_health(&mut health, ServingStatus::Serving).await;
     app.create_named(&org, "After the outage").await;
+}
+
+/// What one call of the load did.
+struct Call {
+    name: String,
+    started: Instant,
+    took: Duration,
+    result: Result<String, Code>,
+}
+
+/// Workers creating workspaces with fresh names, each call with a 2 s
+/// deadline, until `stop` is set.
+async fn load(app: &TestApp, org: &Org, workers: usize, stop: Arc<AtomicBool>) -> Vec<Call> {
+    let tasks: Vec<_> = (0..workers)
+        .map(|worker| {
+            let channel = connect_lazy(app);
+            let token = org.owner.token.clone();
+            let organization_id = org.id.to_string();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut client = WorkspaceServiceClient::new(channel);
+                let mut calls = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("Load {worker}-{i}");
+                    let mut request = authed(
+                        &token,
+                        workspace_service::proto::CreateWorkspaceRequest {
+                            organization_id: organization_id.clone(),
+                            name: name.clone(),
+                            ..Default::default()
+                        },
+                    );
+                    request.set_timeout(Duration::from_secs(2));
+                    let started = Instant::now();
+                    let result = client
+                        .create_workspace(request)
+                        .await
+                        .map(|r| r.into_inner().id)
+                        .map_err(|s| s.code());
+                    let failed = result.is_err();
+                    calls.push(Call {
+                        name,
+                        started,
+                        took: started.elapsed(),
+                        result,
+                    });
+                    if failed {
+                        // A client backing off, not spinning.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                calls
+            })
+        })
+        .collect();
+    let mut calls = Vec::new();
+    for task in tasks {
+        calls.extend(task.await.unwrap());
+    }
+    calls
+}
+
+fn connect_lazy(app: &TestApp) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect_lazy()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_stopped_under_load_fails_fast_writes_nothing_half_and_recovers() {
+    let Some(postgres) = OwnPostgres::start_new() else {
+        return;
+    };
+    let url = postgres.url();
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = url;
+        s.health_check_interval_ms = 200;
+    })
+    .await
+    else {
+        unreachable!("a URL of our own always starts");
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let mut health = HealthClient::new(app.channel().await);
+    wait_for_health(&mut health, ServingStatus::Serving).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = {
+        let (app, org, stop) = (&app, &org, stop.clone());
+        async move { load(app, org, 8, stop).await }
+    };
+    let outage = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stopped_at = Instant::now();
+        postgres.stop();
+        wait_for_health(&mut health, ServingStatus::NotServing).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        postgres.start();
+        let restarted_at = Instant::now();
+        wait_for_health(&mut health, ServingStatus::Serving).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop.store(true, Ordering::Relaxed);
+        (stopped_at, restarted_at)
+    };
+    let (calls, (stopped_at, restarted_at)) = tokio::join!(running, outage);
+
+    // Every call ended by its deadline (2 s, plus scheduling slack), and
+    // failures were UNAVAILABLE: no INTERNAL, no hang.
+    let slowest = calls.iter().map(|c| c.took).max().unwrap();
+    assert!(slowest < Duration::from_secs(3), "a call took {slowest:?}");
+    let mut unavailable = 0;
+    for call in &calls {
+        match call.result {
+            Ok(_) => {}
+            Err(Code::Unavailable) => unavailable += 1,
+            Err(code) => panic!("{}: {code:?} after {:?}", call.name, call.took),
+        }
+    }
+    let ok: Vec<&Call> = calls.iter().filter(|c| c.result.is_ok()).collect();
+    assert!(unavailable > 0, "the outage was not noticed");
+    // Fast: the median failure took well under the deadline.
+    let mut failed: Vec<Duration> = calls
+        .iter()
+        .filter(|c| c.result.is_err())
+        .map(|c| c.took)
+        .collect();
+    failed.sort();
+    let median = failed[failed.len() / 2];
+    assert!(
+        median < Duration::from_millis(500),
+        "failures took {median:?} (median)"
+    );
+    // Calls succeeded before the stop and again after the restart, on the
+    // same pool: no restart of the service.
+    let before = ok.iter().filter(|c| c.started < stopped_at).count();
+    let after = ok.iter().filter(|c| c.started > restarted_at).count();
+    eprintln!(
+        "{} calls: {before} OK before the stop, {after} OK after the restart, \
+         {unavailable} UNAVAILABLE (median {median:?}, slowest call {slowest:?})",
+        calls.len()
+    );
+    assert!(before > 5 && after > 5, "{before} OK before, {after} after");
+    app.create_named(&org, "After the load").await;
+
+    // Nothing half written: every workspace has its OWNER membership, the
+    // counter matches, and every OK'd workspace is there. (A call cut while
+    // its COMMIT was on the wire may have committed although it answered
+    // UNAVAILABLE; a retry with its request_id finds it. It is whole too.)
+    let workspaces = common::assert_whole(&app.storage, &org).await;
+    let stored: std::collections::HashSet<String> =
+        workspaces.iter().map(|w| w.id.to_string()).collect();
+    for call in &ok {
+        assert!(
+            stored.contains(call.result.as_ref().unwrap()),
+            "{} is lost",
+            call.name
+        );
+    }
+    assert_eq!(
+        workspaces.len(),
+        ok.len() + 1 + ambiguous(&calls, &workspaces)
+    );
+}
+
+/// Calls answered UNAVAILABLE whose workspace exists: the COMMIT reached
+/// the server, its answer did not come back.
+fn ambiguous(calls: &[Call], stored: &[workspace::Model]) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.result.is_err() && stored.iter().any(|w| w.name == c.name))
+        .count()
 }

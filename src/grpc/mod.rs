@@ -72,7 +72,25 @@ impl WorkspaceApi {
                 d.saturating_sub(DEADLINE_MARGIN.min(d / 10))
                     .min(self.max_call_duration)
             });
-        run_within(deadline, call).await
+        // Fail fast while the database is known to be away, and end calls
+        // waiting on it the moment it is found to be.
+        let storage = self.workspaces.storage();
+        let availability = storage.availability();
+        if !availability.is_up() {
+            return Err(status::database_unavailable());
+        }
+        let result = run_within(deadline, async {
+            tokio::select! {
+                biased;
+                result = call => result,
+                () = availability.lost() => Err(status::database_unavailable()),
+            }
+        })
+        .await;
+        if matches!(&result, Err(s) if s.code() == tonic::Code::Unavailable) {
+            storage.suspect_outage();
+        }
+        result
     }
 
     /// A place among the calls in flight, or RESOURCE_EXHAUSTED (reason

@@ -63,6 +63,14 @@ pub fn deadline_exceeded() -> Status {
     )
 }
 
+/// UNAVAILABLE without trying the database: it is known to be away. Not
+/// logged per call (the health monitor logs the outage once).
+pub fn database_unavailable() -> Status {
+    status_of(DomainError::Unavailable(anyhow::anyhow!(
+        "the database did not answer the last probe"
+    )))
+}
+
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         match &error {
@@ -75,25 +83,30 @@ impl From<DomainError> for Status {
             }
             _ => {}
         }
-        let metadata: HashMap<String, String> = error
-            .metadata()
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value))
-            .collect();
-        let mut details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
-        if let DomainError::InvalidArgument(violations) = &error {
-            details.set_bad_request(
-                violations
-                    .iter()
-                    .map(|v| FieldViolation {
-                        field: v.field.clone(),
-                        description: v.description.clone(),
-                        reason: v.reason.to_owned(),
-                        localized_message: None,
-                    })
-                    .collect::<Vec<_>>(),
-            );
-        }
-        Status::with_error_details(code(&error), error.to_string(), details)
+        status_of(error)
     }
+}
+
+/// The status for `error`, with its ErrorInfo (and BadRequest).
+fn status_of(error: DomainError) -> Status {
+    let metadata: HashMap<String, String> = error
+        .metadata()
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+    let mut details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
+    if let DomainError::InvalidArgument(violations) = &error {
+        details.set_bad_request(
+            violations
+                .iter()
+                .map(|v| FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                    reason: v.reason.to_owned(),
+                    localized_message: None,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    Status::with_error_details(code(&error), error.to_string(), details)
 }

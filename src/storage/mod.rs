@@ -1,12 +1,13 @@
 //! The database: connection, migrations, entities and the queries the
 //! service runs. Speaks domain types; knows nothing of status codes.
 
+mod availability;
 mod directory;
 pub mod entities;
 pub mod migrations;
 mod workspaces;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
@@ -20,6 +21,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::domain::DomainError;
 
+pub use availability::Availability;
 pub use directory::{NewApiToken, OrganizationContext};
 pub use workspaces::{CreateOutcome, IdempotencyKey, NewWorkspace};
 
@@ -31,10 +33,16 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// ("wsmigrat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7773_6d69_6772_6174;
 
+/// How long a probe may take before the database counts as away.
+const PROBE_LIMIT: Duration = Duration::from_secs(1);
+
 /// The service's database: SQLite (embedded default) or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct Storage {
     db: DatabaseConnection,
+    /// Kept for probes, which open a connection of their own.
+    url: Arc<str>,
+    availability: Availability,
 }
 
 impl Storage {
@@ -58,6 +66,8 @@ impl Storage {
             });
         Ok(Self {
             db: Database::connect(options).await?,
+            url: url.into(),
+            availability: Availability::default(),
         })
     }
 
@@ -79,6 +89,49 @@ impl Storage {
     /// Whether the database answers (for health checks).
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()
+    }
+
+    /// The database's reachability as last probed.
+    pub fn availability(&self) -> &Availability {
+        &self.availability
+    }
+
+    /// Whether the database answers within a second, recorded in
+    /// `availability`. PostgreSQL is asked over a connection of its own:
+    /// a busy pool is not an outage, and a pool would keep retrying a
+    /// refused connection. SQLite is a file of this process; a slow answer
+    /// there is contention, so it never marks the database away.
+    pub async fn probe(&self) -> bool {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return tokio::time::timeout(PROBE_LIMIT, self.ping())
+                .await
+                .unwrap_or(false);
+        }
+        let answers = tokio::time::timeout(PROBE_LIMIT, async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+            conn.ping().await?;
+            conn.close().await
+        })
+        .await
+        .is_ok_and(|result| result.is_ok());
+        self.availability.set(answers);
+        answers
+    }
+
+    /// A call failed as if the database were away: probe it now (one
+    /// probe at a time), so that a real outage fails the other calls at
+    /// once rather than at their deadlines.
+    pub fn suspect_outage(&self) {
+        if self.db.get_database_backend() != DbBackend::Postgres || !self.availability.start_probe()
+        {
+            return;
+        }
+        let storage = self.clone();
+        tokio::spawn(async move {
+            storage.probe().await;
+            storage.availability.end_probe();
+        });
     }
 
     /// Stops using the database; in-flight queries finish first.

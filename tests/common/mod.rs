@@ -16,10 +16,13 @@ use uuid::Uuid;
 use workspace_service::{
     admin,
     config::Settings,
-    domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy},
+    domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy, WorkspaceRole},
     proto::{CreateWorkspaceRequest, Workspace, workspace_service_client::WorkspaceServiceClient},
     startup::Application,
-    storage::Storage,
+    storage::{
+        Storage,
+        entities::{organization, workspace, workspace_membership},
+    },
 };
 
 /// Which database a test runs on.
@@ -360,6 +363,37 @@ pub fn assert_error<T: std::fmt::Debug>(
     assert_eq!(info.reason, reason, "unexpected reason: {status:?}");
     assert_eq!(info.domain, "workspace.v1");
     status
+}
+
+/// The workspaces of `org`, after asserting that none is half written:
+/// each has exactly one OWNER membership, its creator's (the owner's),
+/// and the organization's counter matches their number.
+pub async fn assert_whole(storage: &Storage, org: &Org) -> Vec<workspace::Model> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = storage.connection();
+    let workspaces = workspace::Entity::find()
+        .filter(workspace::Column::OrganizationId.eq(org.id))
+        .all(db)
+        .await
+        .unwrap();
+    for stored in &workspaces {
+        let owners = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.eq(stored.id))
+            .filter(workspace_membership::Column::Role.eq(WorkspaceRole::Owner.as_str()))
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(owners.len(), 1, "{:?} has no OWNER membership", stored.name);
+        assert_eq!(owners[0].user_id, org.owner.id);
+    }
+    let counter = organization::Entity::find_by_id(org.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .workspace_count;
+    assert_eq!(counter as usize, workspaces.len(), "the counter drifted");
+    workspaces
 }
 
 /// Runs `count` copies of `make(i)` at once and collects the results.
