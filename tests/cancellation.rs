@@ -1,0 +1,99 @@
+//! Clients that give up mid-call (a dropped call resets its HTTP/2
+//! stream): whatever point the call had reached, the organization is left
+//! whole, with each workspace written entirely or not at all.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, Org, PlanSpec, TestApp, authed, named, spawn_app};
+use workspace_service::proto::workspace_service_client::WorkspaceServiceClient;
+
+on_both_databases!(
+    a_call_cancelled_while_it_waits_in_the_database_writes_nothing_half,
+    calls_cancelled_at_random_points_leave_every_workspace_whole,
+);
+
+/// The names of `org`'s workspaces, each asserted whole.
+async fn assert_whole(app: &TestApp, org: &Org) -> Vec<String> {
+    common::assert_whole(&app.storage, org)
+        .await
+        .into_iter()
+        .map(|w| w.name)
+        .collect()
+}
+
+async fn a_call_cancelled_while_it_waits_in_the_database_writes_nothing_half(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let blocker = app.hold_organization(org.id).await;
+    let mut client = WorkspaceServiceClient::new(app.channel().await);
+    let request = authed(&org.owner.token, named(&org, "Abandoned"));
+    let call = tokio::spawn(async move { client.create_workspace(request).await });
+    // The call is inside its transaction, waiting on the held lock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    blocker.rollback().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The call was dropped with the stream: nothing was written, and the
+    // name is free.
+    assert_eq!(assert_whole(&app, &org).await, Vec::<String>::new());
+    app.create_named(&org, "Abandoned").await;
+    assert_eq!(assert_whole(&app, &org).await, ["Abandoned"]);
+}
+
+async fn calls_cancelled_at_random_points_leave_every_workspace_whole(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    // Ten calls per connection: a client that resets many streams at once
+    // on one connection meets HTTP/2's rapid-reset defence (h2 answers
+    // GOAWAY ENHANCE_YOUR_CALM past 20 resets pending accept), which is
+    // not what this test is about.
+    let mut channels = Vec::new();
+    for _ in 0..8 {
+        channels.push(app.channel().await);
+    }
+    // Cut after 0 to 399 ms: before, during and after the transaction.
+    let calls = (0..80).map(|i| {
+        let mut client = WorkspaceServiceClient::new(channels[i % 8].clone());
+        let request = authed(&org.owner.token, named(&org, &format!("Maybe {i}")));
+        async move {
+            let patience = Duration::from_millis((i * 37 % 400) as u64);
+            tokio::time::timeout(patience, client.create_workspace(request))
+                .await
+                .ok()
+                .map(|answer| answer.unwrap().into_inner().name)
+        }
+    });
+    let answered: Vec<String> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    // Let whatever the server still runs finish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let stored = assert_whole(&app, &org).await;
+    for name in &answered {
+        assert!(
+            stored.contains(name),
+            "{name:?} was answered but is not stored"
+        );
+    }
+    eprintln!(
+        "{} of 80 answered before their cut; {} stored",
+        answered.len(),
+        stored.len()
+    );
+    assert!(answered.len() < 80, "no call was cut");
+    // The service is fine afterwards.
+    app.create_named(&org, "After the cuts").await;
+    assert_whole(&app, &org).await;
+}
