@@ -418,3 +418,59 @@ fn ambiguous(calls: &[Call], stored: &[workspace::Model]) -> usize {
         .filter(|c| c.result.is_err() && stored.iter().any(|w| w.name == c.name))
         .count()
 }
+
+/// A restart quicker than any probe: the pool's connections all died with
+/// the old server, and no health check noticed. The first call to meet a
+/// dead connection fails with UNAVAILABLE; it makes the service distrust
+/// every connection opened before it, so the calls after it get fresh ones
+/// instead of each finding another dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_unseen_by_probes_costs_at_most_one_failed_call() {
+    let Some(postgres) = OwnPostgres::start_new() else {
+        return;
+    };
+    let url = postgres.url();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = url;
+        // No probe in this test's lifetime but the one a failed call asks
+        // for, which finds the database back.
+        s.health_check_interval_ms = 600_000;
+    })
+    .await
+    .expect("the app starts");
+    let org = app.organization(PlanSpec::default()).await;
+    // Fill the pool: many calls at once each hold a connection.
+    let channel = app.channel().await;
+    let results = common::concurrently(16, |i| {
+        let mut client = WorkspaceServiceClient::new(channel.clone());
+        let request = authed(&org.owner.token, named(&org, &format!("Before {i}")));
+        async move { client.create_workspace(request).await.map(|_| ()) }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let pooled = app.storage.pool_stats();
+    assert!(pooled.idle + pooled.used >= 4, "the pool grew: {pooled:?}");
+
+    postgres.stop();
+    postgres.start();
+
+    let mut failed = Vec::new();
+    for i in 0..10 {
+        match app
+            .create(&org.owner.token, named(&org, &format!("After {i}")))
+            .await
+        {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                failed.push(i);
+            }
+        }
+    }
+    assert!(
+        failed.len() <= 1 && failed.iter().all(|&i| i == 0),
+        "calls failed after the restart: {failed:?} (pool had {pooled:?})"
+    );
+    let workspaces = common::assert_whole(&app.storage, &org).await;
+    assert_eq!(workspaces.len(), 16 + 10 - failed.len());
+}

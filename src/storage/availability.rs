@@ -4,9 +4,12 @@
 //! that is gone (sqlx retries a refused connection until its acquire
 //! timeout).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
 };
 
 use tokio::sync::watch;
@@ -16,6 +19,9 @@ use tokio::sync::watch;
 pub struct Availability {
     up: Arc<watch::Sender<bool>>,
     probing: Arc<AtomicBool>,
+    /// When the database was last found away or suspected to be: pooled
+    /// connections opened before then may be dead.
+    distrusted_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Default for Availability {
@@ -23,6 +29,7 @@ impl Default for Availability {
         Self {
             up: Arc::new(watch::Sender::new(true)),
             probing: Arc::new(AtomicBool::new(false)),
+            distrusted_since: Arc::default(),
         }
     }
 }
@@ -34,6 +41,9 @@ impl Availability {
     }
 
     pub(super) fn set(&self, up: bool) {
+        if !up {
+            self.distrust_connections();
+        }
         self.up
             .send_if_modified(|current| std::mem::replace(current, up) != up);
     }
@@ -48,6 +58,20 @@ impl Availability {
     pub async fn changed_from(&self, from: bool) {
         let mut seen = self.up.subscribe();
         let _ = seen.wait_for(|up| *up != from).await;
+    }
+
+    /// Marks every connection opened until now as possibly dead.
+    pub(super) fn distrust_connections(&self) {
+        *self.distrusted_since.lock().expect("not poisoned") = Some(Instant::now());
+    }
+
+    /// Whether a connection opened at `opened` is trusted: opened after
+    /// the database was last found or suspected away.
+    pub(super) fn trusts_connection_opened(&self, opened: Instant) -> bool {
+        self.distrusted_since
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|since| opened > since)
     }
 
     /// Claims the one probe that may run on behalf of failing calls;

@@ -7,7 +7,10 @@ pub mod entities;
 pub mod migrations;
 mod workspaces;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
@@ -33,6 +36,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// ("wsmigrat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7773_6d69_6772_6174;
 
+/// How long a pooled connection may sit idle before it is pinged on
+/// checkout.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 /// How long a probe may take before the database counts as away.
 const PROBE_LIMIT: Duration = Duration::from_secs(1);
 
@@ -55,6 +62,12 @@ impl Storage {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings a connection on every checkout by default: one
+            // more round trip per query. Only connections idle long enough
+            // to have been dropped by the server or a proxy are pinged, and
+            // connections opened before the database was last found or
+            // suspected away are replaced (below).
+            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|sqlite| {
                 sqlite
@@ -64,10 +77,21 @@ impl Storage {
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
             });
+        let availability = Availability::default();
+        let trust = availability.clone();
+        options.map_sqlx_postgres_before_acquire(move |_, meta| {
+            // After an outage, a connection from before it is dead, though
+            // it has not been idle long: replace it rather than let a call
+            // find out.
+            let trusted = Instant::now()
+                .checked_sub(meta.age)
+                .is_some_and(|opened| trust.trusts_connection_opened(opened));
+            Box::pin(async move { Ok(trusted) })
+        });
         Ok(Self {
             db: Database::connect(options).await?,
             url: url.into(),
-            availability: Availability::default(),
+            availability,
         })
     }
 
@@ -123,8 +147,13 @@ impl Storage {
     /// probe at a time), so that a real outage fails the other calls at
     /// once rather than at their deadlines.
     pub fn suspect_outage(&self) {
-        if self.db.get_database_backend() != DbBackend::Postgres || !self.availability.start_probe()
-        {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        // Even if the probe finds the database back (a restart quicker
+        // than the probe), the pool's older connections died with it.
+        self.availability.distrust_connections();
+        if !self.availability.start_probe() {
             return;
         }
         let storage = self.clone();
