@@ -65,16 +65,13 @@ impl Workspaces {
         }
 
         // 3. Member of the organization (given or inferred). A missing
-        // organization answers the same as someone else's: no leak.
-        let (organization_id, role) = self
+        // organization answers the same as someone else's: no leak. Read
+        // with its policy, plan and count in one query.
+        let (role, context) = self
             .organization_and_role(caller, request.organization_id)
             .await?;
+        let organization_id = context.organization.id;
         telemetry::record_organization(organization_id);
-        let context = self
-            .storage
-            .organization_context(organization_id)
-            .await?
-            .ok_or(DomainError::NotOrganizationMember)?;
 
         // 4. Account validated (read with the credentials).
         if !caller.validated {
@@ -288,24 +285,18 @@ impl Workspaces {
     }
 
     /// Check 3: the organization to create in (the one given, or the
-    /// caller's only one) and the caller's role in it.
+    /// caller's only one), the caller's role in it, and what checks 5, 6
+    /// and 9 need to know of it.
     async fn organization_and_role(
         &self,
         caller: Caller,
         given: Option<Uuid>,
-    ) -> Result<(Uuid, OrganizationRole), DomainError> {
-        if let Some(id) = given {
-            let role = self
-                .storage
-                .organization_role(id, caller.user_id)
-                .await?
-                .ok_or(DomainError::NotOrganizationMember)?;
-            return Ok((id, role));
-        }
-        let organizations = self.storage.organizations_of(caller.user_id).await?;
-        match organizations.as_slice() {
-            [] => Err(DomainError::NotOrganizationMember),
-            [only] => Ok(*only),
+    ) -> Result<(OrganizationRole, OrganizationContext), DomainError> {
+        // Two are enough to tell "only one" from "several".
+        let mut memberships = self.storage.memberships(caller.user_id, given, 2).await?;
+        match memberships.len() {
+            0 => Err(DomainError::NotOrganizationMember),
+            1 => Ok(memberships.remove(0)),
             _ => Err(DomainError::invalid(
                 "organization_id",
                 "ORGANIZATION_REQUIRED",

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -38,6 +39,26 @@ fn caller(user: &user::Model) -> Caller {
     }
 }
 
+fn context(org: organization::Model, plan: plan::Model) -> Result<OrganizationContext, DbErr> {
+    Ok(OrganizationContext {
+        policy: org
+            .workspace_creation
+            .parse()
+            .map_err(|_| corrupt("workspace creation policy", &org.workspace_creation))?,
+        organization: OrganizationSummary {
+            id: org.id,
+            name: org.name,
+            slug: org.slug,
+        },
+        plan: Plan {
+            name: plan.name,
+            creation_allowed: plan.creation_allowed,
+            workspace_limit: plan.workspace_limit,
+        },
+        workspace_count: org.workspace_count,
+    })
+}
+
 fn corrupt(what: &str, value: &str) -> DbErr {
     DbErr::Custom(format!("unexpected {what} in the database: {value:?}"))
 }
@@ -56,28 +77,6 @@ impl Storage {
             .filter(user::Column::Email.eq(email.trim().to_lowercase()))
             .one(&self.db)
             .await
-    }
-
-    /// The organizations `user_id` belongs to, with its role in each.
-    #[tracing::instrument(name = "db.organizations_of", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
-    pub async fn organizations_of(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Vec<(Uuid, OrganizationRole)>, DbErr> {
-        organization_membership::Entity::find()
-            .filter(organization_membership::Column::UserId.eq(user_id))
-            .order_by_asc(organization_membership::Column::OrganizationId)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|m| {
-                let role = m
-                    .role
-                    .parse()
-                    .map_err(|_| corrupt("organization role", &m.role))?;
-                Ok((m.organization_id, role))
-            })
-            .collect()
     }
 
     /// `user_id`'s role in `organization_id`, if it is a member.
@@ -101,39 +100,43 @@ impl Storage {
             .transpose()
     }
 
-    /// The organization with its policy and plan.
-    #[tracing::instrument(name = "db.organization_context", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
-    pub async fn organization_context(
+    /// The organizations `user_id` is a member of (only `organization_id`
+    /// if given), with its role in each and each one's policy, plan and
+    /// count: one query. At most `limit` of them, by organization id.
+    #[tracing::instrument(name = "db.memberships", skip_all, fields(otel.kind = "client", db.system.name = self.system()))]
+    pub async fn memberships(
         &self,
-        organization_id: Uuid,
-    ) -> Result<Option<OrganizationContext>, DbErr> {
-        // One round trip: the organization joined with its plan.
-        let Some((org, plan)) = organization::Entity::find_by_id(organization_id)
-            .find_also_related(plan::Entity)
-            .one(&self.db)
+        user_id: Uuid,
+        organization_id: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<(OrganizationRole, OrganizationContext)>, DbErr> {
+        let mut query = organization_membership::Entity::find()
+            .filter(organization_membership::Column::UserId.eq(user_id));
+        if let Some(organization_id) = organization_id {
+            query =
+                query.filter(organization_membership::Column::OrganizationId.eq(organization_id));
+        }
+        query
+            .order_by_asc(organization_membership::Column::OrganizationId)
+            .limit(limit)
+            .find_also_related(organization::Entity)
+            .and_also_related(plan::Entity)
+            .all(&self.db)
             .await?
-        else {
-            return Ok(None);
-        };
-        let plan =
-            plan.ok_or_else(|| corrupt("missing plan of organization", &org.id.to_string()))?;
-        Ok(Some(OrganizationContext {
-            policy: org
-                .workspace_creation
-                .parse()
-                .map_err(|_| corrupt("workspace creation policy", &org.workspace_creation))?,
-            organization: OrganizationSummary {
-                id: org.id,
-                name: org.name,
-                slug: org.slug,
-            },
-            plan: Plan {
-                name: plan.name,
-                creation_allowed: plan.creation_allowed,
-                workspace_limit: plan.workspace_limit,
-            },
-            workspace_count: org.workspace_count,
-        }))
+            .into_iter()
+            .map(|(membership, org, plan)| {
+                let role = membership
+                    .role
+                    .parse()
+                    .map_err(|_| corrupt("organization role", &membership.role))?;
+                let missing = || membership.organization_id.to_string();
+                let org =
+                    org.ok_or_else(|| corrupt("membership of no organization", &missing()))?;
+                let plan =
+                    plan.ok_or_else(|| corrupt("missing plan of organization", &missing()))?;
+                Ok((role, context(org, plan)?))
+            })
+            .collect()
     }
 
     /// The kinds of those of `ids` that belong to `organization_id`; one
