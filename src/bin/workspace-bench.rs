@@ -10,9 +10,11 @@
 //!    (the health check), and the database doing the same statements
 //!    without the service (pgbench with `bench/create_workspace.pgbench.sql`
 //!    on PostgreSQL; the same loop with the bare sqlx driver on SQLite).
+//!    Steps 2 and 3 take turns for several rounds, so that a noisy
+//!    neighbour slows the service and its ceilings alike.
 //! 4. Prints calls/s, p50/p90/p99, errors by code, the server's peak
-//!    resident memory, and the service's throughput as a share of each
-//!    ceiling.
+//!    resident memory, the service's throughput as a share of each
+//!    ceiling, and that share round by round.
 //!
 //! ```sh
 //! cargo build --release
@@ -55,9 +57,12 @@ struct Args {
     /// Calls in flight at any time.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Seconds each measurement runs.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds each measurement runs in each round.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Rounds of measurements (service, then ceilings), taken in turn.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Seconds of unrecorded gRPC load first (pools fill, PostgreSQL's
     /// buffers and plans warm up).
     #[arg(long, default_value_t = 3)]
@@ -92,6 +97,25 @@ struct Run {
 }
 
 impl Run {
+    fn new(name: &str) -> Self {
+        Run {
+            name: name.to_owned(),
+            elapsed: Duration::ZERO,
+            latencies: Vec::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Adds another round of the same measurement.
+    fn absorb(&mut self, round: Run) {
+        self.elapsed += round.elapsed;
+        self.latencies.extend(round.latencies);
+        self.latencies.sort();
+        for (code, count) in round.errors {
+            *self.errors.entry(code).or_default() += count;
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -148,12 +172,7 @@ where
             })
         })
         .collect();
-    let mut run = Run {
-        name: name.to_owned(),
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-        errors: BTreeMap::new(),
-    };
+    let mut run = Run::new(name);
     for worker in workers {
         let (latencies, errors) = worker.await.expect("a worker panicked");
         run.latencies.extend(latencies);
@@ -212,11 +231,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let callers = Arc::new(callers);
     println!(
-        "database: {}; {} organizations × {} users; concurrency {}; {} s per measurement",
+        "database: {}; {} organizations × {} users; concurrency {}; {} rounds of {} s per measurement",
         if postgres { "PostgreSQL" } else { "SQLite" },
         args.organizations,
         args.users_per_organization,
         args.concurrency,
+        args.rounds.max(1),
         args.seconds
     );
 
@@ -271,67 +291,86 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
     }
-    let grpc = measure(
-        "gRPC CreateWorkspace",
-        args.concurrency,
-        duration,
-        create_over_grpc("grpc"),
-    )
-    .await;
-    let http = {
+    let create_over_http = |label: &str| {
         let client = reqwest::Client::new();
         let url = format!("http://{http_addr}/api/v1/workspaces");
-        let (callers, run_id) = (callers.clone(), run_id.to_owned());
-        measure(
-            "HTTP POST /api/v1/workspaces",
-            args.concurrency,
-            duration,
-            move |w, i| {
-                let caller = &callers[(w + i) % callers.len()];
-                let request = client
-                    .post(&url)
-                    .bearer_auth(&caller.token)
-                    .json(&serde_json::json!({"name": format!("http {run_id} {w} {i}")}));
-                async move {
-                    match request.send().await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(r.status().as_u16().to_string()),
-                        Err(e) => Err(format!("transport: {e}")),
-                    }
+        let callers = callers.clone();
+        let prefix = format!("{label} {run_id}");
+        move |w: usize, i: usize| {
+            let caller = &callers[(w + i) % callers.len()];
+            let request = client
+                .post(&url)
+                .bearer_auth(&caller.token)
+                .json(&serde_json::json!({"name": format!("{prefix} {w} {i}")}));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) => Err(r.status().as_u16().to_string()),
+                    Err(e) => Err(format!("transport: {e}")),
                 }
-            },
-        )
-        .await
+            }
+        }
     };
-
-    // 3. The ceilings.
-    let empty = {
+    let empty_call = || {
         let channels = channels.clone();
-        measure(
-            "gRPC empty call (health Check)",
-            args.concurrency,
-            duration,
-            move |w, _| {
-                let mut client = HealthClient::new(channels[w % channels.len()].clone());
-                async move {
-                    client
-                        .check(HealthCheckRequest::default())
-                        .await
-                        .map(|_| ())
-                        .map_err(|s| format!("{:?}", s.code()))
-                }
-            },
-        )
-        .await
+        move |w: usize, _: usize| {
+            let mut client = HealthClient::new(channels[w % channels.len()].clone());
+            async move {
+                client
+                    .check(HealthCheckRequest::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| format!("{:?}", s.code()))
+            }
+        }
     };
+    if postgres {
+        pgbench_callers(&storage, &rows).await?;
+    }
+
+    // The service (2), then its ceilings (3), in turns.
+    let mut grpc = Run::new("gRPC CreateWorkspace");
+    let mut http = Run::new("HTTP POST /api/v1/workspaces");
+    let mut empty = Run::new("gRPC empty call (health Check)");
+    let mut database = Run::new(if postgres {
+        "database ceiling (pgbench)"
+    } else {
+        "database ceiling (bare sqlx loop)"
+    });
+    let mut shares = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let concurrency = args.concurrency;
+        let g = measure(
+            &grpc.name,
+            concurrency,
+            duration,
+            create_over_grpc(&format!("grpc {round}")),
+        )
+        .await;
+        let h = measure(
+            &http.name,
+            concurrency,
+            duration,
+            create_over_http(&format!("http {round}")),
+        )
+        .await;
+        let e = measure(&empty.name, concurrency, duration, empty_call()).await;
+        let d = if postgres {
+            pgbench(&args, rows.len(), &database_url).await?
+        } else {
+            sqlite_loop(&args, &database_url, &rows, round).await?
+        };
+        shares.push((
+            g.per_second() / d.per_second(),
+            h.per_second() / d.per_second(),
+        ));
+        grpc.absorb(g);
+        http.absorb(h);
+        empty.absorb(e);
+        database.absorb(d);
+    }
     let peak_rss = peak_rss_kib(pid);
     server.kill().await.ok();
-
-    let database = if postgres {
-        pgbench(&args, &storage, &rows, &database_url).await?
-    } else {
-        sqlite_loop(&args, &database_url, &rows).await?
-    };
 
     // 4. The figures.
     println!();
@@ -359,6 +398,15 @@ async fn main() -> anyhow::Result<()> {
         "gRPC creates / empty calls:      {:.2}",
         share(&grpc, &empty)
     );
+    let by_round = |pick: fn(&(f64, f64)) -> f64| {
+        shares
+            .iter()
+            .map(|s| format!("{:.2}", pick(s)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("gRPC / database ceiling by round: {}", by_round(|s| s.0));
+    println!("HTTP / database ceiling by round: {}", by_round(|s| s.1));
     Ok(())
 }
 
@@ -397,13 +445,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 type CallerRow = (String, Uuid, Uuid, Uuid);
 
-/// PostgreSQL's own ceiling: pgbench running the service's statements.
-async fn pgbench(
-    args: &Args,
-    storage: &Storage,
-    rows: &[CallerRow],
-    database_url: &str,
-) -> anyhow::Result<Run> {
+/// The callers pgbench's script picks from, as rows it can look up.
+async fn pgbench_callers(storage: &Storage, rows: &[CallerRow]) -> anyhow::Result<()> {
     let db = storage.connection();
     db.execute_unprepared(
         "DROP TABLE IF EXISTS bench_callers; CREATE TABLE bench_callers (n int PRIMARY KEY, token_hash text, user_id uuid, organization_id uuid, plan_id uuid)",
@@ -416,13 +459,18 @@ async fn pgbench(
         ))
         .await?;
     }
+    Ok(())
+}
+
+/// PostgreSQL's own ceiling: pgbench running the service's statements.
+async fn pgbench(args: &Args, callers: usize, database_url: &str) -> anyhow::Result<Run> {
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/create_workspace.pgbench.sql");
     let output = tokio::process::Command::new(&args.pgbench)
         .args(["-n", "-M", "prepared"])
         .args(["-c", &args.concurrency.to_string(), "-j", "2"])
         .args(["-T", &args.seconds.to_string()])
-        .args(["-D", &format!("callers={}", rows.len())])
+        .args(["-D", &format!("callers={callers}")])
         .arg("-f")
         .arg(&script)
         .arg(database_url)
@@ -457,13 +505,20 @@ async fn pgbench(
 
 /// SQLite's own ceiling: the service's statements through the bare sqlx
 /// driver, with the service's pool settings, at the same concurrency.
-async fn sqlite_loop(args: &Args, database_url: &str, rows: &[CallerRow]) -> anyhow::Result<Run> {
+async fn sqlite_loop(
+    args: &Args,
+    database_url: &str,
+    rows: &[CallerRow],
+    round: usize,
+) -> anyhow::Result<Run> {
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
     let options: SqliteConnectOptions = database_url.parse()?;
+    // As the service's pool: no ping before each checkout.
     let pool = SqlitePoolOptions::new()
         .max_connections(10)
+        .test_before_acquire(false)
         .connect_with(
             options
                 .journal_mode(SqliteJournalMode::Wal)
@@ -481,7 +536,7 @@ async fn sqlite_loop(args: &Args, database_url: &str, rows: &[CallerRow]) -> any
             let (pool, rows) = (pool.clone(), rows.clone());
             async move {
                 let (hash, user, org, _) = &rows[(w + i) % rows.len()];
-                sqlite_create(&pool, hash, *user, *org, &format!("bare {w} {i}"))
+                sqlite_create(&pool, hash, *user, *org, &format!("bare {round} {w} {i}"))
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -499,24 +554,14 @@ async fn sqlite_create(
     org: Uuid,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT id, user_id, name, token_hash, expires_at, created_at FROM api_tokens WHERE token_hash = ? LIMIT 1")
+    sqlx::query("SELECT t.id, t.user_id, t.name, t.token_hash, t.expires_at, t.created_at, u.id, u.email, u.display_name, u.validated, u.created_at FROM api_tokens t LEFT JOIN users u ON t.user_id = u.id WHERE t.token_hash = ? LIMIT 1")
         .bind(hash)
         .fetch_optional(pool)
         .await?;
-    sqlx::query("SELECT id, organization_id, user_id, role, created_at FROM organization_memberships WHERE user_id = ? ORDER BY organization_id")
+    sqlx::query("SELECT m.id, m.organization_id, m.user_id, m.role, m.created_at, o.id, o.name, o.slug, o.plan_id, o.workspace_creation, o.workspace_count, o.created_at, o.updated_at, p.id, p.name, p.creation_allowed, p.workspace_limit, p.created_at FROM organization_memberships m LEFT JOIN organizations o ON m.organization_id = o.id LEFT JOIN plans p ON o.plan_id = p.id WHERE m.user_id = ? ORDER BY m.organization_id LIMIT 2")
         .bind(user)
         .fetch_all(pool)
         .await?;
-    sqlx::query("SELECT o.id, o.name, o.slug, o.plan_id, o.workspace_creation, o.workspace_count, o.created_at, o.updated_at, p.id, p.name, p.creation_allowed, p.workspace_limit, p.created_at FROM organizations o LEFT JOIN plans p ON o.plan_id = p.id WHERE o.id = ? LIMIT 1")
-        .bind(org)
-        .fetch_optional(pool)
-        .await?;
-    sqlx::query(
-        "SELECT id, email, display_name, validated, created_at FROM users WHERE id = ? LIMIT 1",
-    )
-    .bind(user)
-    .fetch_optional(pool)
-    .await?;
     let now = chrono::Utc::now();
     let workspace = Uuid::now_v7();
     let mut txn = pool.begin().await?;
