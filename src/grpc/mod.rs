@@ -79,18 +79,21 @@ impl WorkspaceApi {
         if !availability.is_up() {
             return Err(status::database_unavailable());
         }
-        let result = run_within(deadline, async {
+        run_within(deadline, async {
             tokio::select! {
                 biased;
-                result = call => result,
+                result = call => {
+                    // The call itself met the database away: have it
+                    // probed. (The refusal below comes from a probe.)
+                    if matches!(&result, Err(s) if s.code() == tonic::Code::Unavailable) {
+                        storage.suspect_outage();
+                    }
+                    result
+                }
                 () = availability.lost() => Err(status::database_unavailable()),
             }
         })
-        .await;
-        if matches!(&result, Err(s) if s.code() == tonic::Code::Unavailable) {
-            storage.suspect_outage();
-        }
-        result
+        .await
     }
 
     /// A place among the calls in flight, or RESOURCE_EXHAUSTED (reason

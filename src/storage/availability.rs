@@ -50,8 +50,7 @@ impl Availability {
 
     /// Resolves once the database is seen to be away.
     pub async fn lost(&self) {
-        let mut seen = self.up.subscribe();
-        let _ = seen.wait_for(|up| !up).await;
+        self.changed_from(true).await;
     }
 
     /// Resolves once the state differs from `from`.

@@ -110,11 +110,6 @@ impl Storage {
         txn.commit().await
     }
 
-    /// Whether the database answers (for health checks).
-    pub async fn ping(&self) -> bool {
-        self.db.ping().await.is_ok()
-    }
-
     /// The database's reachability as last probed.
     pub fn availability(&self) -> &Availability {
         &self.availability
@@ -127,9 +122,9 @@ impl Storage {
     /// there is contention, so it never marks the database away.
     pub async fn probe(&self) -> bool {
         if self.db.get_database_backend() != DbBackend::Postgres {
-            return tokio::time::timeout(PROBE_LIMIT, self.ping())
+            return tokio::time::timeout(PROBE_LIMIT, self.db.ping())
                 .await
-                .unwrap_or(false);
+                .is_ok_and(|pinged| pinged.is_ok());
         }
         let answers = tokio::time::timeout(PROBE_LIMIT, async {
             use sqlx::Connection;
