@@ -61,8 +61,8 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Rounds of measurements (service, then ceilings), taken in turn.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
     /// Seconds of unrecorded gRPC load first (pools fill, PostgreSQL's
     /// buffers and plans warm up).
     #[arg(long, default_value_t = 3)]
@@ -236,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
         args.organizations,
         args.users_per_organization,
         args.concurrency,
-        args.rounds.max(1),
+        args.rounds,
         args.seconds
     );
 
@@ -338,23 +338,22 @@ async fn main() -> anyhow::Result<()> {
         "database ceiling (bare sqlx loop)"
     });
     let mut shares = Vec::new();
-    for round in 0..args.rounds.max(1) {
-        let concurrency = args.concurrency;
+    for round in 0..args.rounds {
         let g = measure(
             &grpc.name,
-            concurrency,
+            args.concurrency,
             duration,
             create_over_grpc(&format!("grpc {round}")),
         )
         .await;
         let h = measure(
             &http.name,
-            concurrency,
+            args.concurrency,
             duration,
             create_over_http(&format!("http {round}")),
         )
         .await;
-        let e = measure(&empty.name, concurrency, duration, empty_call()).await;
+        let e = measure(&empty.name, args.concurrency, duration, empty_call()).await;
         let d = if postgres {
             pgbench(&args, rows.len(), &database_url).await?
         } else {
@@ -509,7 +508,7 @@ async fn sqlite_loop(
     args: &Args,
     database_url: &str,
     rows: &[CallerRow],
-    round: usize,
+    round: u64,
 ) -> anyhow::Result<Run> {
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
