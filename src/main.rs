@@ -1,13 +1,50 @@
 //! `workspace-service`: parse settings, run a subcommand. Nothing else.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use workspace_service::{
-    admin,
-    config::{Cli, Command, Settings},
+    admin::{self, AdminArgs},
+    config::Settings,
     startup::{Application, connect_and_migrate},
     telemetry,
 };
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "workspace-service",
+    version,
+    about = "gRPC service that owns workspaces"
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Create organizations, users, memberships, plans, credentials, API
+    /// tokens and sessions.
+    Admin(AdminArgs),
+    /// Write the protos' encoded descriptor set (with the google.api.http
+    /// annotations) to stdout, for Envoy's grpc_json_transcoder.
+    DescriptorSet,
+    /// Ask the running server's gRPC health service (on LISTEN_ADDR's
+    /// port, via 127.0.0.1) and exit 0 when it is SERVING: a container
+    /// HEALTHCHECK without extra tools.
+    HealthCheck {
+        /// The health service name: "" (readiness, follows the database)
+        /// or "liveness".
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -15,10 +52,10 @@ async fn main() -> anyhow::Result<()> {
     let command = command.unwrap_or(Command::Serve);
     // Only the server exports spans; the one-shot commands just log.
     let otlp_endpoint = match command {
-        Command::Serve => settings.otlp_endpoint()?,
+        Command::Serve => settings.telemetry.otlp_endpoint()?,
         _ => None,
     };
-    let telemetry = telemetry::init(settings.log_format, otlp_endpoint)?;
+    let telemetry = telemetry::init(settings.telemetry.log_format, otlp_endpoint)?;
     let result = run(settings, command).await;
     telemetry.shutdown();
     result
@@ -51,7 +88,7 @@ async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::HealthCheck { service } => {
-            health_check(settings.listen_addr.port(), service).await
+            health_check(settings.server.listen_addr.port(), service).await
         }
         Command::Admin(args) => {
             let storage = connect_and_migrate(&settings).await?;

@@ -30,8 +30,8 @@ on_both_databases!(
 );
 
 fn expect_issuer_and_audience(settings: &mut workspace_service::config::Settings) {
-    settings.jwt_issuer = Some(ISSUER.into());
-    settings.jwt_audience = Some(AUDIENCE.into());
+    settings.jwt.issuer = Some(ISSUER.into());
+    settings.jwt.audience = Some(AUDIENCE.into());
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -201,7 +201,7 @@ async fn check_1_session_cookie_authenticates_until_it_expires(backend: Backend)
 
 async fn check_1_hs256_jwt_with_right_issuer_audience_and_expiry_authenticates(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| {
-        s.jwt_hs256_secret = Some(SECRET.into());
+        s.jwt.hs256_secret = Some(SECRET.into());
         expect_issuer_and_audience(s);
     })
     .await
@@ -271,7 +271,7 @@ async fn check_1_rs256_and_es256_jwts_authenticate_with_a_public_key(backend: Ba
         ),
     ] {
         let Some(app) = spawn_app_with(backend, |s| {
-            s.jwt_public_key_file = Some(fixture(public));
+            s.jwt.public_key_file = Some(fixture(public));
             expect_issuer_and_audience(s);
         })
         .await

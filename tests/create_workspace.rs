@@ -162,7 +162,7 @@ async fn check_2_every_field_violation_is_reported(backend: Backend) {
 }
 
 async fn check_2_billing_email_must_be_well_formed_and_can_be_required(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| s.require_billing_email = true).await else {
+    let Some(app) = spawn_app_with(backend, |s| s.rules.require_billing_email = true).await else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
@@ -186,8 +186,8 @@ async fn check_2_billing_email_must_be_well_formed_and_can_be_required(backend: 
 async fn check_2_name_bounds_are_settings(backend: Backend) {
     // Seed 001's bounds: 1 to 128 characters.
     let Some(app) = spawn_app_with(backend, |s| {
-        s.name_min_chars = 1;
-        s.name_max_chars = 128;
+        s.rules.name_min_chars = 1;
+        s.rules.name_max_chars = 128;
     })
     .await
     else {

@@ -425,10 +425,10 @@ async fn restart_unseen_by_probes_costs_at_most_one_failed_call() {
     };
     let url = postgres.url();
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.database_url = url;
+        s.database.url = url.into();
         // No probe in this test's lifetime but the one a failed call asks
         // for, which finds the database back.
-        s.health_check_interval_ms = 600_000;
+        s.database.health_check_interval_ms = 600_000;
     })
     .await
     .expect("the app starts");

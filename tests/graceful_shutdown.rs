@@ -18,7 +18,8 @@ on_both_databases!(
 );
 
 async fn a_call_in_flight_finishes_and_new_calls_are_refused(backend: Backend) {
-    let Some(mut app) = spawn_app_with(backend, |s| s.shutdown_grace_ms = 10_000).await else {
+    let Some(mut app) = spawn_app_with(backend, |s| s.server.shutdown_grace_ms = 10_000).await
+    else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
@@ -39,7 +40,7 @@ async fn a_call_in_flight_finishes_and_new_calls_are_refused(backend: Backend) {
 }
 
 async fn shutdown_returns_after_the_grace_period_even_with_a_stuck_call(backend: Backend) {
-    let Some(mut app) = spawn_app_with(backend, |s| s.shutdown_grace_ms = 300).await else {
+    let Some(mut app) = spawn_app_with(backend, |s| s.server.shutdown_grace_ms = 300).await else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;

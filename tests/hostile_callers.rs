@@ -85,10 +85,10 @@ async fn forged_and_confused_jwts_are_unauthenticated_and_write_nothing(backend:
     let public_pem = std::fs::read(&public_key).unwrap();
     let expecting_jwts = |hs256_secret: Option<&'static str>, public_key: Option<PathBuf>| {
         spawn_app_with(backend, move |s| {
-            s.jwt_hs256_secret = hs256_secret.map(Into::into);
-            s.jwt_public_key_file = public_key;
-            s.jwt_issuer = Some(ISSUER.into());
-            s.jwt_audience = Some(AUDIENCE.into());
+            s.jwt.hs256_secret = hs256_secret.map(Into::into);
+            s.jwt.public_key_file = public_key;
+            s.jwt.issuer = Some(ISSUER.into());
+            s.jwt.audience = Some(AUDIENCE.into());
         })
     };
     // HS256 configured: alg none, tampering, another algorithm.

@@ -163,9 +163,9 @@ async fn seed_000_create_with_credentials_and_its_error_statuses(backend: Backen
 
 async fn seed_001_camel_case_body_and_answer_with_bearer_or_basic(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| {
-        s.require_billing_email = true;
-        s.name_min_chars = 1;
-        s.name_max_chars = 128;
+        s.rules.require_billing_email = true;
+        s.rules.name_min_chars = 1;
+        s.rules.name_max_chars = 128;
     })
     .await
     else {
@@ -235,7 +235,8 @@ async fn seed_001_camel_case_body_and_answer_with_bearer_or_basic(backend: Backe
 }
 
 async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| s.http_json_names = JsonNames::Proto).await else {
+    let Some(app) = spawn_app_with(backend, |s| s.server.http_json_names = JsonNames::Proto).await
+    else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
@@ -384,7 +385,8 @@ async fn seed_003_create_with_bearer_and_its_error_statuses(backend: Backend) {
 }
 
 async fn seed_004_create_with_a_session_cookie_in_an_organization(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| s.http_json_names = JsonNames::Proto).await else {
+    let Some(app) = spawn_app_with(backend, |s| s.server.http_json_names = JsonNames::Proto).await
+    else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
@@ -505,7 +507,7 @@ async fn get_and_list_routes_with_path_and_query_parameters(backend: Backend) {
 }
 
 async fn transport_errors_413_415_404_and_idempotency_key(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| s.max_message_bytes = 4_096).await else {
+    let Some(app) = spawn_app_with(backend, |s| s.server.max_message_bytes = 4_096).await else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;

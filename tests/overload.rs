@@ -24,7 +24,7 @@ async fn calls_end_at_their_deadline_capped_by_the_server_on_postgres() {
 }
 
 async fn calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| s.max_concurrent_calls = 3).await else {
+    let Some(app) = spawn_app_with(backend, |s| s.server.max_concurrent_calls = 3).await else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
@@ -80,7 +80,7 @@ async fn calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers(backen
 }
 
 async fn calls_end_at_their_deadline_capped_by_the_server(backend: Backend) {
-    let Some(app) = spawn_app_with(backend, |s| s.max_call_duration_ms = 1_000).await else {
+    let Some(app) = spawn_app_with(backend, |s| s.server.max_call_duration_ms = 1_000).await else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;

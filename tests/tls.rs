@@ -8,7 +8,9 @@ use std::{path::PathBuf, time::Duration};
 
 use common::{Backend, PlanSpec, TestApp, authed, named, spawn_app_with};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-use workspace_service::proto::workspace_service_client::WorkspaceServiceClient;
+use workspace_service::{
+    proto::workspace_service_client::WorkspaceServiceClient, startup::Application,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,9 +24,9 @@ fn pem(name: &str) -> Vec<u8> {
 
 async fn tls_app(mutual: bool) -> TestApp {
     spawn_app_with(Backend::Sqlite, |s| {
-        s.tls_cert_file = Some(fixture("server.pem"));
-        s.tls_key_file = Some(fixture("server.key"));
-        s.tls_client_ca_file = mutual.then(|| fixture("ca.pem"));
+        s.tls.cert_file = Some(fixture("server.pem"));
+        s.tls.key_file = Some(fixture("server.key"));
+        s.tls.client_ca_file = mutual.then(|| fixture("ca.pem"));
     })
     .await
     .expect("a SQLite app always starts")
@@ -98,11 +100,17 @@ async fn mutual_tls_requires_a_client_certificate_the_ca_signed() {
 
 #[tokio::test]
 async fn half_a_tls_setting_is_refused_at_start() {
-    let mut settings = workspace_service::config::Settings::defaults();
-    settings.tls_cert_file = Some(fixture("server.pem"));
-    let err = settings.tls().unwrap_err().to_string();
-    assert!(err.contains("TLS_KEY_FILE"), "{err}");
-    settings.tls_cert_file = None;
-    settings.tls_client_ca_file = Some(fixture("ca.pem"));
-    assert!(settings.tls().is_err());
+    let mut settings = workspace_service::config::Settings::default();
+    settings.database.url = "sqlite::memory:".to_owned().into();
+    settings.server.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.server.http_listen_addr = "off".into();
+    settings.tls.cert_file = Some(fixture("server.pem"));
+    let err = Application::build(settings.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("TLS_KEY_FILE"), "{err}");
+    settings.tls.cert_file = None;
+    settings.tls.client_ca_file = Some(fixture("ca.pem"));
+    assert!(Application::build(settings).await.is_err());
 }

@@ -40,7 +40,12 @@ pub use metrics::Metrics;
 pub use prometheus::CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE;
 pub use requests::traced as traced_http_request;
 
-use crate::config::LogFormat;
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The service name when `OTEL_SERVICE_NAME` does not give one.
 pub const SERVICE_NAME: &str = "workspace-service";

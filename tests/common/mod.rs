@@ -80,20 +80,21 @@ pub async fn spawn_app_with(
     backend: Backend,
     tweak: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
-    let mut settings = Settings::defaults();
-    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
-    settings.http_listen_addr = "127.0.0.1:0".into();
-    settings.seed_demo = Some(false);
-    settings.health_check_interval_ms = 200;
+    let mut settings = Settings::default();
+    settings.server.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.server.http_listen_addr = "127.0.0.1:0".into();
+    settings.server.seed_demo = Some(false);
+    settings.database.health_check_interval_ms = 200;
     let (sqlite_dir, postgres) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
-            settings.database_url = format!("sqlite://{}", dir.path().join("test.db").display());
+            settings.database.url =
+                format!("sqlite://{}", dir.path().join("test.db").display()).into();
             (Some(dir), None)
         }
         Backend::Postgres => {
             let postgres = FreshPostgres::create().await?;
-            settings.database_url = postgres.url.clone();
+            settings.database.url = postgres.url.clone().into();
             (None, Some(postgres))
         }
     };
@@ -132,7 +133,7 @@ pub async fn connect(addr: SocketAddr) -> Channel {
 
 /// Starts the service on a database the test made itself.
 pub async fn spawn_app_at(database_url: String) -> TestApp {
-    spawn_app_with(Backend::Sqlite, |s| s.database_url = database_url)
+    spawn_app_with(Backend::Sqlite, |s| s.database.url = database_url.into())
         .await
         .expect("a SQLite app always starts")
 }

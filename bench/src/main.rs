@@ -18,8 +18,8 @@
 //!
 //! ```sh
 //! cargo build --release
-//! cargo run --release --bin workspace-bench -- --database sqlite
-//! cargo run --release --bin workspace-bench -- --database postgres://postgres@127.0.0.1:5432/bench
+//! cargo run --release -p workspace-bench -- --database sqlite
+//! cargo run --release -p workspace-bench -- --database postgres://postgres@127.0.0.1:5432/bench
 //! ```
 
 use std::{
@@ -463,8 +463,7 @@ async fn pgbench_callers(storage: &Storage, rows: &[CallerRow]) -> anyhow::Resul
 
 /// PostgreSQL's own ceiling: pgbench running the service's statements.
 async fn pgbench(args: &Args, callers: usize, database_url: &str) -> anyhow::Result<Run> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/create_workspace.pgbench.sql");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("create_workspace.pgbench.sql");
     let output = tokio::process::Command::new(&args.pgbench)
         .args(["-n", "-M", "prepared"])
         .args(["-c", &args.concurrency.to_string(), "-j", "2"])

@@ -10,7 +10,14 @@ use std::{
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic_health::ServingStatus;
+
+mod credentials;
+mod health;
+
+pub use health::LIVENESS_SERVICE;
+
+use health::{READINESS_SERVICES, watch_database};
 
 use crate::{
     auth::Authenticator,
@@ -37,16 +44,17 @@ pub struct Application {
 impl Application {
     /// Connects to and migrates the database, then binds the listen address.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let rules = settings.name_rules()?;
-        let jwt = settings.jwt_verifier()?;
-        let tls = settings.tls()?;
-        let metrics = Metrics::new(settings.otlp_endpoint()?)?;
+        let rules = settings.rules.name_rules()?;
+        let jwt = credentials::jwt_verifier(&settings.jwt)?;
+        let tls = credentials::tls_config(&settings.tls)?;
+        let metrics = Metrics::new(settings.telemetry.otlp_endpoint()?)?;
         let storage = connect_and_migrate(&settings).await?;
         metrics.observe_pool(&storage);
-        let listener = TcpListener::bind(settings.listen_addr)
+        let server = &settings.server;
+        let listener = TcpListener::bind(server.listen_addr)
             .await
-            .with_context(|| format!("binding {}", settings.listen_addr))?;
-        let http_listener = match settings.http_addr()? {
+            .with_context(|| format!("binding {}", server.listen_addr))?;
+        let http_listener = match server.http_addr()? {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -57,8 +65,8 @@ impl Application {
         let api = WorkspaceApi::new(
             Workspaces::new(storage.clone(), rules),
             Authenticator::new(storage.clone(), jwt),
-            settings.max_concurrent_calls,
-            settings.max_call_duration(),
+            server.max_concurrent_calls,
+            server.max_call_duration(),
         );
         Ok(Self {
             listener,
@@ -111,7 +119,7 @@ impl Application {
         let monitor = tokio::spawn(watch_database(
             self.storage.clone(),
             reporter.clone(),
-            self.settings.health_check_interval(),
+            self.settings.database.health_check_interval(),
         ));
         let stop_monitor = monitor.abort_handle();
 
@@ -125,7 +133,7 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
-        let max = self.settings.max_message_bytes;
+        let max = self.settings.server.max_message_bytes;
         let workspaces = WorkspaceServiceServer::new(self.api)
             .max_decoding_message_size(max)
             .max_encoding_message_size(max.max(4 << 20));
@@ -165,7 +173,7 @@ impl Application {
                 let gateway = Gateway::new(
                     proto::FILE_DESCRIPTOR_SET,
                     GrpcService::new(tower::Layer::layer(&calls, workspaces.clone())),
-                    self.settings.http_json_names,
+                    self.settings.server.http_json_names,
                     max,
                 )?;
                 tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
@@ -202,8 +210,8 @@ impl Application {
             tls = self.tls.is_some(),
             "serving gRPC"
         );
-        let grace = self.settings.shutdown_grace();
-        let settings = &self.settings;
+        let settings = &self.settings.server;
+        let grace = settings.shutdown_grace();
         let mut server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_millis(
                 settings.http2_keepalive_interval_ms.max(1),
@@ -272,58 +280,12 @@ async fn within_grace<R>(
     }
 }
 
-/// The health services that follow the database (readiness).
-const READINESS_SERVICES: [&str; 2] = [
-    "",
-    <WorkspaceServiceServer<WorkspaceApi> as tonic::server::NamedService>::NAME,
-];
-
-/// The health "service" that only says the process is up (liveness);
-/// `""` and `workspace.v1.WorkspaceService` also follow the database
-/// (readiness).
-pub const LIVENESS_SERVICE: &str = "liveness";
-
 /// Connects to the database the settings name and migrates it.
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage> {
-    let storage = Storage::connect(&settings.database_url, settings.database_max_connections)
+    let database = &settings.database;
+    let storage = Storage::connect(database.url.expose(), database.max_connections)
         .await
         .context("connecting to the database")?;
     storage.migrate().await.context("migrating the database")?;
     Ok(storage)
-}
-
-/// Keeps the health service in step with the database: NOT_SERVING while it
-/// does not answer, SERVING again once it does.
-async fn watch_database(storage: Storage, reporter: HealthReporter, every: Duration) {
-    // The process itself answers: what a liveness probe asks. It does not
-    // follow the database, so an outage does not restart every replica.
-    reporter
-        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
-        .await;
-    let mut last = None;
-    loop {
-        let answers = storage.probe().await;
-        let status = if answers {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        if last != Some(status) {
-            if answers {
-                tracing::info!("database answers; health SERVING");
-            } else {
-                tracing::warn!("database does not answer; health NOT_SERVING");
-            }
-            for service in READINESS_SERVICES {
-                reporter.set_service_status(service, status).await;
-            }
-            last = Some(status);
-        }
-        // Next round on schedule, or at once when a failing call's probe
-        // saw the database go away.
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = storage.availability().changed_from(answers) => {}
-        }
-    }
 }
