@@ -7,6 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
+    domain::Reason,
     domain::{
         Caller, CreateWorkspace, CreateWorkspaceInput, CredentialsKind, DomainError, NameRules,
         OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceView, excerpt, validate_create,
@@ -178,7 +179,7 @@ impl Workspaces {
         let Ok(uuid) = Uuid::try_parse(id.trim()) else {
             return Err(DomainError::invalid(
                 "id",
-                "INVALID_UUID",
+                Reason::InvalidUuid,
                 format!("id must be a UUID, not '{}'.", excerpt(id)),
             ));
         };
@@ -201,7 +202,7 @@ impl Workspaces {
             id => Some(Uuid::try_parse(id).map_err(|_| {
                 DomainError::invalid(
                     "organization_id",
-                    "INVALID_UUID",
+                    Reason::InvalidUuid,
                     format!("organization_id must be a UUID, not '{}'.", excerpt(id)),
                 )
             })?),
@@ -210,7 +211,7 @@ impl Workspaces {
             size if size < 0 => {
                 return Err(DomainError::invalid(
                     "page_size",
-                    "INVALID_PAGE_SIZE",
+                    Reason::InvalidPageSize,
                     "page_size must not be negative.",
                 ));
             }
@@ -271,7 +272,7 @@ impl Workspaces {
         if record.request_fingerprint != request.fingerprint() {
             return Err(DomainError::invalid(
                 "request_id",
-                "REQUEST_ID_REUSED",
+                Reason::RequestIdReused,
                 format!("request_id '{request_id}' was already used for a different request."),
             ));
         }
@@ -299,7 +300,7 @@ impl Workspaces {
             1 => Ok(memberships.remove(0)),
             _ => Err(DomainError::invalid(
                 "organization_id",
-                "ORGANIZATION_REQUIRED",
+                Reason::OrganizationRequired,
                 "You belong to several organizations; say which one in organization_id.",
             )),
         }
@@ -378,7 +379,7 @@ impl PageToken {
         let invalid = || {
             DomainError::invalid(
                 "page_token",
-                "INVALID_PAGE_TOKEN",
+                Reason::InvalidPageToken,
                 "page_token is not one this service returned for this organization_id.",
             )
         };

@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::Command;
+use workspace_service::domain::Reason;
 
 use common::{assert_error, spawn_app_at};
 use tonic::Code;
@@ -135,7 +136,7 @@ async fn admin_commands_create_what_the_service_uses() {
     assert_error(
         app.create(&token, request).await,
         Code::ResourceExhausted,
-        "WORKSPACE_LIMIT_REACHED",
+        Reason::WorkspaceLimitReached,
     );
     // The session works as a cookie.
     let mut client = app.client().await;

@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
+use workspace_service::domain::Reason;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{Duration, Utc};
@@ -99,7 +100,7 @@ async fn check_1_missing_or_unknown_credentials_are_unauthenticated(backend: Bac
         let status = assert_error(
             create_with(&app, request).await,
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            Reason::Unauthenticated,
         );
         messages.push(status.message().to_owned());
     }
@@ -114,7 +115,7 @@ async fn check_1_missing_or_unknown_credentials_are_unauthenticated(backend: Bac
             .list_workspaces(workspace_service::proto::ListWorkspacesRequest::default())
             .await,
         Code::Unauthenticated,
-        "UNAUTHENTICATED",
+        Reason::Unauthenticated,
     );
     create_with(
         &app,
@@ -162,7 +163,7 @@ async fn check_1_api_token_as_bearer_or_basic_authenticates(backend: Backend) {
     assert_error(
         create_with(&app, common::authed(&expired.token, named(&org, "Expired"))).await,
         Code::Unauthenticated,
-        "UNAUTHENTICATED",
+        Reason::Unauthenticated,
     );
 }
 
@@ -195,7 +196,7 @@ async fn check_1_session_cookie_authenticates_until_it_expires(backend: Backend)
         )
         .await,
         Code::Unauthenticated,
-        "UNAUTHENTICATED",
+        Reason::Unauthenticated,
     );
 }
 
@@ -248,7 +249,7 @@ async fn check_1_hs256_jwt_with_right_issuer_audience_and_expiry_authenticates(b
         assert_error(
             create_with(&app, common::authed(&token, named(&org, "Via JWT"))).await,
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            Reason::Unauthenticated,
         );
     }
     let token = sign(&claims(sub), Algorithm::HS256, &key);
@@ -297,7 +298,7 @@ async fn check_1_rs256_and_es256_jwts_authenticate_with_a_public_key(backend: Ba
         assert_error(
             create_with(&app, common::authed(&forged, named(&org, "Forged"))).await,
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            Reason::Unauthenticated,
         );
     }
 }

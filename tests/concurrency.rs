@@ -6,6 +6,7 @@ mod common;
 use common::{Backend, PlanSpec, authed, concurrently, named, spawn_app};
 use tonic::Code;
 use tonic_types::StatusExt;
+use workspace_service::domain::Reason;
 use workspace_service::proto::{
     ListWorkspacesRequest, workspace_service_client::WorkspaceServiceClient,
 };
@@ -46,7 +47,7 @@ async fn fifty_concurrent_creates_of_one_name_give_one_success(backend: Backend)
     let duplicates = results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .filter(|s| s.code() == Code::AlreadyExists && reason(s) == "WORKSPACE_ALREADY_EXISTS")
+        .filter(|s| s.code() == Code::AlreadyExists && reason(s) == Reason::WorkspaceAlreadyExists)
         .count();
     let others: Vec<_> = results
         .iter()
@@ -74,7 +75,9 @@ async fn limit_of_five_with_thirty_concurrent_creates_gives_exactly_five(backend
     let refused = results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .filter(|s| s.code() == Code::ResourceExhausted && reason(s) == "WORKSPACE_LIMIT_REACHED")
+        .filter(|s| {
+            s.code() == Code::ResourceExhausted && reason(s) == Reason::WorkspaceLimitReached
+        })
         .count();
     assert_eq!((successes, refused), (5, 25), "{results:?}");
 

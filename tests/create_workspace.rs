@@ -7,6 +7,7 @@ use common::{Backend, PlanSpec, assert_error, named, spawn_app, spawn_app_with};
 use tonic::Code;
 use tonic_types::StatusExt;
 use uuid::Uuid;
+use workspace_service::domain::Reason;
 use workspace_service::{
     domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy},
     proto::{CreateWorkspaceRequest, DocumentStoreCredentials, FileStoreCredentials, Role},
@@ -43,7 +44,7 @@ async fn check_2_name_of_three_characters_or_fewer_is_name_too_short(backend: Ba
     let status = assert_error(
         app.create(&org.owner.token, named(&org, "abc")).await,
         Code::InvalidArgument,
-        "NAME_TOO_SHORT",
+        Reason::NameTooShort,
     );
     assert_eq!(
         status.message(),
@@ -56,13 +57,13 @@ async fn check_2_name_of_three_characters_or_fewer_is_name_too_short(backend: Ba
         .field_violations;
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].field, "name");
-    assert_eq!(violations[0].reason, "NAME_TOO_SHORT");
+    assert_eq!(violations[0].reason, Reason::NameTooShort);
 
     // Trimmed first: "  abc  " is still three characters.
     assert_error(
         app.create(&org.owner.token, named(&org, "  abc  ")).await,
         Code::InvalidArgument,
-        "NAME_TOO_SHORT",
+        Reason::NameTooShort,
     );
     let created = app.create_named(&org, "abcd").await;
     assert_eq!(created.name, "abcd");
@@ -77,7 +78,7 @@ async fn check_2_name_longer_than_the_maximum_is_name_too_long(backend: Backend)
         app.create(&org.owner.token, named(&org, &"x".repeat(101)))
             .await,
         Code::InvalidArgument,
-        "NAME_TOO_LONG",
+        Reason::NameTooLong,
     );
     // Characters, not bytes: 100 two-byte characters are fine.
     app.create_named(&org, &"é".repeat(100)).await;
@@ -92,13 +93,13 @@ async fn check_2_blank_or_control_character_names_are_refused(backend: Backend) 
         assert_error(
             app.create(&org.owner.token, named(&org, blank)).await,
             Code::InvalidArgument,
-            "NAME_REQUIRED",
+            Reason::NameRequired,
         );
     }
     assert_error(
         app.create(&org.owner.token, named(&org, "tab\there")).await,
         Code::InvalidArgument,
-        "NAME_INVALID_CHARACTERS",
+        Reason::NameInvalidCharacters,
     );
     let created = app.create_named(&org, "  spaces around  ").await;
     assert_eq!(created.name, "spaces around");
@@ -127,7 +128,7 @@ async fn check_2_every_field_violation_is_reported(backend: Backend) {
     let status = assert_error(
         app.create(&org.owner.token, request).await,
         Code::InvalidArgument,
-        "NAME_TOO_SHORT",
+        Reason::NameTooShort,
     );
     let details = status.get_error_details();
     let fields: Vec<_> = details
@@ -135,24 +136,24 @@ async fn check_2_every_field_violation_is_reported(backend: Backend) {
         .unwrap()
         .field_violations
         .iter()
-        .map(|v| (v.field.as_str(), v.reason.as_str()))
+        .map(|v| (v.field.as_str(), v.reason.parse::<Reason>().unwrap()))
         .collect();
     assert_eq!(
         fields,
         [
-            ("name", "NAME_TOO_SHORT"),
-            ("description", "DESCRIPTION_TOO_LONG"),
-            ("organization_id", "INVALID_UUID"),
-            ("first_member_id", "INVALID_UUID"),
+            ("name", Reason::NameTooShort),
+            ("description", Reason::DescriptionTooLong),
+            ("organization_id", Reason::InvalidUuid),
+            ("first_member_id", Reason::InvalidUuid),
             (
                 "document_store_credentials.workspace_document_store_credentials_id",
-                "FIELD_REQUIRED"
+                Reason::FieldRequired
             ),
             (
                 "file_store_credentials.file_store_credentials_id",
-                "INVALID_UUID"
+                Reason::InvalidUuid
             ),
-            ("request_id", "INVALID_REQUEST_ID"),
+            ("request_id", Reason::InvalidRequestId),
         ]
     );
     // A description of exactly 1,000 characters is fine.
@@ -169,14 +170,14 @@ async fn check_2_billing_email_must_be_well_formed_and_can_be_required(backend: 
     assert_error(
         app.create(&org.owner.token, named(&org, "Billing")).await,
         Code::InvalidArgument,
-        "BILLING_ACCOUNT_EMAIL_REQUIRED",
+        Reason::BillingAccountEmailRequired,
     );
     let mut request = named(&org, "Billing");
     request.billing_account_email = "not an email".into();
     assert_error(
         app.create(&org.owner.token, request.clone()).await,
         Code::InvalidArgument,
-        "INVALID_EMAIL",
+        Reason::InvalidEmail,
     );
     request.billing_account_email = "billing@example.com".into();
     let created = app.create(&org.owner.token, request).await.unwrap();
@@ -200,7 +201,7 @@ async fn check_2_name_bounds_are_settings(backend: Backend) {
         app.create(&org.owner.token, named(&org, &"c".repeat(129)))
             .await,
         Code::InvalidArgument,
-        "NAME_TOO_LONG",
+        Reason::NameTooLong,
     );
 }
 
@@ -214,13 +215,13 @@ async fn check_3_non_member_is_permission_denied(backend: Backend) {
         app.create(&other.owner.token, named(&org, "Not mine"))
             .await,
         Code::PermissionDenied,
-        "NOT_ORGANIZATION_MEMBER",
+        Reason::NotOrganizationMember,
     );
     let outsider = app.user().await;
     assert_error(
         app.create(&outsider.token, named(&org, "Not mine")).await,
         Code::PermissionDenied,
-        "NOT_ORGANIZATION_MEMBER",
+        Reason::NotOrganizationMember,
     );
     app.create(&org.owner.token, named(&org, "Not mine"))
         .await
@@ -237,7 +238,7 @@ async fn check_3_unknown_organization_is_permission_denied_like_a_foreign_one(ba
     let status = assert_error(
         app.create(&org.owner.token, request).await,
         Code::PermissionDenied,
-        "NOT_ORGANIZATION_MEMBER",
+        Reason::NotOrganizationMember,
     );
     assert_eq!(
         status.message(),
@@ -265,7 +266,7 @@ async fn check_3_organization_is_inferred_when_the_caller_has_exactly_one(backen
     assert_error(
         app.create(&org.owner.token, request).await,
         Code::InvalidArgument,
-        "ORGANIZATION_REQUIRED",
+        Reason::OrganizationRequired,
     );
 
     // In none, it is not a member of anything.
@@ -280,7 +281,7 @@ async fn check_3_organization_is_inferred_when_the_caller_has_exactly_one(backen
         )
         .await,
         Code::PermissionDenied,
-        "NOT_ORGANIZATION_MEMBER",
+        Reason::NotOrganizationMember,
     );
 }
 
@@ -297,7 +298,7 @@ async fn check_4_unvalidated_account_is_failed_precondition(backend: Backend) {
     let status = assert_error(
         app.create(&user.token, named(&org, "Unvalidated")).await,
         Code::FailedPrecondition,
-        "ACCOUNT_NOT_VALIDATED",
+        Reason::AccountNotValidated,
     );
     assert_eq!(
         status.message(),
@@ -318,7 +319,7 @@ async fn check_5_plain_member_is_insufficient_role(backend: Backend) {
     let status = assert_error(
         app.create(&member.token, named(&org, "Members only")).await,
         Code::PermissionDenied,
-        "INSUFFICIENT_ROLE",
+        Reason::InsufficientRole,
     );
     assert_eq!(
         status.message(),
@@ -347,7 +348,7 @@ async fn check_5_admins_only_policy_is_workspace_creation_disabled(backend: Back
         app.create(&creator.token, named(&org, "Standard user"))
             .await,
         Code::PermissionDenied,
-        "WORKSPACE_CREATION_DISABLED",
+        Reason::WorkspaceCreationDisabled,
     );
     let admin = app.member(org.id, OrganizationRole::Admin).await;
     app.create(&admin.token, named(&org, "Standard user"))
@@ -364,7 +365,7 @@ async fn check_5_all_members_policy_lets_members_create(backend: Backend) {
     assert_error(
         app.create(&member.token, named(&org, "Open door")).await,
         Code::PermissionDenied,
-        "INSUFFICIENT_ROLE",
+        Reason::InsufficientRole,
     );
     app.storage
         .set_organization_policy(org.id, WorkspaceCreationPolicy::AllMembers)
@@ -390,7 +391,7 @@ async fn check_6_plan_without_workspaces_is_plan_not_supported(backend: Backend)
     let status = assert_error(
         app.create(&org.owner.token, named(&org, "Free tier")).await,
         Code::FailedPrecondition,
-        "PLAN_NOT_SUPPORTED",
+        Reason::PlanNotSupported,
     );
     assert!(
         status
@@ -450,7 +451,7 @@ async fn check_7_unknown_or_foreign_credentials_are_not_found(backend: Backend) 
         let status = assert_error(
             app.create(&org.owner.token, bad).await,
             Code::NotFound,
-            "CREDENTIALS_NOT_FOUND",
+            Reason::CredentialsNotFound,
         );
         let details = status.get_error_details();
         assert_eq!(details.error_info().unwrap().metadata["field"], field);
@@ -491,7 +492,7 @@ async fn check_8_first_member_outside_the_organization_is_not_found(backend: Bac
     assert_error(
         app.create(&org.owner.token, request.clone()).await,
         Code::NotFound,
-        "FIRST_MEMBER_NOT_FOUND",
+        Reason::FirstMemberNotFound,
     );
     let colleague = app.member(org.id, OrganizationRole::Member).await;
     request.first_member_id = colleague.id.to_string();
@@ -518,7 +519,7 @@ async fn check_9_workspace_limit_is_resource_exhausted(backend: Backend) {
     let status = assert_error(
         app.create(&org.owner.token, named(&org, "Third")).await,
         Code::ResourceExhausted,
-        "WORKSPACE_LIMIT_REACHED",
+        Reason::WorkspaceLimitReached,
     );
     assert_eq!(
         status.message(),
@@ -545,7 +546,7 @@ async fn check_10_duplicate_name_in_same_org_is_already_exists(backend: Backend)
         let status = assert_error(
             app.create(&org.owner.token, named(&org, duplicate)).await,
             Code::AlreadyExists,
-            "WORKSPACE_ALREADY_EXISTS",
+            Reason::WorkspaceAlreadyExists,
         );
         assert_eq!(
             status.message(),
@@ -640,10 +641,14 @@ async fn checks_run_in_the_contracts_order(backend: Backend) {
     assert_error(
         attempt().await,
         Code::FailedPrecondition,
-        "ACCOUNT_NOT_VALIDATED",
+        Reason::AccountNotValidated,
     );
     app.storage.set_user_validated(user.id, true).await.unwrap();
-    assert_error(attempt().await, Code::PermissionDenied, "INSUFFICIENT_ROLE");
+    assert_error(
+        attempt().await,
+        Code::PermissionDenied,
+        Reason::InsufficientRole,
+    );
     app.storage
         .put_organization_member(org.id, user.id, OrganizationRole::WorkspaceCreator)
         .await
@@ -651,13 +656,13 @@ async fn checks_run_in_the_contracts_order(backend: Backend) {
     assert_error(
         attempt().await,
         Code::FailedPrecondition,
-        "PLAN_NOT_SUPPORTED",
+        Reason::PlanNotSupported,
     );
     app.storage
         .update_plan(org.plan_id, true, Some(1))
         .await
         .unwrap();
-    assert_error(attempt().await, Code::NotFound, "FIRST_MEMBER_NOT_FOUND");
+    assert_error(attempt().await, Code::NotFound, Reason::FirstMemberNotFound);
     app.storage
         .put_organization_member(org.id, outsider.id, OrganizationRole::Member)
         .await
@@ -665,7 +670,7 @@ async fn checks_run_in_the_contracts_order(backend: Backend) {
     assert_error(
         attempt().await,
         Code::ResourceExhausted,
-        "WORKSPACE_LIMIT_REACHED",
+        Reason::WorkspaceLimitReached,
     );
     app.storage
         .update_plan(org.plan_id, true, Some(10))
@@ -674,7 +679,7 @@ async fn checks_run_in_the_contracts_order(backend: Backend) {
     assert_error(
         attempt().await,
         Code::AlreadyExists,
-        "WORKSPACE_ALREADY_EXISTS",
+        Reason::WorkspaceAlreadyExists,
     );
     request.name = "Free name".into();
     app.create(&user.token, request).await.unwrap();

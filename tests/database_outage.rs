@@ -11,6 +11,7 @@ use std::{
     process::Command,
     time::{Duration, Instant},
 };
+use workspace_service::domain::Reason;
 
 use std::sync::{
     Arc,
@@ -237,7 +238,7 @@ async fn database_outage_is_unavailable_and_not_serving_then_recovers() {
         app.create(&org.owner.token, named(&org, "During the outage"))
             .await,
         Code::Unavailable,
-        "UNAVAILABLE",
+        Reason::Unavailable,
     );
 
     postgres.start();

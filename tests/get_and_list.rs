@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashSet;
+use workspace_service::domain::Reason;
 
 use common::{Backend, PlanSpec, TestApp, assert_error, authed, named, spawn_app};
 use tonic::Code;
@@ -73,7 +74,7 @@ async fn members_and_organization_admins_see_a_workspace_others_get_not_found(ba
         assert_error(
             get(&app, token, &id).await,
             Code::NotFound,
-            "WORKSPACE_NOT_FOUND",
+            Reason::WorkspaceNotFound,
         );
     }
 }
@@ -86,7 +87,7 @@ async fn get_with_a_malformed_id_is_invalid_argument(backend: Backend) {
     assert_error(
         get(&app, &org.owner.token, "42").await,
         Code::InvalidArgument,
-        "INVALID_UUID",
+        Reason::InvalidUuid,
     );
 }
 
@@ -151,7 +152,7 @@ async fn list_shows_only_visible_workspaces_and_filters_by_organization(backend:
     assert_error(
         list(&app, &outsider.token, only_org).await,
         Code::PermissionDenied,
-        "NOT_ORGANIZATION_MEMBER",
+        Reason::NotOrganizationMember,
     );
     assert!(
         list(&app, &outsider.token, ListWorkspacesRequest::default())
@@ -229,7 +230,7 @@ async fn list_refuses_bad_page_sizes_and_tokens(backend: Backend) {
         )
         .await,
         Code::InvalidArgument,
-        "INVALID_PAGE_SIZE",
+        Reason::InvalidPageSize,
     );
     assert_error(
         list(
@@ -242,7 +243,7 @@ async fn list_refuses_bad_page_sizes_and_tokens(backend: Backend) {
         )
         .await,
         Code::InvalidArgument,
-        "INVALID_PAGE_TOKEN",
+        Reason::InvalidPageToken,
     );
     // A token made for one organization filter does not work for another.
     for i in 0..3 {
@@ -271,7 +272,7 @@ async fn list_refuses_bad_page_sizes_and_tokens(backend: Backend) {
         )
         .await,
         Code::InvalidArgument,
-        "INVALID_PAGE_TOKEN",
+        Reason::InvalidPageToken,
     );
     // A huge page size is lowered, not refused.
     let all = list(

@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
+use workspace_service::domain::Reason;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{Duration, Utc};
@@ -137,7 +138,7 @@ async fn forged_and_confused_jwts_are_unauthenticated_and_write_nothing(backend:
         assert_error(
             app.create(token, named(&org, "Forged")).await,
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            Reason::Unauthenticated,
         );
     }
     assert_eq!(written(&app).await, before, "a forged call wrote rows");
@@ -161,14 +162,14 @@ async fn forged_and_confused_jwts_are_unauthenticated_and_write_nothing(backend:
         assert_error(
             app.create(&confused, named(&org, "Confused")).await,
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            Reason::Unauthenticated,
         );
     }
     let none = raw_jwt(json!({"alg": "none"}), &claims(org.owner.id), b"");
     assert_error(
         app.create(&none, named(&org, "Confused")).await,
         Code::Unauthenticated,
-        "UNAUTHENTICATED",
+        Reason::Unauthenticated,
     );
     assert_eq!(written(&app).await, before);
 }
@@ -195,7 +196,7 @@ async fn another_organizations_token_reaches_nothing_of_it(backend: Backend) {
         assert_error(
             app.create(&attacker.owner.token, replay).await,
             Code::PermissionDenied,
-            "NOT_ORGANIZATION_MEMBER",
+            Reason::NotOrganizationMember,
         );
     }
     let mut client = app.client().await;
@@ -209,7 +210,7 @@ async fn another_organizations_token_reaches_nothing_of_it(backend: Backend) {
             ))
             .await,
         Code::NotFound,
-        "WORKSPACE_NOT_FOUND",
+        Reason::WorkspaceNotFound,
     );
     assert_error(
         client
@@ -222,7 +223,7 @@ async fn another_organizations_token_reaches_nothing_of_it(backend: Backend) {
             ))
             .await,
         Code::PermissionDenied,
-        "NOT_ORGANIZATION_MEMBER",
+        Reason::NotOrganizationMember,
     );
     assert_eq!(written(&app).await, before);
 
@@ -301,9 +302,13 @@ async fn foreign_ids_answer_exactly_like_unknown_ones(backend: Backend) {
         };
         let unknown = Uuid::now_v7();
         let cases: [(&dyn Fn(Uuid) -> CreateWorkspaceRequest, _, _); 3] = [
-            (&with_document, foreign_document, "CREDENTIALS_NOT_FOUND"),
-            (&with_file, foreign_file, "CREDENTIALS_NOT_FOUND"),
-            (&with_member, foreign_member.id, "FIRST_MEMBER_NOT_FOUND"),
+            (
+                &with_document,
+                foreign_document,
+                Reason::CredentialsNotFound,
+            ),
+            (&with_file, foreign_file, Reason::CredentialsNotFound),
+            (&with_member, foreign_member.id, Reason::FirstMemberNotFound),
         ];
         for (make, foreign, reason) in cases {
             let foreign = answer(only(make(foreign)), foreign).await;
@@ -385,7 +390,7 @@ async fn sql_metacharacters_are_data_in_every_field(backend: Backend) {
         app.create(&org.owner.token, named(&org, &INJECTIONS[0].to_uppercase()))
             .await,
         Code::AlreadyExists,
-        "WORKSPACE_ALREADY_EXISTS",
+        Reason::WorkspaceAlreadyExists,
     );
 
     // Ids and emails are checked before any query: INVALID_ARGUMENT, with
@@ -431,7 +436,7 @@ async fn sql_metacharacters_are_data_in_every_field(backend: Backend) {
                 ))
                 .await,
             Code::InvalidArgument,
-            "INVALID_UUID",
+            Reason::InvalidUuid,
         );
         let status = client
             .list_workspaces(authed(
@@ -449,7 +454,7 @@ async fn sql_metacharacters_are_data_in_every_field(backend: Backend) {
         assert_error(
             app.create(text, named(&org, "Injected token")).await,
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            Reason::Unauthenticated,
         );
     }
     assert_eq!(written(&app).await, before);

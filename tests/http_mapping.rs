@@ -9,6 +9,7 @@ use common::{Backend, Org, PlanSpec, TestApp, spawn_app, spawn_app_with};
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 use uuid::Uuid;
+use workspace_service::domain::Reason;
 use workspace_service::{
     admin,
     domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy},
@@ -53,7 +54,7 @@ async fn post_json(app: &TestApp, path: &str, token: &str, body: Value) -> (Stat
 
 /// Asserts grpc-gateway's error body with `reason` in its ErrorInfo.
 #[track_caller]
-fn assert_error_body(answer: &(StatusCode, Value), status: u16, code: i64, reason: &str) {
+fn assert_error_body(answer: &(StatusCode, Value), status: u16, code: i64, reason: Reason) {
     let (http, body) = answer;
     assert_eq!(http.as_u16(), status, "{body}");
     assert_eq!(body["code"], code, "{body}");
@@ -69,7 +70,7 @@ fn assert_error_body(answer: &(StatusCode, Value), status: u16, code: i64, reaso
                 .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
         })
         .unwrap_or_else(|| panic!("no ErrorInfo in {body}"));
-    assert_eq!(info["reason"], reason, "{body}");
+    assert_eq!(info["reason"], reason.as_str(), "{body}");
     assert_eq!(info["domain"], "workspace.v1", "{body}");
 }
 
@@ -107,7 +108,7 @@ async fn seed_000_create_with_credentials_and_its_error_statuses(backend: Backen
 
     // 400: a name of 3 characters or fewer, in the seed's words.
     let short = post_json(&app, path, token, json!({"name": "abc"})).await;
-    assert_error_body(&short, 400, 3, "NAME_TOO_SHORT");
+    assert_error_body(&short, 400, 3, Reason::NameTooShort);
     assert_eq!(
         short.1["message"],
         "The name of the workspace 'abc' must contain more than 3 characters. Give your workspace a longer name."
@@ -120,10 +121,10 @@ async fn seed_000_create_with_credentials_and_its_error_statuses(backend: Backen
         json!({"name": "Lost", "file_store_credentials": {"file_store_credentials_id": Uuid::now_v7()}}),
     )
     .await;
-    assert_error_body(&missing, 404, 5, "CREDENTIALS_NOT_FOUND");
+    assert_error_body(&missing, 404, 5, Reason::CredentialsNotFound);
     // 409: the name exists.
     let duplicate = post_json(&app, path, token, json!({"name": "search pipelines"})).await;
-    assert_error_body(&duplicate, 409, 6, "WORKSPACE_ALREADY_EXISTS");
+    assert_error_body(&duplicate, 409, 6, Reason::WorkspaceAlreadyExists);
     // 406: the limit (2) is reached.
     assert_eq!(
         post_json(&app, path, token, json!({"name": "Second"}))
@@ -132,14 +133,14 @@ async fn seed_000_create_with_credentials_and_its_error_statuses(backend: Backen
         StatusCode::CREATED
     );
     let limit = post_json(&app, path, token, json!({"name": "Third"})).await;
-    assert_error_body(&limit, 406, 8, "WORKSPACE_LIMIT_REACHED");
+    assert_error_body(&limit, 406, 8, Reason::WorkspaceLimitReached);
     // 402: the plan does not allow workspaces.
     app.storage
         .update_plan(org.plan_id, false, None)
         .await
         .unwrap();
     let plan = post_json(&app, path, token, json!({"name": "Fourth"})).await;
-    assert_error_body(&plan, 402, 9, "PLAN_NOT_SUPPORTED");
+    assert_error_body(&plan, 402, 9, Reason::PlanNotSupported);
     // 422: schema errors (missing required fields, wrong types, malformed JSON).
     for bad in [
         json!({}),
@@ -158,7 +159,7 @@ async fn seed_000_create_with_credentials_and_its_error_statuses(backend: Backen
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(malformed).await, 422, 3, "MALFORMED_BODY");
+    assert_error_body(&answer(malformed).await, 422, 3, Reason::MalformedBody);
 }
 
 async fn seed_001_camel_case_body_and_answer_with_bearer_or_basic(backend: Backend) {
@@ -231,7 +232,7 @@ async fn seed_001_camel_case_body_and_answer_with_bearer_or_basic(backend: Backe
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(anonymous).await, 401, 16, "UNAUTHENTICATED");
+    assert_error_body(&answer(anonymous).await, 401, 16, Reason::Unauthenticated);
 }
 
 async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backend) {
@@ -291,7 +292,7 @@ async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backe
 
     // 400: empty name, name too long, unsupported fields.
     let empty = post_json(&app, path, &org.owner.token, json!({"name": ""})).await;
-    assert_error_body(&empty, 400, 3, "NAME_REQUIRED");
+    assert_error_body(&empty, 400, 3, Reason::NameRequired);
     let long = post_json(
         &app,
         path,
@@ -299,7 +300,7 @@ async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backe
         json!({"name": "x".repeat(101)}),
     )
     .await;
-    assert_error_body(&long, 400, 3, "NAME_TOO_LONG");
+    assert_error_body(&long, 400, 3, Reason::NameTooLong);
     let unsupported = post_json(
         &app,
         path,
@@ -307,7 +308,7 @@ async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backe
         json!({"name": "Extra", "color": "red"}),
     )
     .await;
-    assert_error_body(&unsupported, 400, 3, "UNSUPPORTED_FIELD");
+    assert_error_body(&unsupported, 400, 3, Reason::UnsupportedField);
     let form_unsupported = reqwest::Client::new()
         .post(url(&app, path))
         .bearer_auth(&org.owner.token)
@@ -315,10 +316,15 @@ async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backe
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(form_unsupported).await, 400, 3, "UNSUPPORTED_FIELD");
+    assert_error_body(
+        &answer(form_unsupported).await,
+        400,
+        3,
+        Reason::UnsupportedField,
+    );
     // 401: missing or invalid API key.
     let invalid = post_json(&app, path, "wst_invalid", json!({"name": "Nope"})).await;
-    assert_error_body(&invalid, 401, 16, "UNAUTHENTICATED");
+    assert_error_body(&invalid, 401, 16, Reason::Unauthenticated);
     // 403: standard users may not create workspaces in this company.
     app.storage
         .set_organization_policy(org.id, WorkspaceCreationPolicy::AdminsOnly)
@@ -326,7 +332,7 @@ async fn seed_002_json_form_and_multipart_bodies_with_proto_names(backend: Backe
         .unwrap();
     let standard = app.member(org.id, OrganizationRole::WorkspaceCreator).await;
     let refused = post_json(&app, path, &standard.token, json!({"name": "Standard"})).await;
-    assert_error_body(&refused, 403, 7, "WORKSPACE_CREATION_DISABLED");
+    assert_error_body(&refused, 403, 7, Reason::WorkspaceCreationDisabled);
 }
 
 async fn seed_003_create_with_bearer_and_its_error_statuses(backend: Backend) {
@@ -358,7 +364,7 @@ async fn seed_003_create_with_bearer_and_its_error_statuses(backend: Backend) {
         json!({"name": "Pending"}),
     )
     .await;
-    assert_error_body(&answer, 400, 9, "ACCOUNT_NOT_VALIDATED");
+    assert_error_body(&answer, 400, 9, Reason::AccountNotValidated);
     assert_eq!(
         answer.1["message"],
         "User not found or account is not validated."
@@ -372,7 +378,7 @@ async fn seed_003_create_with_bearer_and_its_error_statuses(backend: Backend) {
         json!({"name": "Members"}),
     )
     .await;
-    assert_error_body(&answer, 403, 7, "INSUFFICIENT_ROLE");
+    assert_error_body(&answer, 403, 7, Reason::InsufficientRole);
     // Names are unique in the organization.
     let answer = post_json(
         &app,
@@ -381,7 +387,7 @@ async fn seed_003_create_with_bearer_and_its_error_statuses(backend: Backend) {
         json!({"name": "development workspace"}),
     )
     .await;
-    assert_error_body(&answer, 409, 6, "WORKSPACE_ALREADY_EXISTS");
+    assert_error_body(&answer, 409, 6, Reason::WorkspaceAlreadyExists);
 }
 
 async fn seed_004_create_with_a_session_cookie_in_an_organization(backend: Backend) {
@@ -425,14 +431,14 @@ async fn seed_004_create_with_a_session_cookie_in_an_organization(backend: Backe
     let other: Org = app.organization(PlanSpec::default()).await;
     let body = json!({"name": "Elsewhere", "organization_id": other.id});
     let answer = post(format!("session={session}"), body).await;
-    assert_error_body(&answer, 403, 7, "NOT_ORGANIZATION_MEMBER");
+    assert_error_body(&answer, 403, 7, Reason::NotOrganizationMember);
     // A stale cookie: 401.
     let answer = post(
         "session=wss_stale".into(),
         json!({"name": "Stale", "organization_id": org.id}),
     )
     .await;
-    assert_error_body(&answer, 401, 16, "UNAUTHENTICATED");
+    assert_error_body(&answer, 401, 16, Reason::Unauthenticated);
 }
 
 async fn get_and_list_routes_with_path_and_query_parameters(backend: Backend) {
@@ -461,7 +467,7 @@ async fn get_and_list_routes_with_path_and_query_parameters(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(missing).await, 404, 5, "WORKSPACE_NOT_FOUND");
+    assert_error_body(&answer(missing).await, 404, 5, Reason::WorkspaceNotFound);
 
     let page = client
         .get(url(
@@ -496,14 +502,14 @@ async fn get_and_list_routes_with_path_and_query_parameters(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(bad_query).await, 400, 3, "UNSUPPORTED_FIELD");
+    assert_error_body(&answer(bad_query).await, 400, 3, Reason::UnsupportedField);
     let bad_size = client
         .get(url(&app, "/api/v1/workspaces?page_size=many"))
         .bearer_auth(&org.owner.token)
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(bad_size).await, 422, 3, "INVALID_FIELD_VALUE");
+    assert_error_body(&answer(bad_size).await, 422, 3, Reason::InvalidFieldValue);
 }
 
 async fn transport_errors_413_415_404_and_idempotency_key(backend: Backend) {
@@ -519,7 +525,7 @@ async fn transport_errors_413_415_404_and_idempotency_key(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(huge).await, 413, 8, "BODY_TOO_LARGE");
+    assert_error_body(&answer(huge).await, 413, 8, Reason::BodyTooLarge);
 
     let xml = client
         .post(url(&app, "/api/v1/workspaces"))
@@ -529,14 +535,14 @@ async fn transport_errors_413_415_404_and_idempotency_key(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(xml).await, 415, 12, "UNSUPPORTED_MEDIA_TYPE");
+    assert_error_body(&answer(xml).await, 415, 12, Reason::UnsupportedMediaType);
 
     let nowhere = client
         .get(url(&app, "/api/v2/nothing"))
         .send()
         .await
         .unwrap();
-    assert_error_body(&answer(nowhere).await, 404, 5, "ROUTE_NOT_FOUND");
+    assert_error_body(&answer(nowhere).await, 404, 5, Reason::RouteNotFound);
 
     // Idempotency-Key becomes request_id: the retry returns the same workspace.
     let send = || {
@@ -565,9 +571,9 @@ async fn transport_errors_413_415_404_and_idempotency_key(backend: Backend) {
             .send()
     };
     let hurried = with_deadline("1n", "In a hurry").await.unwrap();
-    assert_error_body(&answer(hurried).await, 504, 4, "DEADLINE_EXCEEDED");
+    assert_error_body(&answer(hurried).await, 504, 4, Reason::DeadlineExceeded);
     let nonsense = with_deadline("soon", "Whenever").await.unwrap();
-    assert_error_body(&answer(nonsense).await, 400, 3, "INVALID_TIMEOUT");
+    assert_error_body(&answer(nonsense).await, 400, 3, Reason::InvalidTimeout);
     let patient = with_deadline("10S", "Patient").await.unwrap();
     assert_eq!(patient.status(), StatusCode::CREATED);
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::{Backend, PlanSpec, assert_error, authed, concurrently, named, spawn_app};
 use tonic::Code;
+use workspace_service::domain::Reason;
 use workspace_service::proto::{CreateWorkspaceRequest, ListWorkspacesRequest};
 
 on_both_databases!(
@@ -67,7 +68,7 @@ async fn same_request_id_with_a_different_request_is_invalid_argument(backend: B
         )
         .await,
         Code::InvalidArgument,
-        "REQUEST_ID_REUSED",
+        Reason::RequestIdReused,
     );
     app.create(
         &org.owner.token,
@@ -141,7 +142,7 @@ async fn failed_calls_are_not_remembered(backend: Backend) {
     assert_error(
         app.create(&org.owner.token, request.clone()).await,
         Code::ResourceExhausted,
-        "WORKSPACE_LIMIT_REACHED",
+        Reason::WorkspaceLimitReached,
     );
     app.storage
         .update_plan(org.plan_id, true, Some(1))
@@ -170,13 +171,13 @@ async fn validate_only_runs_every_check_and_writes_nothing(backend: Backend) {
     assert_error(
         app.create(&org.owner.token, short).await,
         Code::InvalidArgument,
-        "NAME_TOO_SHORT",
+        Reason::NameTooShort,
     );
     app.create_named(&org, "Dry run").await;
     assert_error(
         app.create(&org.owner.token, request.clone()).await,
         Code::AlreadyExists,
-        "WORKSPACE_ALREADY_EXISTS",
+        Reason::WorkspaceAlreadyExists,
     );
     app.storage
         .update_plan(org.plan_id, true, Some(1))
@@ -186,7 +187,7 @@ async fn validate_only_runs_every_check_and_writes_nothing(backend: Backend) {
     assert_error(
         app.create(&org.owner.token, request).await,
         Code::ResourceExhausted,
-        "WORKSPACE_LIMIT_REACHED",
+        Reason::WorkspaceLimitReached,
     );
     assert_eq!(count_workspaces(&app, &org.owner.token).await, 1);
 }

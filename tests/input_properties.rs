@@ -9,6 +9,7 @@ use std::{
     cell::{Cell, RefCell},
     collections::HashSet,
 };
+use workspace_service::domain::Reason;
 
 use common::{Backend, Org, PlanSpec, TestApp, assert_error, authed, named, spawn_app};
 use proptest::{
@@ -275,34 +276,34 @@ async fn long_invalid_values_are_refused_without_echoing_them(backend: Backend) 
     // Just under the message limit: decoded, then refused by the rules.
     let long = "x".repeat(900 << 10);
     let requests = [
-        (named(&org, &long), "NAME_TOO_LONG"),
+        (named(&org, &long), Reason::NameTooLong),
         (
             CreateWorkspaceRequest {
                 description: long.clone(),
                 ..named(&org, "Long description")
             },
-            "DESCRIPTION_TOO_LONG",
+            Reason::DescriptionTooLong,
         ),
         (
             CreateWorkspaceRequest {
                 billing_account_email: format!("{long}@example.test"),
                 ..named(&org, "Long email")
             },
-            "INVALID_EMAIL",
+            Reason::InvalidEmail,
         ),
         (
             CreateWorkspaceRequest {
                 first_member_id: long.clone(),
                 ..named(&org, "Long id")
             },
-            "INVALID_UUID",
+            Reason::InvalidUuid,
         ),
         (
             CreateWorkspaceRequest {
                 request_id: long.clone(),
                 ..named(&org, "Long request id")
             },
-            "INVALID_REQUEST_ID",
+            Reason::InvalidRequestId,
         ),
     ];
     for (request, reason) in requests {

@@ -7,6 +7,7 @@
 mod common;
 
 use std::time::{Duration, Instant};
+use workspace_service::domain::Reason;
 
 use common::{Backend, PlanSpec, authed, named, spawn_app_with};
 use tonic::Code;
@@ -50,7 +51,7 @@ async fn calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers(backen
             .unwrap_err();
         assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
         let details = status.get_error_details();
-        assert_eq!(details.error_info().unwrap().reason, "OVERLOADED");
+        assert_eq!(details.error_info().unwrap().reason, Reason::Overloaded);
         assert!(details.retry_info().is_some());
     }
     assert!(
@@ -112,7 +113,7 @@ async fn calls_end_at_their_deadline_capped_by_the_server(backend: Backend) {
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert_eq!(
         status.get_error_details().error_info().unwrap().reason,
-        "DEADLINE_EXCEEDED",
+        Reason::DeadlineExceeded,
         "the server's cap answered"
     );
     assert!(

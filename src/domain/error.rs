@@ -3,6 +3,8 @@
 
 use uuid::Uuid;
 
+use super::Reason;
+
 /// How much of a refused value an error message quotes.
 const EXCERPT_CHARS: usize = 64;
 
@@ -23,17 +25,13 @@ pub struct FieldViolation {
     /// `document_store_credentials.workspace_document_store_credentials_id`.
     pub field: String,
     /// A stable, machine-readable reason such as `NAME_TOO_SHORT`.
-    pub reason: &'static str,
+    pub reason: Reason,
     /// What is wrong, for people.
     pub description: String,
 }
 
 impl FieldViolation {
-    pub fn new(
-        field: impl Into<String>,
-        reason: &'static str,
-        description: impl Into<String>,
-    ) -> Self {
+    pub fn new(field: impl Into<String>, reason: Reason, description: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             reason,
@@ -110,31 +108,31 @@ impl DomainError {
     /// The single-violation form of [`DomainError::InvalidArgument`].
     pub fn invalid(
         field: impl Into<String>,
-        reason: &'static str,
+        reason: Reason,
         description: impl Into<String>,
     ) -> Self {
         Self::InvalidArgument(vec![FieldViolation::new(field, reason, description)])
     }
 
     /// `google.rpc.ErrorInfo.reason`: stable, machine-readable.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::InvalidArgument(violations) => {
-                violations.first().map_or("INVALID_ARGUMENT", |v| v.reason)
-            }
-            Self::NotOrganizationMember => "NOT_ORGANIZATION_MEMBER",
-            Self::AccountNotValidated => "ACCOUNT_NOT_VALIDATED",
-            Self::InsufficientRole { .. } => "INSUFFICIENT_ROLE",
-            Self::WorkspaceCreationDisabled => "WORKSPACE_CREATION_DISABLED",
-            Self::PlanNotSupported { .. } => "PLAN_NOT_SUPPORTED",
-            Self::CredentialsNotFound { .. } => "CREDENTIALS_NOT_FOUND",
-            Self::FirstMemberNotFound { .. } => "FIRST_MEMBER_NOT_FOUND",
-            Self::WorkspaceLimitReached { .. } => "WORKSPACE_LIMIT_REACHED",
-            Self::WorkspaceAlreadyExists { .. } => "WORKSPACE_ALREADY_EXISTS",
-            Self::WorkspaceNotFound { .. } => "WORKSPACE_NOT_FOUND",
-            Self::Unavailable(_) => "UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL",
+            Self::Unauthenticated => Reason::Unauthenticated,
+            Self::InvalidArgument(violations) => violations
+                .first()
+                .map_or(Reason::InvalidArgument, |v| v.reason),
+            Self::NotOrganizationMember => Reason::NotOrganizationMember,
+            Self::AccountNotValidated => Reason::AccountNotValidated,
+            Self::InsufficientRole { .. } => Reason::InsufficientRole,
+            Self::WorkspaceCreationDisabled => Reason::WorkspaceCreationDisabled,
+            Self::PlanNotSupported { .. } => Reason::PlanNotSupported,
+            Self::CredentialsNotFound { .. } => Reason::CredentialsNotFound,
+            Self::FirstMemberNotFound { .. } => Reason::FirstMemberNotFound,
+            Self::WorkspaceLimitReached { .. } => Reason::WorkspaceLimitReached,
+            Self::WorkspaceAlreadyExists { .. } => Reason::WorkspaceAlreadyExists,
+            Self::WorkspaceNotFound { .. } => Reason::WorkspaceNotFound,
+            Self::Unavailable(_) => Reason::Unavailable,
+            Self::Internal(_) => Reason::Internal,
         }
     }
 

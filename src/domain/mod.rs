@@ -3,12 +3,14 @@
 
 mod error;
 mod organization;
+mod reason;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, excerpt};
 pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, WorkspaceCreationPolicy, WorkspaceRole,
 };
+pub use reason::{Reason, UnknownReason};
 pub use workspace::{
     CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, NameRules, OrganizationSummary,
     WorkspaceMember, WorkspaceView, normalize_name, validate_create,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{DomainError, FieldViolation, WorkspaceRole, excerpt};
+use super::{DomainError, FieldViolation, Reason, WorkspaceRole, excerpt};
 
 /// Workspaces created through this API are custom ones (seed 002).
 pub const WORKSPACE_TYPE_CUSTOM: &str = "CUSTOM";
@@ -123,19 +123,19 @@ pub fn validate_create(
     if name.is_empty() {
         violations.push(FieldViolation::new(
             "name",
-            "NAME_REQUIRED",
+            Reason::NameRequired,
             "The name of the workspace must not be empty.",
         ));
     } else if name.chars().any(char::is_control) {
         violations.push(FieldViolation::new(
             "name",
-            "NAME_INVALID_CHARACTERS",
+            Reason::NameInvalidCharacters,
             "The name of the workspace must not contain control characters.",
         ));
     } else if chars < rules.min_chars {
         violations.push(FieldViolation::new(
             "name",
-            "NAME_TOO_SHORT",
+            Reason::NameTooShort,
             format!(
                 "The name of the workspace '{name}' must contain more than {} characters. Give your workspace a longer name.",
                 rules.min_chars.saturating_sub(1)
@@ -144,7 +144,7 @@ pub fn validate_create(
     } else if chars > rules.max_chars {
         violations.push(FieldViolation::new(
             "name",
-            "NAME_TOO_LONG",
+            Reason::NameTooLong,
             format!(
                 "The name of the workspace must contain at most {} characters. Give your workspace a shorter name.",
                 rules.max_chars
@@ -155,7 +155,7 @@ pub fn validate_create(
     if input.description.chars().count() > DESCRIPTION_MAX_CHARS {
         violations.push(FieldViolation::new(
             "description",
-            "DESCRIPTION_TOO_LONG",
+            Reason::DescriptionTooLong,
             format!("The description must contain at most {DESCRIPTION_MAX_CHARS} characters."),
         ));
     }
@@ -165,14 +165,14 @@ pub fn validate_create(
         if rules.require_billing_email {
             violations.push(FieldViolation::new(
                 "billing_account_email",
-                "BILLING_ACCOUNT_EMAIL_REQUIRED",
+                Reason::BillingAccountEmailRequired,
                 "A billing account email is required.",
             ));
         }
     } else if !is_email(email) {
         violations.push(FieldViolation::new(
             "billing_account_email",
-            "INVALID_EMAIL",
+            Reason::InvalidEmail,
             format!("'{}' is not a valid email address.", excerpt(email)),
         ));
     }
@@ -212,7 +212,7 @@ pub fn validate_create(
     {
         violations.push(FieldViolation::new(
             "request_id",
-            "INVALID_REQUEST_ID",
+            Reason::InvalidRequestId,
             format!("request_id must be at most {REQUEST_ID_MAX_CHARS} printable characters; a UUID is recommended."),
         ));
     }
@@ -247,7 +247,7 @@ fn required_uuid(field: &str, value: &str, violations: &mut Vec<FieldViolation>)
     if value.is_empty() {
         violations.push(FieldViolation::new(
             field,
-            "FIELD_REQUIRED",
+            Reason::FieldRequired,
             format!("{field} is required."),
         ));
         return None;
@@ -261,7 +261,7 @@ fn parse_uuid(field: &str, value: &str, violations: &mut Vec<FieldViolation>) ->
         Err(_) => {
             violations.push(FieldViolation::new(
                 field,
-                "INVALID_UUID",
+                Reason::InvalidUuid,
                 format!("{field} must be a UUID, not '{}'.", excerpt(value)),
             ));
             None
@@ -339,7 +339,7 @@ mod tests {
         }
     }
 
-    fn reasons(result: Result<CreateWorkspace, DomainError>) -> Vec<&'static str> {
+    fn reasons(result: Result<CreateWorkspace, DomainError>) -> Vec<Reason> {
         match result {
             Err(DomainError::InvalidArgument(violations)) => {
                 violations.iter().map(|v| v.reason).collect()
@@ -360,13 +360,13 @@ mod tests {
         let rules = NameRules::default();
         assert_eq!(
             reasons(validate_create(&input("abc"), &rules)),
-            ["NAME_TOO_SHORT"]
+            [Reason::NameTooShort]
         );
         assert!(validate_create(&input("äöüß"), &rules).is_ok());
         assert!(validate_create(&input(&"é".repeat(100)), &rules).is_ok());
         assert_eq!(
             reasons(validate_create(&input(&"é".repeat(101)), &rules)),
-            ["NAME_TOO_LONG"]
+            [Reason::NameTooLong]
         );
     }
 
@@ -375,11 +375,11 @@ mod tests {
         let rules = NameRules::default();
         assert_eq!(
             reasons(validate_create(&input("   "), &rules)),
-            ["NAME_REQUIRED"]
+            [Reason::NameRequired]
         );
         assert_eq!(
             reasons(validate_create(&input("bad\u{7}name"), &rules)),
-            ["NAME_INVALID_CHARACTERS"]
+            [Reason::NameInvalidCharacters]
         );
     }
 
@@ -395,11 +395,11 @@ mod tests {
         assert_eq!(
             reasons(validate_create(&bad, &NameRules::default())),
             [
-                "NAME_TOO_SHORT",
-                "INVALID_EMAIL",
-                "INVALID_UUID",
-                "FIELD_REQUIRED",
-                "INVALID_UUID"
+                Reason::NameTooShort,
+                Reason::InvalidEmail,
+                Reason::InvalidUuid,
+                Reason::FieldRequired,
+                Reason::InvalidUuid
             ]
         );
     }
@@ -412,7 +412,7 @@ mod tests {
         };
         assert_eq!(
             reasons(validate_create(&input("Data Team"), &rules)),
-            ["BILLING_ACCOUNT_EMAIL_REQUIRED"]
+            [Reason::BillingAccountEmailRequired]
         );
         assert!(validate_create(&input("Data Team"), &NameRules::default()).is_ok());
     }

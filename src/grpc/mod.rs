@@ -21,7 +21,7 @@ use crate::{
 };
 
 pub use convert::create_input;
-pub use status::{ERROR_DOMAIN, status_with_reason};
+pub use status::{ERROR_DOMAIN, code_for, status_of_reason};
 
 /// How much earlier than the caller's `grpc-timeout` a call is cut.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);

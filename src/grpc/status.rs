@@ -7,47 +7,75 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::domain::DomainError;
+use crate::domain::{DomainError, Reason};
 
 /// `google.rpc.ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "workspace.v1";
 
-fn code(error: &DomainError) -> Code {
-    match error {
-        DomainError::Unauthenticated => Code::Unauthenticated,
-        DomainError::InvalidArgument(_) => Code::InvalidArgument,
-        DomainError::NotOrganizationMember
-        | DomainError::InsufficientRole { .. }
-        | DomainError::WorkspaceCreationDisabled => Code::PermissionDenied,
-        DomainError::AccountNotValidated | DomainError::PlanNotSupported { .. } => {
-            Code::FailedPrecondition
+/// The gRPC status table: the code of every reason in the catalogue. The
+/// match is exhaustive, so a new reason cannot go without a code.
+pub fn code_for(reason: Reason) -> Code {
+    use Reason::*;
+    match reason {
+        Unauthenticated => Code::Unauthenticated,
+        InvalidArgument
+        | NameRequired
+        | NameInvalidCharacters
+        | NameTooShort
+        | NameTooLong
+        | DescriptionTooLong
+        | BillingAccountEmailRequired
+        | InvalidEmail
+        | InvalidUuid
+        | FieldRequired
+        | InvalidFieldValue
+        | UnsupportedField
+        | InvalidRequestId
+        | RequestIdReused
+        | OrganizationRequired
+        | InvalidPageSize
+        | InvalidPageToken
+        | InvalidTimeout
+        | MalformedBody => Code::InvalidArgument,
+        NotOrganizationMember | InsufficientRole | WorkspaceCreationDisabled => {
+            Code::PermissionDenied
         }
-        DomainError::CredentialsNotFound { .. }
-        | DomainError::FirstMemberNotFound { .. }
-        | DomainError::WorkspaceNotFound { .. } => Code::NotFound,
-        DomainError::WorkspaceLimitReached { .. } => Code::ResourceExhausted,
-        DomainError::WorkspaceAlreadyExists { .. } => Code::AlreadyExists,
-        DomainError::Unavailable(_) => Code::Unavailable,
-        DomainError::Internal(_) => Code::Internal,
+        AccountNotValidated | PlanNotSupported => Code::FailedPrecondition,
+        CredentialsNotFound | FirstMemberNotFound | WorkspaceNotFound | RouteNotFound => {
+            Code::NotFound
+        }
+        WorkspaceLimitReached | Overloaded | BodyTooLarge => Code::ResourceExhausted,
+        WorkspaceAlreadyExists => Code::AlreadyExists,
+        Unavailable => Code::Unavailable,
+        Internal => Code::Internal,
+        DeadlineExceeded => Code::DeadlineExceeded,
+        UnsupportedMediaType => Code::Unimplemented,
     }
 }
 
 /// A status with an `ErrorInfo` (domain `workspace.v1`) for errors that
+/// are not the domain's: the transports' own, with the table's code.
+pub fn status_of_reason(reason: Reason, message: &str) -> Status {
+    status_with_reason(code_for(reason), reason, message)
+}
+
+/// A status with an `ErrorInfo` (domain `workspace.v1`) for errors that
 /// are not the domain's: overload, and the HTTP transport's own.
-pub fn status_with_reason(code: Code, reason: &str, message: &str) -> Status {
+fn status_with_reason(code: Code, reason: Reason, message: &str) -> Status {
     Status::with_error_details(
         code,
         message,
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new()),
+        ErrorDetails::with_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new()),
     )
 }
 
 /// Too many calls in flight: shed, with a hint to retry shortly.
 pub fn overloaded() -> Status {
-    let mut details = ErrorDetails::with_error_info("OVERLOADED", ERROR_DOMAIN, HashMap::new());
+    let mut details =
+        ErrorDetails::with_error_info(Reason::Overloaded.as_str(), ERROR_DOMAIN, HashMap::new());
     details.set_retry_info(Some(std::time::Duration::from_secs(1)));
     Status::with_error_details(
-        Code::ResourceExhausted,
+        code_for(Reason::Overloaded),
         "The service is overloaded; retry shortly.",
         details,
     )
@@ -56,9 +84,8 @@ pub fn overloaded() -> Status {
 /// The call's deadline (the caller's `grpc-timeout`, or the server's cap)
 /// passed before it finished.
 pub fn deadline_exceeded() -> Status {
-    status_with_reason(
-        Code::DeadlineExceeded,
-        "DEADLINE_EXCEEDED",
+    status_of_reason(
+        Reason::DeadlineExceeded,
         "The deadline expired before the call finished.",
     )
 }
@@ -94,7 +121,8 @@ fn status_of(error: DomainError) -> Status {
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
         .collect();
-    let mut details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
+    let mut details =
+        ErrorDetails::with_error_info(error.reason().as_str(), ERROR_DOMAIN, metadata);
     if let DomainError::InvalidArgument(violations) = &error {
         details.set_bad_request(
             violations
@@ -102,11 +130,11 @@ fn status_of(error: DomainError) -> Status {
                 .map(|v| FieldViolation {
                     field: v.field.clone(),
                     description: v.description.clone(),
-                    reason: v.reason.to_owned(),
+                    reason: v.reason.as_str().to_owned(),
                     localized_message: None,
                 })
                 .collect::<Vec<_>>(),
         );
     }
-    Status::with_error_details(code(&error), error.to_string(), details)
+    Status::with_error_details(code_for(error.reason()), error.to_string(), details)
 }

@@ -13,11 +13,11 @@ use prost_reflect::{
 use serde_json::{Map, Number, Value};
 
 use super::rules::HttpRule;
-use crate::domain::DomainError;
+use crate::domain::{DomainError, Reason};
 
 /// A field-level error of the request as the domain says it, so HTTP and
 /// gRPC errors share one shape.
-fn invalid(field: &str, reason: &'static str, description: String) -> tonic::Status {
+fn invalid(field: &str, reason: Reason, description: String) -> tonic::Status {
     DomainError::invalid(field, reason, description).into()
 }
 
@@ -49,7 +49,7 @@ pub fn request_message(
     .map_err(|e| {
         invalid(
             "",
-            "INVALID_FIELD_VALUE",
+            Reason::InvalidFieldValue,
             format!("The request does not match its schema: {e}."),
         )
     })
@@ -80,7 +80,7 @@ fn check_fields(
         let Some(field) = field_named(message, key) else {
             return Err(invalid(
                 &path_of(prefix, key),
-                "UNSUPPORTED_FIELD",
+                Reason::UnsupportedField,
                 format!("Unsupported field '{}'.", path_of(prefix, key)),
             ));
         };
@@ -110,7 +110,7 @@ fn check_required(
                 let path = path_of(prefix, field.name());
                 return Err(invalid(
                     &path,
-                    "FIELD_REQUIRED",
+                    Reason::FieldRequired,
                     format!("Field required: {path}."),
                 ));
             }
@@ -159,7 +159,7 @@ pub fn insert_text(
     let Some(field) = field_named(message, head) else {
         return Err(invalid(
             key,
-            "UNSUPPORTED_FIELD",
+            Reason::UnsupportedField,
             format!("Unsupported field '{key}'."),
         ));
     };
@@ -171,7 +171,7 @@ pub fn insert_text(
             let Value::Object(nested) = nested else {
                 return Err(invalid(
                     key,
-                    "INVALID_FIELD_VALUE",
+                    Reason::InvalidFieldValue,
                     format!("'{key}' is given twice."),
                 ));
             };
@@ -179,14 +179,14 @@ pub fn insert_text(
         }
         (_, Some(_)) => Err(invalid(
             key,
-            "UNSUPPORTED_FIELD",
+            Reason::UnsupportedField,
             format!("Unsupported field '{key}'."),
         )),
         (kind, None) => {
             let value = typed(&kind, text).ok_or_else(|| {
                 invalid(
                     key,
-                    "INVALID_FIELD_VALUE",
+                    Reason::InvalidFieldValue,
                     format!("'{text}' is not a valid value for '{key}'."),
                 )
             })?;

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
-use super::{JsonNames, body::is_required, rules::HttpRule};
+use super::{JsonNames, body::is_required, rules::HttpRule, status::http_status_of};
+use crate::domain::Reason;
 
 /// The document for `rules`, with field names as answers print them.
 pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
@@ -72,7 +73,7 @@ pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
             responses.insert(
                 status.to_string(),
                 json!({
-                    "description": description,
+                    "description": with_reasons(status, description),
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 }),
             );
@@ -103,6 +104,7 @@ pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
     }
 
     schemas.insert("Error".into(), error_schema());
+    schemas.insert("ErrorReason".into(), reason_schema());
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -120,6 +122,30 @@ pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
         },
+    })
+}
+
+/// `description` and the `ErrorInfo.reason`s the catalogue answers with
+/// `status`.
+fn with_reasons(status: u16, description: &str) -> String {
+    let reasons: Vec<&str> = Reason::ALL
+        .iter()
+        .filter(|reason| http_status_of(**reason).as_u16() == status)
+        .map(|reason| reason.as_str())
+        .collect();
+    if reasons.is_empty() {
+        description.to_owned()
+    } else {
+        format!("{description} ErrorInfo.reason: {}.", reasons.join(", "))
+    }
+}
+
+/// Every `ErrorInfo.reason` of the service, from the catalogue.
+fn reason_schema() -> Value {
+    json!({
+        "type": "string",
+        "description": "google.rpc.ErrorInfo.reason (domain workspace.v1) of an error's details.",
+        "enum": Reason::ALL.iter().map(|reason| reason.as_str()).collect::<Vec<_>>(),
     })
 }
 

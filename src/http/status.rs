@@ -13,36 +13,32 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{Map, Value, json};
 use tonic::Code;
 
-/// `ErrorInfo.reason`s of request-schema errors, answered 422 like the
-/// REST APIs' schema validation (seeds 000 and 001); every other
-/// INVALID_ARGUMENT is a 400.
-const SCHEMA_REASONS: &[&str] = &[
-    "MALFORMED_BODY",
-    "INVALID_FIELD_VALUE",
-    "FIELD_REQUIRED",
-    "INVALID_EMAIL",
-    "INVALID_UUID",
-    "BILLING_ACCOUNT_EMAIL_REQUIRED",
-];
+use crate::{domain::Reason, grpc::code_for};
 
-/// The HTTP status for a gRPC status and its `ErrorInfo.reason`.
-pub fn http_status(code: Code, reason: &str) -> StatusCode {
+/// The HTTP status for a gRPC status and its `ErrorInfo.reason`: request
+/// schema errors are 422 like the REST APIs' schema validation (seeds 000
+/// and 001); every other INVALID_ARGUMENT is a 400.
+pub fn http_status(code: Code, reason: Option<Reason>) -> StatusCode {
     match (code, reason) {
         (Code::Ok, _) => StatusCode::OK,
-        (Code::InvalidArgument, reason) if SCHEMA_REASONS.contains(&reason) => {
+        (Code::InvalidArgument, Some(reason)) if reason.is_schema_error() => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         (Code::InvalidArgument | Code::OutOfRange, _) => StatusCode::BAD_REQUEST,
-        (Code::FailedPrecondition, "PLAN_NOT_SUPPORTED") => StatusCode::PAYMENT_REQUIRED,
+        (Code::FailedPrecondition, Some(Reason::PlanNotSupported)) => StatusCode::PAYMENT_REQUIRED,
         (Code::FailedPrecondition, _) => StatusCode::BAD_REQUEST,
         (Code::Unauthenticated, _) => StatusCode::UNAUTHORIZED,
         (Code::PermissionDenied, _) => StatusCode::FORBIDDEN,
         (Code::NotFound, _) => StatusCode::NOT_FOUND,
-        (Code::ResourceExhausted, "WORKSPACE_LIMIT_REACHED") => StatusCode::NOT_ACCEPTABLE,
-        (Code::ResourceExhausted, "BODY_TOO_LARGE") => StatusCode::PAYLOAD_TOO_LARGE,
+        (Code::ResourceExhausted, Some(Reason::WorkspaceLimitReached)) => {
+            StatusCode::NOT_ACCEPTABLE
+        }
+        (Code::ResourceExhausted, Some(Reason::BodyTooLarge)) => StatusCode::PAYLOAD_TOO_LARGE,
         (Code::ResourceExhausted, _) => StatusCode::TOO_MANY_REQUESTS,
         (Code::AlreadyExists | Code::Aborted, _) => StatusCode::CONFLICT,
-        (Code::Unimplemented, "UNSUPPORTED_MEDIA_TYPE") => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        (Code::Unimplemented, Some(Reason::UnsupportedMediaType)) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
         (Code::Unimplemented, _) => StatusCode::NOT_IMPLEMENTED,
         (Code::Unavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
         (Code::DeadlineExceeded, _) => StatusCode::GATEWAY_TIMEOUT,
@@ -50,6 +46,11 @@ pub fn http_status(code: Code, reason: &str) -> StatusCode {
         (Code::Cancelled, _) => StatusCode::from_u16(499).expect("499 is a valid status"),
         (Code::Unknown | Code::Internal | Code::DataLoss, _) => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// The HTTP status of a reason in the catalogue, through the gRPC table.
+pub fn http_status_of(reason: Reason) -> StatusCode {
+    http_status(code_for(reason), Some(reason))
 }
 
 /// `status` as grpc-gateway's JSON error answer. The details are decoded
@@ -64,7 +65,7 @@ pub fn error_response(
         .iter()
         .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
         .and_then(|info| info["reason"].as_str())
-        .unwrap_or("");
+        .and_then(|reason| reason.parse().ok());
     let http = http_status(status.code(), reason);
     let body = json!({
         "code": status.code() as i32,
@@ -111,29 +112,31 @@ mod tests {
 
     #[test]
     fn the_contracts_table() {
+        use Reason::*;
         let cases = [
-            (Code::InvalidArgument, "NAME_TOO_SHORT", 400),
-            (Code::InvalidArgument, "INVALID_EMAIL", 422),
-            (Code::InvalidArgument, "MALFORMED_BODY", 422),
-            (Code::InvalidArgument, "UNSUPPORTED_FIELD", 400),
-            (Code::FailedPrecondition, "ACCOUNT_NOT_VALIDATED", 400),
-            (Code::FailedPrecondition, "PLAN_NOT_SUPPORTED", 402),
-            (Code::Unauthenticated, "UNAUTHENTICATED", 401),
-            (Code::PermissionDenied, "INSUFFICIENT_ROLE", 403),
-            (Code::NotFound, "CREDENTIALS_NOT_FOUND", 404),
-            (Code::ResourceExhausted, "WORKSPACE_LIMIT_REACHED", 406),
-            (Code::AlreadyExists, "WORKSPACE_ALREADY_EXISTS", 409),
-            (Code::Internal, "INTERNAL", 500),
-            (Code::Unavailable, "UNAVAILABLE", 503),
-            (Code::DeadlineExceeded, "", 504),
-            (Code::ResourceExhausted, "", 429),
+            (NameTooShort, 400),
+            (InvalidEmail, 422),
+            (MalformedBody, 422),
+            (UnsupportedField, 400),
+            (AccountNotValidated, 400),
+            (PlanNotSupported, 402),
+            (Unauthenticated, 401),
+            (InsufficientRole, 403),
+            (CredentialsNotFound, 404),
+            (WorkspaceLimitReached, 406),
+            (WorkspaceAlreadyExists, 409),
+            (Internal, 500),
+            (Unavailable, 503),
+            (DeadlineExceeded, 504),
+            (Overloaded, 429),
+            (BodyTooLarge, 413),
+            (UnsupportedMediaType, 415),
+            (RouteNotFound, 404),
         ];
-        for (code, reason, http) in cases {
-            assert_eq!(
-                http_status(code, reason).as_u16(),
-                http,
-                "{code:?} {reason}"
-            );
+        for (reason, http) in cases {
+            assert_eq!(http_status_of(reason).as_u16(), http, "{reason}");
         }
+        assert_eq!(http_status(Code::ResourceExhausted, None).as_u16(), 429);
+        assert_eq!(http_status(Code::DeadlineExceeded, None).as_u16(), 504);
     }
 }

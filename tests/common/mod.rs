@@ -8,6 +8,7 @@
 pub mod process;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
+use workspace_service::domain::Reason;
 
 use tokio::sync::oneshot;
 use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
@@ -350,7 +351,7 @@ pub fn named(org: &Org, name: &str) -> CreateWorkspaceRequest {
 pub fn assert_error<T: std::fmt::Debug>(
     result: Result<T, Status>,
     code: Code,
-    reason: &str,
+    reason: Reason,
 ) -> Status {
     let status = match result {
         Ok(value) => panic!("expected {code:?}/{reason}, got success: {value:?}"),

@@ -1,0 +1,91 @@
+//! Reading a request body, in one place: JSON, urlencoded and multipart
+//! forms become one JSON object of fields, within the size limit.
+
+use axum::extract::{FromRequest, Multipart, Request};
+use http::{HeaderMap, header};
+use serde_json::{Map, Value};
+use tonic::Status;
+
+use super::{body, errors, rules::HttpRule};
+
+/// The body's fields as a JSON object: a JSON body, or form fields
+/// (urlencoded or multipart) typed by the request message's fields.
+pub async fn read_fields(
+    rule: &HttpRule,
+    request: Request,
+    max_bytes: usize,
+) -> Result<Map<String, Value>, Status> {
+    let content_type = content_type(request.headers());
+    let descriptor = rule.rpc.input();
+    if content_type == "multipart/form-data" {
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| errors::malformed(&e.body_text()))?;
+        let mut fields = Map::new();
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(e) => return Err(multipart_error(e)),
+            };
+            let name = field.name().unwrap_or_default().to_owned();
+            let text = field.text().await.map_err(multipart_error)?;
+            body::insert_text(&descriptor, &mut fields, &name, &text)?;
+        }
+        return Ok(fields);
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), max_bytes)
+        .await
+        .map_err(|_| errors::too_large())?;
+    body_fields(&descriptor, &content_type, &bytes)
+}
+
+/// The fields of a JSON or urlencoded form body (`content_type` lowercase,
+/// without parameters) as a JSON object, typed by `descriptor`'s fields.
+pub fn body_fields(
+    descriptor: &prost_reflect::MessageDescriptor,
+    content_type: &str,
+    bytes: &[u8],
+) -> Result<Map<String, Value>, Status> {
+    match content_type {
+        "application/x-www-form-urlencoded" => {
+            let mut fields = Map::new();
+            for (name, text) in form_urlencoded::parse(bytes) {
+                body::insert_text(descriptor, &mut fields, &name, &text)?;
+            }
+            Ok(fields)
+        }
+        json if json.is_empty() || json == "application/json" || json.ends_with("+json") => {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Map::new());
+            }
+            match serde_json::from_slice::<Value>(bytes) {
+                Ok(Value::Object(fields)) => Ok(fields),
+                Ok(_) => Err(errors::malformed("The body must be a JSON object.")),
+                Err(e) => Err(errors::malformed(&format!(
+                    "The body is not valid JSON: {e}."
+                ))),
+            }
+        }
+        other => Err(errors::unsupported_media_type(other)),
+    }
+}
+
+/// The media type of `headers`' content type, lowercase, without
+/// parameters; empty when there is none.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn multipart_error(error: axum::extract::multipart::MultipartError) -> Status {
+    if error.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        errors::too_large()
+    } else {
+        errors::malformed(&error.body_text())
+    }
+}
