@@ -7,10 +7,9 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
-    domain::Reason,
     domain::{
         Caller, CreateWorkspace, CreateWorkspaceInput, CredentialsKind, DomainError, NameRules,
-        OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceView, excerpt, validate_create,
+        OrganizationRole, Reason, WorkspaceView, parse_id, validate_create,
         workspace::{UPLOAD_METHOD_MANUAL, WORKSPACE_TYPE_CUSTOM},
     },
     storage::{CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext, Storage},
@@ -176,13 +175,7 @@ impl Workspaces {
     /// GetWorkspace.
     pub async fn get(&self, caller: Caller, id: &str) -> Result<WorkspaceView, DomainError> {
         let not_found = || DomainError::WorkspaceNotFound { id: id.to_owned() };
-        let Ok(uuid) = Uuid::try_parse(id.trim()) else {
-            return Err(DomainError::invalid(
-                "id",
-                Reason::InvalidUuid,
-                format!("id must be a UUID, not '{}'.", excerpt(id)),
-            ));
-        };
+        let uuid = parse_id("id", id)?;
         self.storage
             .visible_workspace(uuid, caller.user_id)
             .await?
@@ -199,13 +192,7 @@ impl Workspaces {
     ) -> Result<WorkspacePage, DomainError> {
         let organization_id = match organization_id.trim() {
             "" => None,
-            id => Some(Uuid::try_parse(id).map_err(|_| {
-                DomainError::invalid(
-                    "organization_id",
-                    Reason::InvalidUuid,
-                    format!("organization_id must be a UUID, not '{}'.", excerpt(id)),
-                )
-            })?),
+            id => Some(parse_id("organization_id", id)?),
         };
         let page_size = match page_size {
             size if size < 0 => {
@@ -328,35 +315,7 @@ impl Workspaces {
                 name: request.name.clone(),
             });
         }
-        let now = Utc::now();
-        let member = |user_id, role| WorkspaceMember {
-            id: None,
-            user_id,
-            role,
-            created_at: now,
-            updated_at: now,
-        };
-        let mut members = vec![member(caller.user_id, WorkspaceRole::Owner)];
-        if let Some(first) = request.first_member_id.filter(|id| *id != caller.user_id) {
-            members.push(member(first, WorkspaceRole::Member));
-        }
-        Ok(WorkspaceView {
-            id: None,
-            name: request.name.clone(),
-            description: request.description.clone(),
-            organization: context.organization.clone(),
-            workspace_type: WORKSPACE_TYPE_CUSTOM.to_owned(),
-            document_upload_method: UPLOAD_METHOD_MANUAL.to_owned(),
-            user_role: Some(WorkspaceRole::Owner),
-            members,
-            billing_account_email: request.billing_account_email.clone(),
-            document_store: request.document_store,
-            file_store: request.file_store,
-            used_storage: 0.0,
-            files_count: 0,
-            created_at: now,
-            updated_at: now,
-        })
+        Ok(request.preview(caller.user_id, context.organization.clone(), Utc::now()))
     }
 }
 

@@ -16,7 +16,7 @@ use common::{
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use tonic::{Code, Request};
-use workspace_service::{admin, proto::CreateWorkspaceRequest};
+use workspace_service::proto::CreateWorkspaceRequest;
 
 const ISSUER: &str = "https://auth.example.test";
 const AUDIENCE: &str = "workspace-service";
@@ -151,7 +151,7 @@ async fn check_1_api_token_as_bearer_or_basic_authenticates(backend: Backend) {
         .unwrap();
     }
     // An expired token stops working.
-    let expired = admin::create_api_token(
+    let expired = workspace_service::auth::issue::create_api_token(
         &app.storage,
         org.owner.id,
         "expired",
@@ -172,9 +172,14 @@ async fn check_1_session_cookie_authenticates_until_it_expires(backend: Backend)
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
-    let session = admin::create_session(&app.storage, org.owner.id, None, Duration::hours(1))
-        .await
-        .unwrap();
+    let session = workspace_service::auth::issue::create_session(
+        &app.storage,
+        org.owner.id,
+        None,
+        Duration::hours(1),
+    )
+    .await
+    .unwrap();
     let cookie = format!("theme=dark; session={session}");
     create_with(
         &app,
@@ -182,9 +187,14 @@ async fn check_1_session_cookie_authenticates_until_it_expires(backend: Backend)
     )
     .await
     .unwrap();
-    let expired = admin::create_session(&app.storage, org.owner.id, None, Duration::hours(-1))
-        .await
-        .unwrap();
+    let expired = workspace_service::auth::issue::create_session(
+        &app.storage,
+        org.owner.id,
+        None,
+        Duration::hours(-1),
+    )
+    .await
+    .unwrap();
     assert_error(
         create_with(
             &app,

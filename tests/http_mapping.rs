@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use workspace_service::domain::Reason;
 use workspace_service::{
-    admin,
     domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy},
     http::JsonNames,
 };
@@ -396,10 +395,14 @@ async fn seed_004_create_with_a_session_cookie_in_an_organization(backend: Backe
         return;
     };
     let org = app.organization(PlanSpec::default()).await;
-    let session =
-        admin::create_session(&app.storage, org.owner.id, None, chrono::Duration::hours(1))
-            .await
-            .unwrap();
+    let session = workspace_service::auth::issue::create_session(
+        &app.storage,
+        org.owner.id,
+        None,
+        chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap();
     let post = |cookie: String, body: Value| {
         let request = reqwest::Client::new()
             .post(url(&app, "/workspaces"))

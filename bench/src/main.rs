@@ -38,7 +38,6 @@ use tonic::{Request, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use uuid::Uuid;
 use workspace_service::{
-    admin,
     domain::{OrganizationRole, WorkspaceCreationPolicy},
     proto::{CreateWorkspaceRequest, workspace_service_client::WorkspaceServiceClient},
     storage::Storage,
@@ -217,9 +216,11 @@ async fn main() -> anyhow::Result<()> {
             storage
                 .put_organization_member(org, user, OrganizationRole::WorkspaceCreator)
                 .await?;
-            let token = admin::create_api_token(&storage, user, "bench", None, None)
-                .await?
-                .token;
+            let token = workspace_service::auth::issue::create_api_token(
+                &storage, user, "bench", None, None,
+            )
+            .await?
+            .token;
             rows.push((
                 workspace_service::auth::hash_secret(&token),
                 user,

@@ -104,6 +104,12 @@ pub enum DomainError {
     Internal(#[source] anyhow::Error),
 }
 
+impl From<FieldViolation> for DomainError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::InvalidArgument(vec![violation])
+    }
+}
+
 impl DomainError {
     /// The single-violation form of [`DomainError::InvalidArgument`].
     pub fn invalid(

@@ -2,6 +2,7 @@
 //! CreateWorkspace and the error enum. No transport, no database.
 
 mod error;
+mod new_workspace;
 mod organization;
 mod reason;
 pub mod workspace;
@@ -13,5 +14,5 @@ pub use organization::{
 pub use reason::{Reason, UnknownReason};
 pub use workspace::{
     CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, NameRules, OrganizationSummary,
-    WorkspaceMember, WorkspaceView, normalize_name, validate_create,
+    WorkspaceMember, WorkspaceView, normalize_name, parse_id, validate_create,
 };

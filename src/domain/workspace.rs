@@ -256,17 +256,22 @@ fn required_uuid(field: &str, value: &str, violations: &mut Vec<FieldViolation>)
 }
 
 fn parse_uuid(field: &str, value: &str, violations: &mut Vec<FieldViolation>) -> Option<Uuid> {
-    match Uuid::try_parse(value) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            violations.push(FieldViolation::new(
-                field,
-                Reason::InvalidUuid,
-                format!("{field} must be a UUID, not '{}'.", excerpt(value)),
-            ));
-            None
-        }
-    }
+    parse_id(field, value)
+        .map_err(|violation| violations.push(violation))
+        .ok()
+}
+
+/// `value` (trimmed) as a UUID, or the INVALID_UUID violation naming
+/// `field`: how every id in a request is read.
+pub fn parse_id(field: &str, value: &str) -> Result<Uuid, FieldViolation> {
+    let value = value.trim();
+    Uuid::try_parse(value).map_err(|_| {
+        FieldViolation::new(
+            field,
+            Reason::InvalidUuid,
+            format!("{field} must be a UUID, not '{}'.", excerpt(value)),
+        )
+    })
 }
 
 /// A pragmatic email check: one `@`, a non-empty local part, a dotted

@@ -1,6 +1,7 @@
 //! The database: connection, migrations, entities and the queries the
 //! service runs. Speaks domain types; knows nothing of status codes.
 
+mod admin;
 mod availability;
 mod directory;
 pub mod entities;
@@ -24,8 +25,9 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::domain::DomainError;
 
+pub use admin::NewApiToken;
 pub use availability::Availability;
-pub use directory::{NewApiToken, OrganizationContext};
+pub use directory::OrganizationContext;
 pub use workspaces::{CreateOutcome, IdempotencyKey, NewWorkspace};
 
 /// How long a SQLite writer waits for the write lock before giving up.

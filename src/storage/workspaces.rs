@@ -336,11 +336,8 @@ async fn insert_in(
         .exec_without_returning(txn)
         .await?;
 
-    let mut memberships = vec![(new.creator, WorkspaceRole::Owner)];
-    if let Some(first_member) = request.first_member_id.filter(|id| *id != new.creator) {
-        memberships.push((first_member, WorkspaceRole::Member));
-    }
-    let memberships: Vec<workspace_membership::Model> = memberships
+    let memberships: Vec<workspace_membership::Model> = request
+        .initial_members(new.creator)
         .into_iter()
         .map(|(user_id, role)| workspace_membership::Model {
             id: Uuid::now_v7(),

@@ -15,7 +15,6 @@ use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use workspace_service::{
-    admin,
     config::Settings,
     domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy, WorkspaceRole},
     proto::{CreateWorkspaceRequest, Workspace, workspace_service_client::WorkspaceServiceClient},
@@ -225,10 +224,11 @@ impl TestApp {
             .create_user(&email, "Test User", validated)
             .await
             .unwrap();
-        let token = admin::create_api_token(&self.storage, id, "test", None, None)
-            .await
-            .unwrap()
-            .token;
+        let token =
+            workspace_service::auth::issue::create_api_token(&self.storage, id, "test", None, None)
+                .await
+                .unwrap()
+                .token;
         User { id, email, token }
     }
 
