@@ -573,7 +573,7 @@ async fn sqlite_create(
         .bind(workspace)
         .bind(org)
         .bind(name)
-        .bind(name.to_lowercase())
+        .bind(workspace_service::domain::normalize_name(name))
         .bind(user)
         .bind(now)
         .bind(now)

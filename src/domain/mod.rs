@@ -2,17 +2,19 @@
 //! CreateWorkspace and the error enum. No transport, no database.
 
 mod error;
+mod name;
 mod new_workspace;
 mod organization;
 mod reason;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, excerpt};
+pub use name::normalize_name;
 pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, WorkspaceCreationPolicy, WorkspaceRole,
 };
 pub use reason::{Reason, UnknownReason};
 pub use workspace::{
     CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, NameRules, OrganizationSummary,
-    WorkspaceMember, WorkspaceView, normalize_name, parse_id, validate_create,
+    WorkspaceMember, WorkspaceView, parse_id, validate_create,
 };

@@ -54,6 +54,8 @@ catalogue! {
     NameTooShort = "NAME_TOO_SHORT",
     /// The name is longer than the rules allow.
     NameTooLong = "NAME_TOO_LONG",
+    /// The description has control characters (NUL among them).
+    DescriptionInvalidCharacters = "DESCRIPTION_INVALID_CHARACTERS",
     /// The description is longer than allowed.
     DescriptionTooLong = "DESCRIPTION_TOO_LONG",
     /// The billing account email is required by the settings.

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{DomainError, FieldViolation, Reason, WorkspaceRole, excerpt};
+use super::{
+    DomainError, FieldViolation, Reason, WorkspaceRole, excerpt,
+    name::{is_bidi_control, normalize_name},
+};
 
 /// Workspaces created through this API are custom ones (seed 002).
 pub const WORKSPACE_TYPE_CUSTOM: &str = "CUSTOM";
@@ -105,11 +108,6 @@ impl CreateWorkspace {
     }
 }
 
-/// Names are unique per organization after trimming, without regard to case.
-pub fn normalize_name(name: &str) -> String {
-    name.trim().to_lowercase()
-}
-
 /// Check 2 of CreateWorkspace: every field rule. Reports every invalid
 /// field at once, the first one giving the error's reason.
 pub fn validate_create(
@@ -126,11 +124,11 @@ pub fn validate_create(
             Reason::NameRequired,
             "The name of the workspace must not be empty.",
         ));
-    } else if name.chars().any(char::is_control) {
+    } else if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         violations.push(FieldViolation::new(
             "name",
             Reason::NameInvalidCharacters,
-            "The name of the workspace must not contain control characters.",
+            "The name of the workspace must not contain control or bidirectional formatting characters.",
         ));
     } else if chars < rules.min_chars {
         violations.push(FieldViolation::new(
@@ -152,7 +150,17 @@ pub fn validate_create(
         ));
     }
 
-    if input.description.chars().count() > DESCRIPTION_MAX_CHARS {
+    if input
+        .description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        violations.push(FieldViolation::new(
+            "description",
+            Reason::DescriptionInvalidCharacters,
+            "The description must not contain control characters other than tabs and line breaks.",
+        ));
+    } else if input.description.chars().count() > DESCRIPTION_MAX_CHARS {
         violations.push(FieldViolation::new(
             "description",
             Reason::DescriptionTooLong,
@@ -357,7 +365,7 @@ mod tests {
     fn name_is_trimmed_and_normalized() {
         let valid = validate_create(&input("  Data Team  "), &NameRules::default()).unwrap();
         assert_eq!(valid.name, "Data Team");
-        assert_eq!(valid.normalized_name, "data team");
+        assert_eq!(valid.normalized_name, normalize_name("data team"));
     }
 
     #[test]

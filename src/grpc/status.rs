@@ -24,6 +24,7 @@ pub fn code_for(reason: Reason) -> Code {
         | NameTooShort
         | NameTooLong
         | DescriptionTooLong
+        | DescriptionInvalidCharacters
         | BillingAccountEmailRequired
         | InvalidEmail
         | InvalidUuid

@@ -130,15 +130,19 @@ impl Storage {
         let Some(model) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
         };
-        let organization_id = model.organization_id;
+        // One rule everywhere: only a current member of the organization
+        // sees any of its workspaces; its OWNERs and ADMINs see them all,
+        // everyone else those they are members of.
+        let Some(role) = self
+            .organization_role(model.organization_id, caller)
+            .await?
+        else {
+            return Ok(None);
+        };
         let Some(view) = self.views(vec![model], caller).await?.pop() else {
             return Ok(None);
         };
-        if view.user_role.is_some() {
-            return Ok(Some(view));
-        }
-        let role = self.organization_role(organization_id, caller).await?;
-        Ok(role.filter(|r| r.sees_all_workspaces()).map(|_| view))
+        Ok((view.user_role.is_some() || role.sees_all_workspaces()).then_some(view))
     }
 
     /// Up to `limit` workspaces `caller` may see, in id order (UUIDv7: the
@@ -153,36 +157,70 @@ impl Storage {
         after: Option<Uuid>,
         limit: u64,
     ) -> Result<Vec<WorkspaceView>, DbErr> {
-        let as_member = Query::select()
-            .column(workspace_membership::Column::WorkspaceId)
-            .from(workspace_membership::Entity)
-            .and_where(Expr::col(workspace_membership::Column::UserId).eq(caller))
-            .to_owned();
-        let as_organization_admin = Query::select()
+        // Index-driven reads bounded by what the caller may see, never a
+        // walk over other organizations' workspaces: the caller's
+        // organizations first, then, per organization it runs (OWNER or
+        // ADMIN), that organization's workspaces in id order; for the
+        // others, the caller's own workspaces. Merged in id order.
+        let memberships: Vec<(Uuid, String)> = organization_membership::Entity::find()
+            .select_only()
             .column(organization_membership::Column::OrganizationId)
-            .from(organization_membership::Entity)
-            .and_where(Expr::col(organization_membership::Column::UserId).eq(caller))
-            .and_where(Expr::col(organization_membership::Column::Role).is_in([
-                OrganizationRole::Owner.as_str(),
-                OrganizationRole::Admin.as_str(),
-            ]))
-            .to_owned();
-        let mut query = workspace::Entity::find().filter(
-            Condition::any()
-                .add(workspace::Column::Id.in_subquery(as_member))
-                .add(workspace::Column::OrganizationId.in_subquery(as_organization_admin)),
-        );
-        if let Some(organization_id) = organization_id {
-            query = query.filter(workspace::Column::OrganizationId.eq(organization_id));
-        }
-        if let Some(after) = after {
-            query = query.filter(workspace::Column::Id.gt(after));
-        }
-        let models = query
-            .order_by_asc(workspace::Column::Id)
-            .limit(limit)
+            .column(organization_membership::Column::Role)
+            .filter(organization_membership::Column::UserId.eq(caller))
+            .into_tuple()
             .all(&self.db)
             .await?;
+        let mut run = Vec::new();
+        let mut joined = Vec::new();
+        for (organization, role) in memberships {
+            if organization_id.is_some_and(|wanted| wanted != organization) {
+                continue;
+            }
+            let runs = role
+                .parse::<OrganizationRole>()
+                .is_ok_and(|role| role.sees_all_workspaces());
+            if runs {
+                run.push(organization);
+            } else {
+                joined.push(organization);
+            }
+        }
+        let page = |condition: Condition| {
+            let mut query = workspace::Entity::find().filter(condition);
+            if let Some(after) = after {
+                query = query.filter(workspace::Column::Id.gt(after));
+            }
+            query.order_by_asc(workspace::Column::Id).limit(limit)
+        };
+        let mut models = Vec::new();
+        // One ordered range of (organization_id, id) per organization run:
+        // a planner given several at once may walk the primary key instead.
+        for organization in run {
+            models.extend(
+                page(Condition::all().add(workspace::Column::OrganizationId.eq(organization)))
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        if !joined.is_empty() {
+            let own_workspaces = Query::select()
+                .column(workspace_membership::Column::WorkspaceId)
+                .from(workspace_membership::Entity)
+                .and_where(Expr::col(workspace_membership::Column::UserId).eq(caller))
+                .to_owned();
+            models.extend(
+                page(
+                    Condition::all()
+                        .add(workspace::Column::Id.in_subquery(own_workspaces))
+                        .add(workspace::Column::OrganizationId.is_in(joined)),
+                )
+                .all(&self.db)
+                .await?,
+            );
+        }
+        models.sort_by_key(|model| model.id);
+        models.dedup_by_key(|model| model.id);
+        models.truncate(limit as usize);
         self.views(models, caller).await
     }
 

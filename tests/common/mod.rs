@@ -5,10 +5,13 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+mod own_postgres;
 pub mod process;
 
+#[allow(unused_imports)]
+pub use own_postgres::OwnPostgres;
+
 use std::{future::Future, net::SocketAddr, time::Duration};
-use workspace_service::domain::Reason;
 
 use tokio::sync::oneshot;
 use tonic::{Code, Request, Status, metadata::MetadataValue, transport::Channel};
@@ -16,7 +19,7 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 use workspace_service::{
     config::Settings,
-    domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy, WorkspaceRole},
+    domain::{CredentialsKind, OrganizationRole, Reason, WorkspaceCreationPolicy, WorkspaceRole},
     proto::{CreateWorkspaceRequest, Workspace, workspace_service_client::WorkspaceServiceClient},
     startup::Application,
     storage::{

@@ -9,7 +9,7 @@ pub struct Model {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub name: String,
-    /// The name trimmed and lowercased; unique per organization (index
+    /// `domain::normalize_name` of the name; unique per organization (index
     /// `ux_workspaces_organization_id_normalized_name`).
     pub normalized_name: String,
     pub description: String,
