@@ -203,8 +203,10 @@ pub struct ServerSettings {
     )]
     pub http2_keepalive_timeout_ms: u64,
 
-    /// How long calls in flight may take to finish after SIGTERM, in
-    /// milliseconds; keep it under Kubernetes' terminationGracePeriodSeconds.
+    /// After SIGTERM (and the drain delay), how long the calls in flight on
+    /// both listeners together may take to finish, in milliseconds. Keep
+    /// DRAIN_DELAY_MS + SHUTDOWN_GRACE_MS under Kubernetes'
+    /// terminationGracePeriodSeconds.
     #[arg(
         long,
         env = "SHUTDOWN_GRACE_MS",
@@ -212,6 +214,12 @@ pub struct ServerSettings {
         global = true
     )]
     pub shutdown_grace_ms: u64,
+
+    /// After SIGTERM, how long to keep serving with readiness NOT_SERVING
+    /// before refusing new calls, in milliseconds: time for load balancers
+    /// and endpoints to stop sending (what a preStop sleep would do).
+    #[arg(long, env = "DRAIN_DELAY_MS", default_value_t = 0, global = true)]
+    pub drain_delay_ms: u64,
 
     /// Largest request message, in bytes.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1 << 20, global = true)]
@@ -236,6 +244,10 @@ impl ServerSettings {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms)
     }
 
     pub fn max_call_duration(&self) -> Duration {

@@ -15,6 +15,8 @@ use workspace_service::proto::{
 on_both_databases!(
     a_call_in_flight_finishes_and_new_calls_are_refused,
     shutdown_returns_after_the_grace_period_even_with_a_stuck_call,
+    both_listeners_share_one_grace_period,
+    the_drain_delay_keeps_serving_while_readiness_says_not_serving,
 );
 
 async fn a_call_in_flight_finishes_and_new_calls_are_refused(backend: Backend) {
@@ -58,6 +60,97 @@ async fn shutdown_returns_after_the_grace_period_even_with_a_stuck_call(backend:
     // The test's database may be gone with the app (PostgreSQL drops it).
     let _ = blocker.rollback().await;
     slow.abort();
+}
+
+/// A stuck gRPC call and a stuck HTTP call: the process is done one grace
+/// period after the signal, not one per listener.
+async fn both_listeners_share_one_grace_period(backend: Backend) {
+    let grace = Duration::from_millis(1_500);
+    let Some(mut app) = spawn_app_with(backend, |s| {
+        s.server.shutdown_grace_ms = grace.as_millis() as u64
+    })
+    .await
+    else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let blocker = app.hold_organization(org.id).await;
+    let mut client = WorkspaceServiceClient::new(app.channel().await);
+    let request = authed(&org.owner.token, named(&org, "Stuck gRPC"));
+    let grpc = tokio::spawn(async move { client.create_workspace(request).await });
+    let http = reqwest::Client::new()
+        .post(format!(
+            "http://{}/api/v1/workspaces",
+            app.http_addr.unwrap()
+        ))
+        .bearer_auth(&org.owner.token)
+        .json(&serde_json::json!({"name": "Stuck HTTP", "organization_id": org.id}))
+        .send();
+    let http = tokio::spawn(http);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let signalled = std::time::Instant::now();
+    app.signal_shutdown();
+    tokio::time::timeout(grace * 4, app.stop())
+        .await
+        .expect("the server stops");
+    let took = signalled.elapsed();
+    // One grace (and some slack for a loaded machine), well under two.
+    assert!(
+        took >= grace && took < grace * 3 / 2 + Duration::from_millis(200),
+        "stopped {took:?} after the signal with a grace of {grace:?}"
+    );
+    let _ = blocker.rollback().await;
+    grpc.abort();
+    http.abort();
+}
+
+/// During the drain delay readiness says NOT_SERVING and calls are still
+/// served; after it, new calls are refused.
+async fn the_drain_delay_keeps_serving_while_readiness_says_not_serving(backend: Backend) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let Some(mut app) = spawn_app_with(backend, |s| s.server.drain_delay_ms = 1_500).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let channel = app.channel().await;
+    let mut health = HealthClient::new(channel.clone());
+    // Ready first (the monitor's first probe).
+    for _ in 0..50 {
+        let status = health
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        if status == ServingStatus::Serving {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.signal_shutdown();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = health
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::NotServing);
+    let mut client = WorkspaceServiceClient::new(channel);
+    client
+        .create_workspace(authed(&org.owner.token, named(&org, "During the drain")))
+        .await
+        .expect("served during the drain delay");
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    assert_refused(
+        app.addr,
+        authed(&org.owner.token, named(&org, "After the drain")),
+    )
+    .await;
+    app.stop().await;
 }
 
 /// The same as an operator sees it: the process gets SIGTERM while a slow

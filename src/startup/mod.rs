@@ -138,10 +138,15 @@ impl Application {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max.max(4 << 20));
 
-        // One shutdown signal for both listeners. Readiness turns
-        // NOT_SERVING first (the monitor stopped, so it stays so); liveness
-        // stays SERVING while calls drain.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // One shutdown for both listeners and one grace for the process.
+        // Readiness turns NOT_SERVING first (the monitor stopped, so it
+        // stays so) and calls are still served for the drain delay, while
+        // load balancers and Kubernetes' endpoints stop sending; then both
+        // listeners stop taking calls and share one deadline to finish
+        // those in flight. Liveness stays SERVING meanwhile.
+        let (stop, stopped) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+        let drain_delay = self.settings.server.drain_delay();
+        let grace = self.settings.server.shutdown_grace();
         tokio::spawn(async move {
             shutdown.await;
             stop_monitor.abort();
@@ -150,13 +155,38 @@ impl Application {
                     .set_service_status(service, ServingStatus::NotServing)
                     .await;
             }
-            tracing::info!("shutting down: health NOT_SERVING, refusing new calls, draining");
-            let _ = stop.send(true);
+            if !drain_delay.is_zero() {
+                tracing::info!(
+                    ?drain_delay,
+                    "shutting down: health NOT_SERVING, still serving for the drain delay"
+                );
+                tokio::time::sleep(drain_delay).await;
+            }
+            tracing::info!(?grace, "shutting down: refusing new calls, draining");
+            let _ = stop.send(Some(tokio::time::Instant::now() + grace));
         });
-        let signal = move || {
+        let deadline = move || {
             let mut stopped = stopped.clone();
             async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
+                let set = stopped
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|d| *d);
+                match set {
+                    Some(deadline) => deadline,
+                    // The sender is gone without a shutdown: never.
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        let signal = {
+            let deadline = deadline.clone();
+            move || {
+                let deadline = deadline();
+                async move {
+                    deadline.await;
+                }
             }
         };
 
@@ -211,7 +241,6 @@ impl Application {
             "serving gRPC"
         );
         let settings = &self.settings.server;
-        let grace = settings.shutdown_grace();
         let mut server = Server::builder()
             .http2_keepalive_interval(Some(Duration::from_millis(
                 settings.http2_keepalive_interval_ms.max(1),
@@ -235,11 +264,12 @@ impl Application {
                 TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 signal(),
             );
-        let result = within_grace(grace, signal(), grpc).await;
+        let result = within_deadline(deadline(), grpc).await;
         if let Some(mut http) = http {
-            match tokio::time::timeout(grace, &mut http).await {
-                Ok(served) => served??,
-                Err(_) => http.abort(),
+            // The same deadline: the listeners drain side by side.
+            match within_deadline(deadline(), &mut http).await {
+                Some(served) => served??,
+                None => http.abort(),
             }
         }
         monitor.abort();
@@ -256,25 +286,21 @@ impl Application {
     }
 }
 
-/// Runs `server` until it ends; once `stopped` fires, gives it `grace` to
-/// finish the calls in flight, then drops what is left. `None`: cut short.
-async fn within_grace<R>(
-    grace: Duration,
-    stopped: impl Future<Output = ()>,
+/// Runs `server` until it ends; once shutdown has set the deadline, lets
+/// it run until then, then drops what is left. `None`: cut short.
+async fn within_deadline<R>(
+    deadline: impl Future<Output = tokio::time::Instant>,
     server: impl Future<Output = R>,
 ) -> Option<R> {
     tokio::pin!(server);
-    tokio::select! {
+    let deadline = tokio::select! {
         result = &mut server => return Some(result),
-        () = stopped => {}
-    }
-    match tokio::time::timeout(grace, server).await {
+        deadline = deadline => deadline,
+    };
+    match tokio::time::timeout_at(deadline, server).await {
         Ok(result) => Some(result),
         Err(_) => {
-            tracing::warn!(
-                ?grace,
-                "calls still in flight after the grace period; dropping them"
-            );
+            tracing::warn!("calls still in flight at the end of the grace period; dropping them");
             None
         }
     }
