@@ -246,6 +246,12 @@ impl ServerSettings {
         Duration::from_millis(self.shutdown_grace_ms)
     }
 
+    /// The largest answer: the largest request, and at least gRPC's
+    /// usual 4 MiB.
+    pub fn max_reply_bytes(&self) -> usize {
+        self.max_message_bytes.max(4 << 20)
+    }
+
     pub fn drain_delay(&self) -> Duration {
         Duration::from_millis(self.drain_delay_ms)
     }

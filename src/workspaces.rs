@@ -27,6 +27,23 @@ pub struct WorkspacePage {
     pub workspaces: Vec<WorkspaceView>,
     /// Empty on the last page.
     pub next_page_token: String,
+    /// The filter the page tokens are bound to.
+    organization_id: Option<Uuid>,
+}
+
+impl WorkspacePage {
+    /// Keeps the first `len` workspaces (at least one), the next page
+    /// starting after them: for a transport whose message would not fit.
+    pub fn truncate(&mut self, len: usize) {
+        let len = len.max(1);
+        if len >= self.workspaces.len() {
+            return;
+        }
+        self.workspaces.truncate(len);
+        if let Some(last) = self.workspaces.last().and_then(|w| w.id) {
+            self.next_page_token = PageToken::encode(last, self.organization_id);
+        }
+    }
 }
 
 /// The workspace use cases.
@@ -237,6 +254,7 @@ impl Workspaces {
         Ok(WorkspacePage {
             workspaces,
             next_page_token,
+            organization_id,
         })
     }
 

@@ -21,6 +21,8 @@ on_both_databases!(
     nul_and_control_characters_are_invalid_argument_on_every_transport,
     names_that_look_the_same_are_one_name,
     a_member_removed_from_the_organization_sees_none_of_its_workspaces,
+    the_largest_page_fits_in_one_answer_and_the_rest_follows,
+    multipart_bodies_are_held_to_the_message_limit,
 );
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -334,5 +336,153 @@ async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
         key_of(ids[2]),
         workspace_service::domain::normalize_name("other")
     );
+    app.stop().await;
+}
+
+/// 1,000 workspaces as large as the rules allow (4-byte characters) do
+/// not fit in one 4 MiB answer: List answers the part that fits and a
+/// token for the rest, on gRPC and on JSON/HTTP.
+async fn the_largest_page_fits_in_one_answer_and_the_rest_follows(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let description = "\u{1F600}".repeat(1_000);
+    let token = org.owner.token.clone();
+    let channel = app.channel().await;
+    let created = common::concurrently(1_000, |i| {
+        let mut request = named(&org, &format!("{i:04}{}", "\u{1F680}".repeat(96)));
+        request.description = description.clone();
+        request.billing_account_email = format!("{}@example.com", "b".repeat(60));
+        let channel = channel.clone();
+        let token = token.clone();
+        async move {
+            let mut client =
+                workspace_service::proto::workspace_service_client::WorkspaceServiceClient::new(
+                    channel,
+                );
+            client
+                .create_workspace(authed(&token, request))
+                .await
+                .map(|_| ())
+        }
+    })
+    .await;
+    assert!(
+        created.iter().all(Result::is_ok),
+        "{:?}",
+        created.iter().find(|r| r.is_err())
+    );
+
+    let mut client = app.client().await;
+    let mut seen = std::collections::HashSet::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_workspaces(authed(
+                &org.owner.token,
+                ListWorkspacesRequest {
+                    page_size: 1_000,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("a page that fits")
+            .into_inner();
+        pages += 1;
+        assert!(!page.workspaces.is_empty());
+        for workspace in page.workspaces {
+            assert!(seen.insert(workspace.id), "listed twice");
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 1_000);
+    assert!(
+        pages >= 2,
+        "1,000 maximal workspaces fit in {pages} page(s)"
+    );
+
+    let http = reqwest::Client::new()
+        .get(url(&app, "/api/v1/workspaces?page_size=1000"))
+        .bearer_auth(&org.owner.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(http.status(), StatusCode::OK);
+    let body: Value = http.json().await.unwrap();
+    assert!(body["workspaces"].as_array().unwrap().len() < 1_000);
+    assert!(
+        !body["nextPageToken"].as_str().unwrap().is_empty(),
+        "{}",
+        body["nextPageToken"]
+    );
+    app.stop().await;
+}
+
+/// A multipart body is held to MAX_MESSAGE_BYTES over all its parts, and
+/// to a bound on the number of parts: 413, never a 201 or a 400.
+async fn multipart_bodies_are_held_to_the_message_limit(backend: Backend) {
+    use reqwest::multipart::Form;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let post = |form: Form| {
+        reqwest::Client::new()
+            .post(url(&app, "/api/v1/workspaces"))
+            .bearer_auth(&org.owner.token)
+            .multipart(form)
+            .send()
+    };
+    // Written by hand: reqwest chains one stream per part, too deep here.
+    let boundary = "XyZzY";
+    let mut many = String::new();
+    let mut part = |name: &str, value: &str| {
+        many.push_str(&format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ))
+    };
+    part("name", "Many parts");
+    part("organization_id", &org.id.to_string());
+    for _ in 0..20_000 {
+        part("description", &"x".repeat(60));
+    }
+    many.push_str(&format!("--{boundary}--\r\n"));
+    let answer = reqwest::Client::new()
+        .post(url(&app, "/api/v1/workspaces"))
+        .bearer_auth(&org.owner.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(many)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body["details"][0]["reason"],
+        Reason::BodyTooLarge.as_str(),
+        "{body}"
+    );
+
+    let large = Form::new()
+        .text("name", "One large part")
+        .text("organization_id", org.id.to_string())
+        .text("description", "x".repeat(1_500_000));
+    let answer = post(large).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let fine = Form::new()
+        .text("name", "Small form")
+        .text("organization_id", org.id.to_string())
+        .text("description", "short");
+    assert_eq!(post(fine).await.unwrap().status(), StatusCode::CREATED);
     app.stop().await;
 }

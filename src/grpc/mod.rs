@@ -36,6 +36,8 @@ pub struct WorkspaceApi {
     in_flight: Arc<Semaphore>,
     /// The longest a call may run, whatever its `grpc-timeout`.
     max_call_duration: Duration,
+    /// The largest answer the server encodes; a List page is cut to fit.
+    max_reply_bytes: usize,
 }
 
 impl WorkspaceApi {
@@ -44,12 +46,14 @@ impl WorkspaceApi {
         authenticator: Authenticator,
         max_concurrent_calls: usize,
         max_call_duration: Duration,
+        max_reply_bytes: usize,
     ) -> Self {
         Self {
             workspaces,
             authenticator,
             in_flight: Arc::new(Semaphore::new(max_concurrent_calls.max(1))),
             max_call_duration,
+            max_reply_bytes,
         }
     }
 
@@ -161,21 +165,49 @@ impl WorkspaceService for WorkspaceApi {
                 page_size,
                 page_token,
             } = message;
-            let page = self
+            let mut page = self
                 .workspaces
                 .list(caller, &organization_id, page_size, &page_token)
                 .await?;
+            // However large the workspaces, the page fits in one answer:
+            // what does not fit starts the next page.
+            let mut workspaces: Vec<Workspace> = page
+                .workspaces
+                .iter()
+                .cloned()
+                .map(convert::workspace)
+                .collect();
+            page.truncate(fitting(
+                &workspaces,
+                self.max_reply_bytes.saturating_sub(REPLY_HEADROOM),
+            ));
+            workspaces.truncate(page.workspaces.len());
             Ok(Response::new(ListWorkspacesResponse {
-                workspaces: page
-                    .workspaces
-                    .into_iter()
-                    .map(convert::workspace)
-                    .collect(),
+                workspaces,
                 next_page_token: page.next_page_token,
             }))
         })
         .await
     }
+}
+
+/// Room in a List answer for its page token and framing.
+const REPLY_HEADROOM: usize = 1024;
+
+/// How many of `workspaces`, encoded as repeated fields, fit in `budget`
+/// bytes.
+fn fitting(workspaces: &[Workspace], budget: usize) -> usize {
+    let mut used = 0;
+    let mut count = 0;
+    for workspace in workspaces {
+        let len = prost::Message::encoded_len(workspace);
+        used += 1 + prost::encoding::encoded_len_varint(len as u64) + len;
+        if used > budget {
+            break;
+        }
+        count += 1;
+    }
+    count
 }
 
 /// Runs `call` until `deadline` passes, then answers DEADLINE_EXCEEDED (the

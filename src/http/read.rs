@@ -8,6 +8,10 @@ use tonic::Status;
 
 use super::{body, errors, rules::HttpRule};
 
+/// Most parts a multipart form may have: the request messages have a
+/// dozen fields; thousands of empty parts are an attack, not a request.
+const MAX_FORM_PARTS: usize = 256;
+
 /// The body's fields as a JSON object: a JSON body, or form fields
 /// (urlencoded or multipart) typed by the request message's fields.
 pub async fn read_fields(
@@ -21,15 +25,29 @@ pub async fn read_fields(
         let mut multipart = Multipart::from_request(request, &())
             .await
             .map_err(|e| errors::malformed(&e.body_text()))?;
+        // The same limit as any other body, over all parts together,
+        // counted as they arrive; and a bound on the number of parts.
         let mut fields = Map::new();
-        loop {
-            let field = match multipart.next_field().await {
-                Ok(Some(field)) => field,
-                Ok(None) => break,
-                Err(e) => return Err(multipart_error(e)),
-            };
+        let mut used = 0usize;
+        let mut parts = 0usize;
+        while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+            parts += 1;
+            if parts > MAX_FORM_PARTS {
+                return Err(errors::too_large());
+            }
             let name = field.name().unwrap_or_default().to_owned();
-            let text = field.text().await.map_err(multipart_error)?;
+            used += name.len();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                used += chunk.len();
+                if used > max_bytes {
+                    return Err(errors::too_large());
+                }
+                value.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(value).map_err(|_| {
+                errors::malformed(&format!("Form field '{name}' is not UTF-8 text."))
+            })?;
             body::insert_text(&descriptor, &mut fields, &name, &text)?;
         }
         return Ok(fields);

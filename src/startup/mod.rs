@@ -67,6 +67,7 @@ impl Application {
             Authenticator::new(storage.clone(), jwt),
             server.max_concurrent_calls,
             server.max_call_duration(),
+            server.max_reply_bytes(),
         );
         Ok(Self {
             listener,
@@ -136,7 +137,7 @@ impl Application {
         let max = self.settings.server.max_message_bytes;
         let workspaces = WorkspaceServiceServer::new(self.api)
             .max_decoding_message_size(max)
-            .max_encoding_message_size(max.max(4 << 20));
+            .max_encoding_message_size(self.settings.server.max_reply_bytes());
 
         // One shutdown for both listeners and one grace for the process.
         // Readiness turns NOT_SERVING first (the monitor stopped, so it
