@@ -165,6 +165,18 @@ pub struct ServerSettings {
     )]
     pub max_concurrent_calls: usize,
 
+    /// Most CreateWorkspace calls of one organization in flight per replica;
+    /// more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, so that one
+    /// organization (a burst, a row lock held on it) cannot take every
+    /// place among the calls in flight or every database connection.
+    #[arg(
+        long,
+        env = "MAX_CONCURRENT_CALLS_PER_ORGANIZATION",
+        default_value_t = 8,
+        global = true
+    )]
+    pub max_concurrent_calls_per_organization: usize,
+
     /// Longest a call may run, in milliseconds: the client's `grpc-timeout`
     /// when shorter, this otherwise. A call past it ends DEADLINE_EXCEEDED.
     #[arg(

@@ -14,7 +14,98 @@ use tonic::Code;
 use tonic_types::StatusExt;
 use workspace_service::proto::workspace_service_client::WorkspaceServiceClient;
 
-on_both_databases!(calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers);
+on_both_databases!(
+    calls_beyond_the_limit_are_shed_at_once_and_the_service_recovers,
+    one_organization_held_up_does_not_starve_another,
+);
+
+/// A row lock held on organization A holds A's creates; beyond
+/// MAX_CONCURRENT_CALLS_PER_ORGANIZATION they are refused at once
+/// (ORGANIZATION_OVERLOADED), so organization B's calls still get places.
+async fn one_organization_held_up_does_not_starve_another(backend: Backend) {
+    use workspace_service::proto::{GetWorkspaceRequest, ListWorkspacesRequest};
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.server.max_concurrent_calls = 12;
+        s.server.max_concurrent_calls_per_organization = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let a = app.organization(PlanSpec::default()).await;
+    let b = app.organization(PlanSpec::default()).await;
+    let b_workspace = app.create_named(&b, "Of B").await;
+    let blocker = app.hold_organization(a.id).await;
+
+    let channel = app.channel().await;
+    let held: Vec<_> = (0..30)
+        .map(|i| {
+            let mut client = WorkspaceServiceClient::new(channel.clone());
+            let request = authed(&a.owner.token, named(&a, &format!("Of A {i}")));
+            tokio::spawn(async move { client.create_workspace(request).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // B reads while A's creates wait, 6 at a time (within the 12 places
+    // less A's 4): every one served.
+    for _round in 0..5 {
+        let reads: Vec<_> = (0..6)
+            .map(|i| {
+                let mut client = WorkspaceServiceClient::new(channel.clone());
+                let token = b.owner.token.clone();
+                let id = b_workspace.id.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        client
+                            .get_workspace(authed(&token, GetWorkspaceRequest { id }))
+                            .await
+                            .map(|_| ())
+                    } else {
+                        client
+                            .list_workspaces(authed(&token, ListWorkspacesRequest::default()))
+                            .await
+                            .map(|_| ())
+                    }
+                })
+            })
+            .collect();
+        for read in reads {
+            read.await.unwrap().expect("B is served while A is held up");
+        }
+    }
+
+    blocker.rollback().await.unwrap();
+    let mut created = 0;
+    let mut refused = 0;
+    let mut refused_for_the_organization = 0;
+    for call in held {
+        match call.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                let details = status.get_error_details();
+                // In the first burst some find every place taken before
+                // their organization is known.
+                let reason = details.error_info().unwrap().reason.clone();
+                assert!(
+                    reason == Reason::OrganizationOverloaded || reason == Reason::Overloaded,
+                    "{status:?}"
+                );
+                if reason == Reason::OrganizationOverloaded {
+                    refused_for_the_organization += 1;
+                }
+                assert!(details.retry_info().is_some());
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(created, 4, "{refused} refused");
+    assert!(refused_for_the_organization > 0);
+    // Recovered: A creates again.
+    app.create_named(&a, "A after").await;
+    app.stop().await;
+}
 
 /// On SQLite a call queued for a write lock that another connection holds
 /// is not cut at its deadline: it waits inside SQLite's busy handler (see

@@ -95,6 +95,10 @@ pub enum DomainError {
     #[error("Workspace {id} not found.")]
     WorkspaceNotFound { id: String },
 
+    /// The organization has as many calls in flight as one may; retry.
+    #[error("Too many calls for this organization are in flight; retry shortly.")]
+    OrganizationOverloaded { limit: usize },
+
     /// The database did not answer; worth retrying.
     #[error("The service is unavailable; try again.")]
     Unavailable(#[source] anyhow::Error),
@@ -137,6 +141,7 @@ impl DomainError {
             Self::WorkspaceLimitReached { .. } => Reason::WorkspaceLimitReached,
             Self::WorkspaceAlreadyExists { .. } => Reason::WorkspaceAlreadyExists,
             Self::WorkspaceNotFound { .. } => Reason::WorkspaceNotFound,
+            Self::OrganizationOverloaded { .. } => Reason::OrganizationOverloaded,
             Self::Unavailable(_) => Reason::Unavailable,
             Self::Internal(_) => Reason::Internal,
         }
@@ -152,6 +157,7 @@ impl DomainError {
             }
             Self::FirstMemberNotFound { user_id } => vec![("first_member_id", user_id.to_string())],
             Self::WorkspaceLimitReached { limit } => vec![("limit", limit.to_string())],
+            Self::OrganizationOverloaded { limit } => vec![("limit", limit.to_string())],
             Self::WorkspaceAlreadyExists { name } => vec![("name", name.clone())],
             Self::WorkspaceNotFound { id } => vec![("id", id.clone())],
             Self::InvalidArgument(violations) => violations

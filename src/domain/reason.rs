@@ -114,6 +114,8 @@ catalogue! {
     Internal = "INTERNAL",
     /// Too many calls in flight; retry shortly.
     Overloaded = "OVERLOADED",
+    /// Too many calls of one organization in flight; retry shortly.
+    OrganizationOverloaded = "ORGANIZATION_OVERLOADED",
     /// The call's deadline passed before it finished.
     DeadlineExceeded = "DEADLINE_EXCEEDED",
     /// An HTTP body larger than the largest message.

@@ -45,7 +45,9 @@ pub fn code_for(reason: Reason) -> Code {
         CredentialsNotFound | FirstMemberNotFound | WorkspaceNotFound | RouteNotFound => {
             Code::NotFound
         }
-        WorkspaceLimitReached | Overloaded | BodyTooLarge => Code::ResourceExhausted,
+        WorkspaceLimitReached | Overloaded | OrganizationOverloaded | BodyTooLarge => {
+            Code::ResourceExhausted
+        }
         WorkspaceAlreadyExists => Code::AlreadyExists,
         Unavailable => Code::Unavailable,
         Internal => Code::Internal,
@@ -124,6 +126,9 @@ fn status_of(error: DomainError) -> Status {
         .collect();
     let mut details =
         ErrorDetails::with_error_info(error.reason().as_str(), ERROR_DOMAIN, metadata);
+    if let DomainError::OrganizationOverloaded { .. } = &error {
+        details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+    }
     if let DomainError::InvalidArgument(violations) = &error {
         details.set_bad_request(
             violations

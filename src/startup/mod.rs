@@ -27,7 +27,7 @@ use crate::{
     proto::{self, workspace_service_server::WorkspaceServiceServer},
     storage::Storage,
     telemetry::{self, CallLayer, Metrics, RpcMethods},
-    workspaces::Workspaces,
+    workspaces::{OrganizationGate, Workspaces},
 };
 
 /// The service, bound and ready to run.
@@ -63,7 +63,11 @@ impl Application {
             None => None,
         };
         let api = WorkspaceApi::new(
-            Workspaces::new(storage.clone(), rules),
+            Workspaces::new(
+                storage.clone(),
+                rules,
+                OrganizationGate::new(server.max_concurrent_calls_per_organization),
+            ),
             Authenticator::new(storage.clone(), jwt),
             server.max_concurrent_calls,
             server.max_call_duration(),

@@ -16,6 +16,10 @@ use crate::{
     telemetry,
 };
 
+mod gate;
+
+pub use gate::OrganizationGate;
+
 /// ListWorkspaces' page size when the caller gives none.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 /// ListWorkspaces' largest page; larger requests are lowered to it.
@@ -51,11 +55,16 @@ impl WorkspacePage {
 pub struct Workspaces {
     storage: Storage,
     rules: NameRules,
+    gate: OrganizationGate,
 }
 
 impl Workspaces {
-    pub fn new(storage: Storage, rules: NameRules) -> Self {
-        Self { storage, rules }
+    pub fn new(storage: Storage, rules: NameRules, gate: OrganizationGate) -> Self {
+        Self {
+            storage,
+            rules,
+            gate,
+        }
     }
 
     /// The database the use cases run against.
@@ -89,6 +98,9 @@ impl Workspaces {
             .await?;
         let organization_id = context.organization.id;
         telemetry::record_organization(organization_id);
+        // From here on the call waits on this organization (its row is
+        // locked by the write): at most so many of its calls at once.
+        let _slot = self.gate.enter(organization_id)?;
 
         // 4. Account validated (read with the credentials).
         if !caller.validated {
