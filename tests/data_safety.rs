@@ -6,6 +6,7 @@ mod common;
 
 use common::{
     Backend, OwnPostgres, PlanSpec, TestApp, assert_error, authed, named, spawn_app, spawn_app_at,
+    spawn_app_with,
 };
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -343,7 +344,11 @@ async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
 /// not fit in one 4 MiB answer: List answers the part that fits and a
 /// token for the rest, on gRPC and on JSON/HTTP.
 async fn the_largest_page_fits_in_one_answer_and_the_rest_follows(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.server.max_concurrent_calls_per_organization = 1_000
+    })
+    .await
+    else {
         return;
     };
     let org = app.organization(PlanSpec::default()).await;

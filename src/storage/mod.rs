@@ -54,6 +54,27 @@ pub struct Storage {
     availability: Availability,
 }
 
+/// Whether a SQLite connection is outside any transaction, both as sqlx
+/// counts (its nesting depth) and as SQLite says (autocommit mode). After
+/// SQLITE_FULL SQLite rolls back by itself, the driver's COMMIT or
+/// ROLLBACK then fails and its depth stays 1: its next "transaction" would
+/// be a SAVEPOINT inside nothing, and what it "commits" could be lost, or a
+/// transaction left open would hold the write lock ("database is locked").
+async fn sqlite_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        return false;
+    }
+    let Ok(mut handle) = conn.lock_handle().await else {
+        return false;
+    };
+    // SAFETY: the handle is locked for us: no other thread uses the
+    // connection during this call, which only reads a flag.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    autocommit != 0
+}
+
 impl Storage {
     /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is
     /// created when missing and runs in WAL mode with a busy timeout.
@@ -78,6 +99,19 @@ impl Storage {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
+            })
+            // A connection whose transaction state is not clean never goes
+            // back to the pool (see `sqlite_connection_is_clean`).
+            .map_sqlx_sqlite_pool_opts(|pool| {
+                pool.after_release(|conn, _| {
+                    Box::pin(async move {
+                        let clean = sqlite_connection_is_clean(conn).await;
+                        if !clean {
+                            tracing::warn!("closing a SQLite connection left inside a transaction");
+                        }
+                        Ok(clean)
+                    })
+                })
             });
         let availability = Availability::default();
         let trust = availability.clone();

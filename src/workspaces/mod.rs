@@ -100,7 +100,7 @@ impl Workspaces {
         telemetry::record_organization(organization_id);
         // From here on the call waits on this organization (its row is
         // locked by the write): at most so many of its calls at once.
-        let _slot = self.gate.enter(organization_id)?;
+        let _slot = self.gate.enter(organization_id).await?;
 
         // 4. Account validated (read with the credentials).
         if !caller.validated {
