@@ -233,6 +233,75 @@ pub struct ServerSettings {
     #[arg(long, env = "DRAIN_DELAY_MS", default_value_t = 0, global = true)]
     pub drain_delay_ms: u64,
 
+    /// Most open client connections per listener; one more is closed at
+    /// once. With the HTTP/2 windows below it bounds what unread request
+    /// data the connections can hold.
+    #[arg(
+        long = "max-connections",
+        env = "MAX_CONNECTIONS",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_client_connections: usize,
+
+    /// Bytes of request bodies held at once across all connections (the
+    /// memory budget); when used up, a body is refused at once with
+    /// RESOURCE_EXHAUSTED (HTTP 429, MEMORY_BUDGET_EXHAUSTED).
+    #[arg(long, env = "BODY_BUDGET_BYTES", default_value_t = 32 << 20, global = true)]
+    pub body_budget_bytes: usize,
+
+    /// A request body must arrive in full within this many milliseconds of
+    /// the request's start (DEADLINE_EXCEEDED, HTTP 408 BODY_TIMEOUT).
+    #[arg(long, env = "BODY_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub body_timeout_ms: u64,
+
+    /// HTTP/1.1: a request's headers must arrive within this many
+    /// milliseconds (slow headers are cut; 408 and the connection closed).
+    #[arg(
+        long,
+        env = "HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// A connection whose peer sends nothing for this many milliseconds is
+    /// closed.
+    #[arg(
+        long,
+        env = "IDLE_CONNECTION_TIMEOUT_MS",
+        default_value_t = 120_000,
+        global = true
+    )]
+    pub idle_connection_timeout_ms: u64,
+
+    /// HTTP/2 flow-control window per connection, in bytes: the most unread
+    /// request data one connection can hold (MAX_CONNECTIONS × this bounds
+    /// it across connections). Much smaller, and clients with many calls
+    /// in flight on one connection split their data into frames so small
+    /// that h2's defence against them closes the connection.
+    #[arg(
+        long,
+        env = "HTTP2_CONNECTION_WINDOW_BYTES",
+        default_value_t = 1 << 20,
+        global = true
+    )]
+    pub http2_connection_window_bytes: u32,
+
+    /// HTTP/2 flow-control window per stream (call), in bytes.
+    #[arg(
+        long,
+        env = "HTTP2_STREAM_WINDOW_BYTES",
+        default_value_t = 64 << 10,
+        global = true
+    )]
+    pub http2_stream_window_bytes: u32,
+
+    /// Largest request header list (HTTP/2) or header section (HTTP/1.1),
+    /// in bytes.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 << 10, global = true)]
+    pub max_header_bytes: u32,
+
     /// Largest request message, in bytes.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 1 << 20, global = true)]
     pub max_message_bytes: usize,
@@ -262,6 +331,21 @@ impl ServerSettings {
     /// usual 4 MiB.
     pub fn max_reply_bytes(&self) -> usize {
         self.max_message_bytes.max(4 << 20)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms.max(1))
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms.max(1))
+    }
+
+    pub fn connection_limits(&self) -> crate::guard::ConnectionLimits {
+        crate::guard::ConnectionLimits {
+            max_connections: self.max_client_connections,
+            idle_timeout: Duration::from_millis(self.idle_connection_timeout_ms.max(1)),
+        }
     }
 
     pub fn drain_delay(&self) -> Duration {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod guard;
 pub mod http;
 pub mod startup;
 pub mod storage;

@@ -37,6 +37,11 @@ impl Authenticator {
         }
     }
 
+    /// The database credentials are checked against.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     /// Check 1. The database being away is UNAVAILABLE, not
     /// UNAUTHENTICATED: the caller's credentials may be fine.
     pub async fn authenticate(

@@ -114,6 +114,10 @@ catalogue! {
     Internal = "INTERNAL",
     /// Too many calls in flight; retry shortly.
     Overloaded = "OVERLOADED",
+    /// The memory budget for request bodies is used up; retry shortly.
+    MemoryBudgetExhausted = "MEMORY_BUDGET_EXHAUSTED",
+    /// The request body did not arrive within the body timeout.
+    BodyTimeout = "BODY_TIMEOUT",
     /// Too many calls of one organization in flight; retry shortly.
     OrganizationOverloaded = "ORGANIZATION_OVERLOADED",
     /// The call's deadline passed before it finished.

@@ -1,6 +1,7 @@
 //! The tonic transport: decode the request, authenticate, call the use
 //! case, encode the answer. Errors become `Status` in `status.rs` only.
 
+mod authenticated;
 mod convert;
 mod status;
 
@@ -10,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
-    auth::{Authenticator, Credentials},
+    auth::Authenticator,
     domain::{Caller, WorkspaceView},
     proto::{
         CreateWorkspaceRequest, GetWorkspaceRequest, ListWorkspacesRequest, ListWorkspacesResponse,
@@ -20,11 +21,27 @@ use crate::{
     workspaces::Workspaces,
 };
 
+pub use authenticated::{Authenticated, AuthenticatedCaller, credentials};
 pub use convert::create_input;
-pub use status::{ERROR_DOMAIN, code_for, status_of_reason};
+pub use status::{ERROR_DOMAIN, code_for, overloaded_with, status_of_reason};
 
 /// How much earlier than the caller's `grpc-timeout` a call is cut.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// When a call must have answered: set as it arrives, before its
+/// credentials are checked, so that authentication and the call share the
+/// caller's `grpc-timeout`.
+#[derive(Clone, Copy, Debug)]
+pub struct CallDeadline(pub tokio::time::Instant);
+
+/// How long a call may take from now: the caller's `grpc-timeout`, a hair
+/// less, so that the answer is ours (DEADLINE_EXCEEDED with its reason)
+/// and not the client's own timer's (CANCELLED); at most `max`.
+pub fn call_timeout(grpc_timeout: Option<&str>, max: Duration) -> Duration {
+    grpc_timeout.and_then(parse_grpc_timeout).map_or(max, |d| {
+        d.saturating_sub(DEADLINE_MARGIN.min(d / 10)).min(max)
+    })
+}
 
 /// `workspace.v1.WorkspaceService`.
 #[derive(Clone)]
@@ -63,19 +80,17 @@ impl WorkspaceApi {
     async fn within_deadline<T>(
         &self,
         metadata: &MetadataMap,
+        extensions: &tonic::Extensions,
         call: impl Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
-        // A hair before the caller's deadline, so that the answer is ours
-        // (DEADLINE_EXCEEDED with its reason) and not tonic's own timer's
-        // (CANCELLED, "Timeout expired").
-        let deadline = metadata
-            .get("grpc-timeout")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_grpc_timeout)
-            .map_or(self.max_call_duration, |d| {
-                d.saturating_sub(DEADLINE_MARGIN.min(d / 10))
-                    .min(self.max_call_duration)
-            });
+        // Set when the call arrived (authentication came first), else now.
+        let deadline = match extensions.get::<CallDeadline>() {
+            Some(CallDeadline(at)) => at.saturating_duration_since(tokio::time::Instant::now()),
+            None => call_timeout(
+                metadata.get("grpc-timeout").and_then(|v| v.to_str().ok()),
+                self.max_call_duration,
+            ),
+        };
         // Fail fast while the database is known to be away, and end calls
         // waiting on it the moment it is found to be.
         let storage = self.workspaces.storage();
@@ -109,14 +124,18 @@ impl WorkspaceApi {
             .map_err(|_| status::overloaded())
     }
 
-    /// Check 1: `authorization` or the `session` cookie.
-    async fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
-        let authorization = metadata.get("authorization").and_then(|v| v.to_str().ok());
-        let cookies = metadata
-            .get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let credentials = Credentials::from_headers(authorization, cookies);
+    /// Check 1: made from the headers before the body was read
+    /// (`Authenticated`); here only when the service runs without that
+    /// layer.
+    async fn caller(
+        &self,
+        metadata: &MetadataMap,
+        extensions: &tonic::Extensions,
+    ) -> Result<Caller, Status> {
+        if let Some(AuthenticatedCaller(caller)) = extensions.get() {
+            return Ok(*caller);
+        }
+        let credentials = credentials(&metadata.clone().into_headers());
         Ok(self.authenticator.authenticate(credentials).await?)
     }
 }
@@ -128,9 +147,9 @@ impl WorkspaceService for WorkspaceApi {
         request: Request<CreateWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
         let _admitted = self.admit()?;
-        let (metadata, _, message) = request.into_parts();
-        self.within_deadline(&metadata, async {
-            let caller = self.caller(&metadata).await?;
+        let (metadata, extensions, message) = request.into_parts();
+        self.within_deadline(&metadata, &extensions, async {
+            let caller = self.caller(&metadata, &extensions).await?;
             let input = convert::create_input(message);
             let workspace = self.workspaces.create(caller, &input).await?;
             Ok(Response::new(answer(workspace)))
@@ -143,9 +162,9 @@ impl WorkspaceService for WorkspaceApi {
         request: Request<GetWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
         let _admitted = self.admit()?;
-        let (metadata, _, message) = request.into_parts();
-        self.within_deadline(&metadata, async {
-            let caller = self.caller(&metadata).await?;
+        let (metadata, extensions, message) = request.into_parts();
+        self.within_deadline(&metadata, &extensions, async {
+            let caller = self.caller(&metadata, &extensions).await?;
             let workspace = self.workspaces.get(caller, &message.id).await?;
             Ok(Response::new(answer(workspace)))
         })
@@ -157,9 +176,9 @@ impl WorkspaceService for WorkspaceApi {
         request: Request<ListWorkspacesRequest>,
     ) -> Result<Response<ListWorkspacesResponse>, Status> {
         let _admitted = self.admit()?;
-        let (metadata, _, message) = request.into_parts();
-        self.within_deadline(&metadata, async {
-            let caller = self.caller(&metadata).await?;
+        let (metadata, extensions, message) = request.into_parts();
+        self.within_deadline(&metadata, &extensions, async {
+            let caller = self.caller(&metadata, &extensions).await?;
             let ListWorkspacesRequest {
                 organization_id,
                 page_size,

@@ -45,13 +45,15 @@ pub fn code_for(reason: Reason) -> Code {
         CredentialsNotFound | FirstMemberNotFound | WorkspaceNotFound | RouteNotFound => {
             Code::NotFound
         }
-        WorkspaceLimitReached | Overloaded | OrganizationOverloaded | BodyTooLarge => {
-            Code::ResourceExhausted
-        }
+        WorkspaceLimitReached
+        | Overloaded
+        | OrganizationOverloaded
+        | MemoryBudgetExhausted
+        | BodyTooLarge => Code::ResourceExhausted,
         WorkspaceAlreadyExists => Code::AlreadyExists,
         Unavailable => Code::Unavailable,
         Internal => Code::Internal,
-        DeadlineExceeded => Code::DeadlineExceeded,
+        DeadlineExceeded | BodyTimeout => Code::DeadlineExceeded,
         UnsupportedMediaType => Code::Unimplemented,
     }
 }
@@ -82,6 +84,13 @@ pub fn overloaded() -> Status {
         "The service is overloaded; retry shortly.",
         details,
     )
+}
+
+/// RESOURCE_EXHAUSTED for `reason`, with a hint to retry shortly.
+pub fn overloaded_with(reason: Reason, message: &str) -> Status {
+    let mut details = ErrorDetails::with_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+    Status::with_error_details(code_for(reason), message, details)
 }
 
 /// The call's deadline (the caller's `grpc-timeout`, or the server's cap)

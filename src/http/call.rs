@@ -13,7 +13,7 @@ use tonic::{
 };
 
 use super::{GrpcService, rules::HttpRule};
-use crate::telemetry;
+use crate::{domain::Caller, grpc::AuthenticatedCaller, telemetry};
 
 /// Request headers handed on to the gRPC service as metadata: credentials,
 /// the deadline (`grpc-timeout`, as in gRPC: `5S`, `500m`) and a request
@@ -22,18 +22,22 @@ use crate::telemetry;
 const FORWARDED_HEADERS: &[&str] = &["authorization", "cookie", "grpc-timeout", "x-request-id"];
 const TRACE_HEADERS: &[&str] = &["traceparent", "tracestate"];
 
-/// Calls `rule`'s RPC on `service` with `message` and the forwarded part of
-/// `headers`; the reply, or the status the service answered.
+/// Calls `rule`'s RPC on `service` as `caller` with `message` and the
+/// forwarded part of `headers`; the reply, or the status the service
+/// answered.
 pub async fn call(
     service: &GrpcService,
     rule: &HttpRule,
     headers: &HeaderMap,
+    caller: Caller,
     message: DynamicMessage,
 ) -> Result<DynamicMessage, Status> {
     let path = PathAndQuery::try_from(rule.grpc_path())
         .map_err(|e| Status::internal(format!("the RPC's path: {e}")))?;
     let mut request = tonic::Request::new(message);
     *request.metadata_mut() = MetadataMap::from_headers(forwarded(headers));
+    // Authenticated already, before the body was read: not again.
+    request.extensions_mut().insert(AuthenticatedCaller(caller));
     // The reply comes from this process, already held to its limit.
     let mut grpc = tonic::client::Grpc::new(service.clone()).max_decoding_message_size(usize::MAX);
     grpc.ready()

@@ -36,7 +36,7 @@ pub use body::request_message;
 pub use read::body_fields;
 pub use rules::{HttpRule, http_rules};
 
-use crate::grpc::parse_grpc_timeout;
+use crate::{auth::Authenticator, grpc::parse_grpc_timeout};
 
 /// Which field names JSON answers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,6 +70,7 @@ pub struct Gateway {
 }
 
 struct Inner {
+    authenticator: Authenticator,
     pool: DescriptorPool,
     rules: Vec<HttpRule>,
     grpc: GrpcService,
@@ -82,6 +83,7 @@ impl Gateway {
     /// Reads the rules from the encoded descriptor set.
     pub fn new(
         descriptor_set: &[u8],
+        authenticator: Authenticator,
         grpc: GrpcService,
         names: JsonNames,
         max_body_bytes: usize,
@@ -92,6 +94,7 @@ impl Gateway {
         let names = json_options(names);
         Ok(Self {
             inner: Arc::new(Inner {
+                authenticator,
                 pool,
                 rules,
                 grpc,
@@ -170,6 +173,14 @@ impl Gateway {
         {
             return Err(errors::invalid_timeout());
         }
+        // Check 1 before the body: without valid credentials the answer is
+        // 401 and not a byte of the body is read.
+        let caller = self
+            .inner
+            .authenticator
+            .authenticate(crate::grpc::credentials(&headers))
+            .await
+            .map_err(tonic::Status::from)?;
         let body = if rule.body.is_empty() {
             None
         } else {
@@ -180,7 +191,7 @@ impl Gateway {
             set_if_empty(&mut message, "request_id", key);
         }
 
-        let reply = call::call(&self.inner.grpc, rule, &headers, message).await?;
+        let reply = call::call(&self.inner.grpc, rule, &headers, caller, message).await?;
         let json = reply
             .serialize_with_options(serde_json::value::Serializer, &self.inner.names)
             .map_err(|e| tonic::Status::internal(format!("unencodable reply: {e}")))?;

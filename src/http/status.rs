@@ -41,6 +41,7 @@ pub fn http_status(code: Code, reason: Option<Reason>) -> StatusCode {
         }
         (Code::Unimplemented, _) => StatusCode::NOT_IMPLEMENTED,
         (Code::Unavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
+        (Code::DeadlineExceeded, Some(Reason::BodyTimeout)) => StatusCode::REQUEST_TIMEOUT,
         (Code::DeadlineExceeded, _) => StatusCode::GATEWAY_TIMEOUT,
         // grpc-gateway answers 499 (client closed request) for CANCELLED.
         (Code::Cancelled, _) => StatusCode::from_u16(499).expect("499 is a valid status"),
@@ -132,6 +133,8 @@ mod tests {
             (BodyTooLarge, 413),
             (UnsupportedMediaType, 415),
             (RouteNotFound, 404),
+            (MemoryBudgetExhausted, 429),
+            (BodyTimeout, 408),
         ];
         for (reason, http) in cases {
             assert_eq!(http_status_of(reason).as_u16(), http, "{reason}");

@@ -1,19 +1,16 @@
 //! Builds the application from settings: database, migrations, services,
 //! the bound listener. Tests start the real thing on port 0.
 
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 mod credentials;
 mod health;
+mod http_server;
 
 pub use health::LIVENESS_SERVICE;
 
@@ -22,7 +19,8 @@ use health::{READINESS_SERVICES, watch_database};
 use crate::{
     auth::Authenticator,
     config::Settings,
-    grpc::WorkspaceApi,
+    grpc::{Authenticated, WorkspaceApi},
+    guard::{BodyBudget, BodyGuardLayer, GuardedListener},
     http::{Gateway, GrpcService},
     proto::{self, workspace_service_server::WorkspaceServiceServer},
     storage::Storage,
@@ -36,6 +34,7 @@ pub struct Application {
     http_listener: Option<TcpListener>,
     storage: Storage,
     api: WorkspaceApi,
+    authenticator: Authenticator,
     metrics: Metrics,
     tls: Option<tonic::transport::ServerTlsConfig>,
     settings: Settings,
@@ -62,13 +61,14 @@ impl Application {
             ),
             None => None,
         };
+        let authenticator = Authenticator::new(storage.clone(), jwt);
         let api = WorkspaceApi::new(
             Workspaces::new(
                 storage.clone(),
                 rules,
                 OrganizationGate::new(server.max_concurrent_calls_per_organization),
             ),
-            Authenticator::new(storage.clone(), jwt),
+            authenticator.clone(),
             server.max_concurrent_calls,
             server.max_call_duration(),
             server.max_reply_bytes(),
@@ -78,6 +78,7 @@ impl Application {
             http_listener,
             storage,
             api,
+            authenticator,
             metrics,
             tls,
             settings,
@@ -139,9 +140,21 @@ impl Application {
             .build_v1alpha()?;
 
         let max = self.settings.server.max_message_bytes;
-        let workspaces = WorkspaceServiceServer::new(self.api)
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(self.settings.server.max_reply_bytes());
+        // Check 1 from the headers, before a body is read.
+        let workspaces = Authenticated::new(
+            WorkspaceServiceServer::new(self.api)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(self.settings.server.max_reply_bytes()),
+            self.authenticator.clone(),
+            self.settings.server.max_call_duration(),
+        );
+        // One memory budget for the bodies being read on both listeners.
+        let bodies = BodyGuardLayer::new(
+            BodyBudget::new(self.settings.server.body_budget_bytes),
+            self.settings.server.body_timeout(),
+            self.metrics.clone(),
+        );
+        let limits = self.settings.server.connection_limits();
 
         // One shutdown for both listeners and one grace for the process.
         // Readiness turns NOT_SERVING first (the monitor stopped, so it
@@ -203,39 +216,52 @@ impl Application {
         ])?;
         let calls = CallLayer::new(self.metrics.clone(), methods);
 
+        let bodies_grpc = bodies.clone();
         let http = match self.http_listener {
             Some(listener) => {
                 let gateway = Gateway::new(
                     proto::FILE_DESCRIPTOR_SET,
+                    self.authenticator.clone(),
                     GrpcService::new(tower::Layer::layer(&calls, workspaces.clone())),
                     self.settings.server.http_json_names,
                     max,
                 )?;
                 tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
                 let metrics = self.metrics.clone();
-                let router = gateway
-                    .router()
-                    .route(
-                        "/metrics",
-                        axum::routing::get(move || async move {
-                            (
-                                [(
-                                    http::header::CONTENT_TYPE,
-                                    telemetry::PROMETHEUS_CONTENT_TYPE,
-                                )],
-                                metrics.prometheus_text(),
-                            )
-                        }),
-                    )
-                    .route_layer(axum::middleware::from_fn_with_state(
-                        self.metrics.clone(),
-                        telemetry::traced_http_request,
-                    ));
-                Some(tokio::spawn(
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(signal())
-                        .into_future(),
-                ))
+                let router =
+                    gateway
+                        .router()
+                        .route(
+                            "/metrics",
+                            axum::routing::get(move || async move {
+                                (
+                                    [(
+                                        http::header::CONTENT_TYPE,
+                                        telemetry::PROMETHEUS_CONTENT_TYPE,
+                                    )],
+                                    metrics.prometheus_text(),
+                                )
+                            }),
+                        )
+                        .route_layer(axum::middleware::from_fn_with_state(
+                            self.metrics.clone(),
+                            telemetry::traced_http_request,
+                        ))
+                        .layer(axum::middleware::map_request(
+                            move |request: axum::extract::Request| {
+                                let bodies = bodies.clone();
+                                async move {
+                                    request.map(|body| axum::body::Body::new(bodies.guard(body)))
+                                }
+                            },
+                        ));
+                let listener =
+                    GuardedListener::new(listener, &limits, self.metrics.clone(), "http");
+                let settings = self.settings.server.clone();
+                let stop = signal();
+                Some(tokio::spawn(async move {
+                    http_server::serve(listener, router, &settings, stop).await
+                }))
             }
             None => None,
         };
@@ -253,20 +279,25 @@ impl Application {
             .http2_keepalive_timeout(Some(Duration::from_millis(
                 settings.http2_keepalive_timeout_ms.max(1),
             )))
-            .max_concurrent_streams(Some(settings.max_concurrent_streams.max(1)));
+            .max_concurrent_streams(Some(settings.max_concurrent_streams.max(1)))
+            // Unread request data a connection may hold: one window, for
+            // the connection and for each stream.
+            .initial_connection_window_size(settings.http2_connection_window_bytes)
+            .initial_stream_window_size(settings.http2_stream_window_bytes)
+            .http2_max_header_list_size(settings.max_header_bytes);
         if let Some(tls) = self.tls {
             server = server.tls_config(tls).context("the TLS settings")?;
         }
         let grpc = server
             .layer(calls)
+            .layer(bodies_grpc)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(workspaces)
             .serve_with_incoming_shutdown(
-                // TCP_NODELAY: small answers go out at once, not after the
-                // peer's delayed ACK (a 40 ms stall per call otherwise).
-                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                GuardedListener::new(self.listener, &limits, self.metrics.clone(), "grpc")
+                    .into_stream(),
                 signal(),
             );
         let result = within_deadline(deadline(), grpc).await;

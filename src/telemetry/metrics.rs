@@ -10,6 +10,11 @@
 //!   for the JSON/HTTP mapping, by method, route and status.
 //! - `db.client.connection.count` by `db.client.connection.state` (idle,
 //!   used) and `db.client.connection.max`: the database pool.
+//! - `workspace_service.connections.open` (by `listener`: grpc, http),
+//!   `.refused` (over MAX_CONNECTIONS) and `.timed_out` (idle or slow
+//!   headers); `workspace_service.request_bodies.refused` by `reason`
+//!   (`budget`: the memory budget was used up; `timeout`: the body stopped
+//!   arriving).
 
 use std::{
     sync::{Arc, Weak},
@@ -19,7 +24,7 @@ use std::{
 use anyhow::Context as _;
 use opentelemetry::{
     KeyValue,
-    metrics::{Histogram, MeterProvider as _, UpDownCounter},
+    metrics::{Counter, Histogram, MeterProvider as _, UpDownCounter},
 };
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
@@ -52,6 +57,10 @@ pub(super) struct Inner {
     pub(super) rpc_active: UpDownCounter<i64>,
     pub(super) http_duration: Histogram<f64>,
     pub(super) http_active: UpDownCounter<i64>,
+    connections_open: UpDownCounter<i64>,
+    connections_refused: Counter<u64>,
+    connections_timed_out: Counter<u64>,
+    bodies_refused: Counter<u64>,
 }
 
 impl Metrics {
@@ -95,12 +104,60 @@ impl Metrics {
                 .with_unit("{request}")
                 .with_description("HTTP requests in flight.")
                 .build(),
+            connections_open: meter
+                .i64_up_down_counter("workspace_service.connections.open")
+                .with_unit("{connection}")
+                .with_description("Client connections open, by listener.")
+                .build(),
+            connections_refused: meter
+                .u64_counter("workspace_service.connections.refused")
+                .with_unit("{connection}")
+                .with_description("Connections closed at once: MAX_CONNECTIONS were open.")
+                .build(),
+            connections_timed_out: meter
+                .u64_counter("workspace_service.connections.timed_out")
+                .with_unit("{connection}")
+                .with_description("Connections closed for idling or for headers too slow.")
+                .build(),
+            bodies_refused: meter
+                .u64_counter("workspace_service.request_bodies.refused")
+                .with_unit("{request}")
+                .with_description(
+                    "Request bodies refused: the memory budget was used up, or the body stopped arriving.",
+                )
+                .build(),
             provider,
             scrape,
         };
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// A connection opened (`+1`) or closed (`-1`) on `listener`.
+    pub fn connection_open(&self, listener: &'static str, delta: i64) {
+        self.inner
+            .connections_open
+            .add(delta, &[KeyValue::new("listener", listener)]);
+    }
+
+    pub fn connection_refused(&self, listener: &'static str) {
+        self.inner
+            .connections_refused
+            .add(1, &[KeyValue::new("listener", listener)]);
+    }
+
+    pub fn connection_timed_out(&self, listener: &'static str) {
+        self.inner
+            .connections_timed_out
+            .add(1, &[KeyValue::new("listener", listener)]);
+    }
+
+    /// A request body refused: `reason` is `budget` or `timeout`.
+    pub fn body_refused(&self, reason: &'static str) {
+        self.inner
+            .bodies_refused
+            .add(1, &[KeyValue::new("reason", reason)]);
     }
 
     /// Reports the database pool's use with every collection.

@@ -1,0 +1,131 @@
+//! Check 1 before the body: WorkspaceService calls are authenticated from
+//! their headers as they arrive, and one without valid credentials is
+//! answered UNAUTHENTICATED without a byte of its body being read or held.
+//! The caller goes on in the request's extensions for the handler.
+
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use super::{CallDeadline, call_timeout};
+
+use futures_util::future::BoxFuture;
+use tonic::{Status, server::NamedService};
+
+use super::status;
+use crate::{
+    auth::{Authenticator, Credentials},
+    domain::Caller,
+};
+
+/// The caller a request was authenticated as: set here, or by the HTTP
+/// gateway, which authenticates before it reads a body too. Extensions
+/// never come from the network.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthenticatedCaller(pub Caller);
+
+/// `inner` behind authentication from headers.
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    authenticator: Authenticator,
+    /// The longest authentication may take (the longest call).
+    limit: Duration,
+}
+
+impl<S> Authenticated<S> {
+    pub fn new(inner: S, authenticator: Authenticator, limit: Duration) -> Self {
+        Self {
+            inner,
+            authenticator,
+            limit,
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Authenticated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// The credentials in `headers`: `authorization`, else the `session`
+/// cookie.
+pub fn credentials(headers: &http::HeaderMap) -> Option<Credentials> {
+    let authorization = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let cookies = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Credentials::from_headers(authorization, cookies)
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Authenticated<S>
+where
+    S: tower::Service<
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was made ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let authenticator = self.authenticator.clone();
+        let limit = self.limit;
+        Box::pin(async move {
+            // The call's deadline runs from here: authentication and the
+            // call share it.
+            let grpc_timeout = request
+                .headers()
+                .get("grpc-timeout")
+                .and_then(|v| v.to_str().ok());
+            let deadline = tokio::time::Instant::now() + call_timeout(grpc_timeout, limit);
+            request.extensions_mut().insert(CallDeadline(deadline));
+            if request.extensions().get::<AuthenticatedCaller>().is_none() {
+                let storage = authenticator.storage();
+                let availability = storage.availability();
+                if !availability.is_up() {
+                    return Ok(status::database_unavailable().into_http());
+                }
+                let credentials = credentials(request.headers());
+                let authenticated = async {
+                    tokio::select! {
+                        biased;
+                        result = authenticator.authenticate(credentials) => {
+                            result.map_err(Status::from)
+                        }
+                        () = availability.lost() => Err(status::database_unavailable()),
+                    }
+                };
+                let caller = match tokio::time::timeout_at(deadline, authenticated).await {
+                    Ok(Ok(caller)) => caller,
+                    Ok(Err(status)) => {
+                        if status.code() == tonic::Code::Unavailable {
+                            storage.suspect_outage();
+                        }
+                        return Ok(status.into_http());
+                    }
+                    Err(_) => return Ok(status::deadline_exceeded().into_http()),
+                };
+                request.extensions_mut().insert(AuthenticatedCaller(caller));
+            }
+            inner.call(request).await
+        })
+    }
+}
