@@ -28,7 +28,7 @@ use crate::domain::DomainError;
 pub use admin::NewApiToken;
 pub use availability::Availability;
 pub use directory::OrganizationContext;
-pub use workspaces::{CreateOutcome, IdempotencyKey, NewWorkspace};
+pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 
 /// How long a SQLite writer waits for the write lock before giving up.
 /// Concurrent creates queue on it (SQLite has one writer at a time).

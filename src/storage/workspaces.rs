@@ -36,6 +36,14 @@ pub struct IdempotencyKey {
     pub fingerprint: String,
 }
 
+/// What an earlier successful create under a request id left: the
+/// workspace it made and the fingerprint of what it asked for.
+#[derive(Debug, Clone)]
+pub struct EarlierCreate {
+    pub workspace_id: Uuid,
+    pub request_fingerprint: String,
+}
+
 /// How an insert ended. The refusals are the database's own verdicts.
 #[derive(Debug, Clone)]
 pub enum CreateOutcome {
@@ -94,12 +102,16 @@ impl Storage {
         &self,
         user_id: Uuid,
         request_id: &str,
-    ) -> Result<Option<idempotency_record::Model>, DbErr> {
-        idempotency_record::Entity::find()
+    ) -> Result<Option<EarlierCreate>, DbErr> {
+        let record = idempotency_record::Entity::find()
             .filter(idempotency_record::Column::UserId.eq(user_id))
             .filter(idempotency_record::Column::RequestId.eq(request_id))
             .one(&self.db)
-            .await
+            .await?;
+        Ok(record.map(|record| EarlierCreate {
+            workspace_id: record.workspace_id,
+            request_fingerprint: record.request_fingerprint,
+        }))
     }
 
     /// Whether the organization has a workspace of this normalized name.
