@@ -248,6 +248,24 @@ async fn idle_connections_are_closed() {
         .await;
         assert!(closed.is_ok(), "{addr}: an idle connection stayed open");
     }
+    let metrics = reqwest::get(format!("http://{}/metrics", service.http_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "workspace_service_connections_timed_out_total",
+        "workspace_service_connections_open",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    let timed_out: f64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("workspace_service_connections_timed_out_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(timed_out >= 2.0, "{metrics}");
 }
 
 /// HTTP/1.1 headers sent a byte at a time are cut at the header timeout.
