@@ -298,3 +298,56 @@ async fn slow_headers_are_cut() {
     assert!(closed, "slow headers were read for {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+/// A body past the budget is refused as the catalogue says, on both ports:
+/// RESOURCE_EXHAUSTED / 429 MEMORY_BUDGET_EXHAUSTED with a RetryInfo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_past_the_budget_is_refused_with_retry_info() {
+    use tonic_types::StatusExt;
+    use workspace_service::domain::Reason;
+
+    let Some(app) = common::spawn_app_with(common::Backend::Sqlite, |s| {
+        s.server.body_budget_bytes = 64 << 10
+    })
+    .await
+    else {
+        return;
+    };
+    let org = app.organization(common::PlanSpec::default()).await;
+    let mut request = common::named(&org, "Too big to hold");
+    request.description = "x".repeat(200 << 10);
+    let status = app
+        .create(&org.owner.token, request)
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(
+        details.error_info().unwrap().reason,
+        Reason::MemoryBudgetExhausted
+    );
+    assert!(details.retry_info().is_some());
+
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "http://{}/api/v1/workspaces",
+            app.http_addr.unwrap()
+        ))
+        .bearer_auth(&org.owner.token)
+        .json(&serde_json::json!({"name": "Too big", "description": "x".repeat(200 << 10)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 429);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let reasons: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|detail| detail["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, [Reason::MemoryBudgetExhausted.as_str()], "{body}");
+    // Within the budget, all is as before.
+    app.create_named(&org, "Small enough").await;
+    app.stop().await;
+}

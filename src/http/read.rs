@@ -54,7 +54,7 @@ pub async fn read_fields(
     }
     let bytes = axum::body::to_bytes(request.into_body(), max_bytes)
         .await
-        .map_err(|e| status_of_body_error(e).unwrap_or_else(errors::too_large))?;
+        .map_err(|e| status_of_body_error(&e).unwrap_or_else(errors::too_large))?;
     body_fields(&descriptor, &content_type, &bytes)
 }
 
@@ -102,8 +102,8 @@ fn content_type(headers: &HeaderMap) -> String {
 
 /// The status a guarded body failed with (the memory budget used up, the
 /// body too slow), if that is why reading it failed.
-fn status_of_body_error(error: axum::Error) -> Option<Status> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+fn status_of_body_error(error: &(dyn std::error::Error + 'static)) -> Option<Status> {
+    let mut source = Some(error);
     while let Some(error) = source {
         if let Some(status) = error.downcast_ref::<Status>() {
             return Some(status.clone());
@@ -114,12 +114,8 @@ fn status_of_body_error(error: axum::Error) -> Option<Status> {
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> Status {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(inner) = source {
-        if let Some(status) = inner.downcast_ref::<Status>() {
-            return status.clone();
-        }
-        source = inner.source();
+    if let Some(status) = status_of_body_error(&error) {
+        return status;
     }
     if error.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
         errors::too_large()
