@@ -121,3 +121,39 @@ async fn reflection_v1_and_v1alpha_list_the_services(backend: Backend) {
             .any(|s| s.name == "workspace.v1.WorkspaceService")
     );
 }
+
+/// A reflection stream a client keeps open between requests (grpcurl and
+/// grpcui do, for a session) is not cut by the request-body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reflection_stream_may_stay_open_past_the_body_timeout() {
+    let Some(app) =
+        common::spawn_app_with(Backend::Sqlite, |s| s.server.body_timeout_ms = 300).await
+    else {
+        return;
+    };
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(app.channel().await);
+    let (send, receive) = tokio::sync::mpsc::channel(4);
+    let list = || v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    send.send(list()).await.unwrap();
+    let mut answers = client
+        .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(receive))
+        .await
+        .unwrap()
+        .into_inner();
+    answers.message().await.unwrap().expect("a first answer");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    send.send(list()).await.unwrap();
+    answers
+        .message()
+        .await
+        .expect("the stream is still open")
+        .expect("a second answer");
+    drop(send);
+    drop(answers);
+    app.stop().await;
+}

@@ -29,6 +29,10 @@ use crate::{
     telemetry::Metrics,
 };
 
+/// The calls whose request is a stream a client may keep open between
+/// messages (grpcurl and grpcui keep reflection's open for a session).
+const STREAMING_REQUESTS: &str = "/grpc.reflection.";
+
 /// The bytes of request bodies held at once, across connections.
 #[derive(Clone, Debug)]
 pub struct BodyBudget {
@@ -85,10 +89,18 @@ impl BodyGuardLayer {
             inner: body,
             budget: self.budget.clone(),
             held: 0,
-            deadline: Box::pin(tokio::time::sleep(self.timeout)),
+            deadline: Some(Box::pin(tokio::time::sleep(self.timeout))),
             metrics: self.metrics.clone(),
             failed: false,
         }
+    }
+
+    /// `body` of a call whose request is a stream that may stay open
+    /// (server reflection): held to the budget, not to the timeout.
+    fn guard_stream<B>(&self, body: B) -> GuardedBody<B> {
+        let mut guarded = self.guard(body);
+        guarded.deadline = None;
+        guarded
     }
 }
 
@@ -125,7 +137,11 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        let body = tonic::body::Body::new(self.layer.guard(body));
+        let body = if parts.uri.path().starts_with(STREAMING_REQUESTS) {
+            tonic::body::Body::new(self.layer.guard_stream(body))
+        } else {
+            tonic::body::Body::new(self.layer.guard(body))
+        };
         self.inner.call(http::Request::from_parts(parts, body))
     }
 }
@@ -135,7 +151,7 @@ pub struct GuardedBody<B> {
     inner: B,
     budget: BodyBudget,
     held: usize,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Option<Pin<Box<Sleep>>>,
     metrics: Metrics,
     failed: bool,
 }
@@ -164,7 +180,11 @@ where
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
-                if self.deadline.as_mut().poll(cx).is_ready() {
+                let expired = self
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                if expired {
                     self.failed = true;
                     self.metrics.body_refused("timeout");
                     return Poll::Ready(Some(Err(status_of_reason(
