@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -24,33 +25,27 @@ impl Storage {
 
     /// The id of the user with this email (compared trimmed, lowercase).
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<Uuid>, DbErr> {
-        user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .filter(user::Column::Email.eq(email.trim().to_lowercase()))
-            .into_tuple()
-            .one(&self.db)
-            .await
+        self.id_where::<user::Entity>(
+            user::Column::Id,
+            Condition::all().add(user::Column::Email.eq(email.trim().to_lowercase())),
+        )
+        .await
     }
 
     pub async fn plan_id_by_name(&self, name: &str) -> Result<Option<Uuid>, DbErr> {
-        plan::Entity::find()
-            .select_only()
-            .column(plan::Column::Id)
-            .filter(plan::Column::Name.eq(name))
-            .into_tuple()
-            .one(&self.db)
-            .await
+        self.id_where::<plan::Entity>(
+            plan::Column::Id,
+            Condition::all().add(plan::Column::Name.eq(name)),
+        )
+        .await
     }
 
     pub async fn organization_id_by_slug(&self, slug: &str) -> Result<Option<Uuid>, DbErr> {
-        organization::Entity::find()
-            .select_only()
-            .column(organization::Column::Id)
-            .filter(organization::Column::Slug.eq(slug))
-            .into_tuple()
-            .one(&self.db)
-            .await
+        self.id_where::<organization::Entity>(
+            organization::Column::Id,
+            Condition::all().add(organization::Column::Slug.eq(slug)),
+        )
+        .await
     }
 
     pub async fn credentials_id_by_name(
@@ -58,14 +53,13 @@ impl Storage {
         organization_id: Uuid,
         name: &str,
     ) -> Result<Option<Uuid>, DbErr> {
-        storage_credential::Entity::find()
-            .select_only()
-            .column(storage_credential::Column::Id)
-            .filter(storage_credential::Column::OrganizationId.eq(organization_id))
-            .filter(storage_credential::Column::Name.eq(name))
-            .into_tuple()
-            .one(&self.db)
-            .await
+        self.id_where::<storage_credential::Entity>(
+            storage_credential::Column::Id,
+            Condition::all()
+                .add(storage_credential::Column::OrganizationId.eq(organization_id))
+                .add(storage_credential::Column::Name.eq(name)),
+        )
+        .await
     }
 
     pub async fn api_token_id_by_name(
@@ -73,11 +67,25 @@ impl Storage {
         user_id: Uuid,
         name: &str,
     ) -> Result<Option<Uuid>, DbErr> {
-        api_token::Entity::find()
+        self.id_where::<api_token::Entity>(
+            api_token::Column::Id,
+            Condition::all()
+                .add(api_token::Column::UserId.eq(user_id))
+                .add(api_token::Column::Name.eq(name)),
+        )
+        .await
+    }
+
+    /// The id of the one row of `id`'s table that meets `condition`.
+    async fn id_where<E: EntityTrait>(
+        &self,
+        id: E::Column,
+        condition: Condition,
+    ) -> Result<Option<Uuid>, DbErr> {
+        E::find()
             .select_only()
-            .column(api_token::Column::Id)
-            .filter(api_token::Column::UserId.eq(user_id))
-            .filter(api_token::Column::Name.eq(name))
+            .column(id)
+            .filter(condition)
             .into_tuple()
             .one(&self.db)
             .await
