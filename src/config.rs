@@ -9,7 +9,12 @@ use anyhow::{Context, bail};
 use clap::{ArgAction, Args, FromArgMatches};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{domain::NameRules, http::JsonNames, telemetry::LogFormat};
+use crate::{
+    domain::NameRules,
+    http::JsonNames,
+    storage::{Pooler, mask_url},
+    telemetry::LogFormat,
+};
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://workspace-service.db";
@@ -84,20 +89,6 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// `scheme://user:password@host/…` with the password masked.
-pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 #[derive(Clone, Debug, Args)]
 pub struct DatabaseSettings {
     /// `sqlite://FILE` (created when missing) or `postgres://…`.
@@ -112,6 +103,18 @@ pub struct DatabaseSettings {
         global = true
     )]
     pub max_connections: u32,
+
+    /// What sits between the service and PostgreSQL: `none`, a pooler in
+    /// `session` mode, or one in `transaction` mode (pgbouncer's
+    /// `pool_mode`). See "Behind a connection pooler" in the README.
+    #[arg(
+        long = "database-pooler",
+        env = "DATABASE_POOLER",
+        value_enum,
+        default_value_t = Pooler::None,
+        global = true
+    )]
+    pub pooler: Pooler,
 
     /// How often the database is pinged for the health service, in
     /// milliseconds.

@@ -103,8 +103,9 @@ pub enum DomainError {
     #[error("The service is unavailable; try again.")]
     Unavailable(#[source] anyhow::Error),
 
-    /// Anything else; the cause goes to the logs, not to the caller.
-    #[error("Failed to create workspace.")]
+    /// Anything else; the cause goes to the logs, not to the caller, and
+    /// the caller's message names the operation (`grpc::status::failed`).
+    #[error("The call failed inside the service.")]
     Internal(#[source] anyhow::Error),
 }
 

@@ -151,7 +151,11 @@ impl WorkspaceService for WorkspaceApi {
         self.within_deadline(&metadata, &extensions, async {
             let caller = self.caller(&metadata, &extensions).await?;
             let input = convert::create_input(message);
-            let workspace = self.workspaces.create(caller, &input).await?;
+            let workspace = self
+                .workspaces
+                .create(caller, &input)
+                .await
+                .map_err(|e| status::failed("create the workspace", e))?;
             Ok(Response::new(answer(workspace)))
         })
         .await
@@ -165,7 +169,11 @@ impl WorkspaceService for WorkspaceApi {
         let (metadata, extensions, message) = request.into_parts();
         self.within_deadline(&metadata, &extensions, async {
             let caller = self.caller(&metadata, &extensions).await?;
-            let workspace = self.workspaces.get(caller, &message.id).await?;
+            let workspace = self
+                .workspaces
+                .get(caller, &message.id)
+                .await
+                .map_err(|e| status::failed("get the workspace", e))?;
             Ok(Response::new(answer(workspace)))
         })
         .await
@@ -187,7 +195,8 @@ impl WorkspaceService for WorkspaceApi {
             let mut page = self
                 .workspaces
                 .list(caller, &organization_id, page_size, &page_token)
-                .await?;
+                .await
+                .map_err(|e| status::failed("list workspaces", e))?;
             // However large the workspaces, the page fits in one answer:
             // what does not fit starts the next page.
             let mut workspaces: Vec<Workspace> = page
@@ -244,12 +253,12 @@ async fn run_within<T>(
         .unwrap_or_else(|_| Err(status::deadline_exceeded()))
 }
 
-/// The workspace as the API answers it; its ids go on the call's span.
+/// The workspace as the API answers it; its id goes on the call's span
+/// (the organization's went there when the call learnt it).
 fn answer(workspace: WorkspaceView) -> Workspace {
     if let Some(id) = workspace.id {
         telemetry::record_workspace(id);
     }
-    telemetry::record_organization(workspace.organization.id);
     convert::workspace(workspace)
 }
 

@@ -112,22 +112,43 @@ pub fn database_unavailable() -> Status {
 
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
-        match &error {
-            // The cause is for the logs, never for the caller.
-            DomainError::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error")
-            }
-            DomainError::Unavailable(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "database unavailable")
-            }
-            _ => {}
-        }
+        log(&error);
         status_of(error)
+    }
+}
+
+/// The status of `operation` ("get the workspace") failing with `error`:
+/// an internal failure says which operation failed, never why.
+pub fn failed(operation: &str, error: DomainError) -> Status {
+    log(&error);
+    let message = match &error {
+        DomainError::Internal(_) => format!("Failed to {operation}."),
+        _ => error.to_string(),
+    };
+    status_with_message(error, message)
+}
+
+/// The cause of an internal or unavailable error is for the logs, never
+/// for the caller.
+fn log(error: &DomainError) {
+    match error {
+        DomainError::Internal(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "internal error")
+        }
+        DomainError::Unavailable(cause) => {
+            tracing::warn!(error = format!("{cause:#}"), "database unavailable")
+        }
+        _ => {}
     }
 }
 
 /// The status for `error`, with its ErrorInfo (and BadRequest).
 fn status_of(error: DomainError) -> Status {
+    let message = error.to_string();
+    status_with_message(error, message)
+}
+
+fn status_with_message(error: DomainError, message: String) -> Status {
     let metadata: HashMap<String, String> = error
         .metadata()
         .into_iter()
@@ -151,5 +172,5 @@ fn status_of(error: DomainError) -> Status {
                 .collect::<Vec<_>>(),
         );
     }
-    Status::with_error_details(code_for(error.reason()), error.to_string(), details)
+    Status::with_error_details(code_for(error.reason()), message, details)
 }

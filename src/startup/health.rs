@@ -1,9 +1,22 @@
-//! The health service's readiness follows the database; liveness only
-//! says the process is up.
+//! The health service (`grpc.health.v1.Health`): readiness follows the
+//! database; liveness only says the process is up.
+//!
+//! Served here rather than by tonic-health's server, which ends a `Watch`
+//! of an unknown service with NOT_FOUND: the health protocol says to
+//! answer SERVICE_UNKNOWN and keep the stream open, sending the service's
+//! status should it become known (`Check` of an unknown service is
+//! NOT_FOUND, as the protocol says).
 
-use std::time::Duration;
+use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
-use tonic_health::{ServingStatus, server::HealthReporter};
+use futures_util::Stream;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use tonic_health::pb::{
+    HealthCheckRequest, HealthCheckResponse,
+    health_check_response::ServingStatus,
+    health_server::{Health, HealthServer},
+};
 
 use crate::{
     grpc::WorkspaceApi, proto::workspace_service_server::WorkspaceServiceServer, storage::Storage,
@@ -22,12 +35,10 @@ pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Keeps the health service in step with the database: NOT_SERVING while it
 /// does not answer, SERVING again once it does.
-pub(super) async fn watch_database(storage: Storage, reporter: HealthReporter, every: Duration) {
+pub(super) async fn watch_database(storage: Storage, reporter: HealthStatuses, every: Duration) {
     // The process itself answers: what a liveness probe asks. It does not
     // follow the database, so an outage does not restart every replica.
-    reporter
-        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
-        .await;
+    reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving);
     let mut last = None;
     loop {
         let answers = storage.probe().await;
@@ -40,10 +51,11 @@ pub(super) async fn watch_database(storage: Storage, reporter: HealthReporter, e
             if answers {
                 tracing::info!("database answers; health SERVING");
             } else {
-                tracing::warn!("database does not answer; health NOT_SERVING");
+                let reason = storage.last_probe_failure().unwrap_or_default();
+                tracing::warn!(%reason, "database does not answer; health NOT_SERVING");
             }
             for service in READINESS_SERVICES {
-                reporter.set_service_status(service, status).await;
+                reporter.set_service_status(service, status);
             }
             last = Some(status);
         }
@@ -53,5 +65,88 @@ pub(super) async fn watch_database(storage: Storage, reporter: HealthReporter, e
             () = tokio::time::sleep(every) => {}
             () = storage.availability().changed_from(answers) => {}
         }
+    }
+}
+
+/// The status of every known health service. Cheap to clone; every clone
+/// sets and serves the same statuses.
+#[derive(Clone, Debug)]
+pub(super) struct HealthStatuses(Arc<watch::Sender<HashMap<String, ServingStatus>>>);
+
+impl HealthStatuses {
+    pub(super) fn new() -> Self {
+        Self(Arc::new(watch::Sender::new(HashMap::new())))
+    }
+
+    /// Sets `service`'s status; watchers hear of a change.
+    pub(super) fn set_service_status(&self, service: &str, status: ServingStatus) {
+        self.0.send_if_modified(|statuses| {
+            statuses.insert(service.to_owned(), status) != Some(status)
+        });
+    }
+
+    fn status(&self, service: &str) -> Option<ServingStatus> {
+        self.0.borrow().get(service).copied()
+    }
+
+    pub(super) fn server(&self) -> HealthServer<Self> {
+        HealthServer::new(self.clone())
+    }
+}
+
+fn answer(status: ServingStatus) -> HealthCheckResponse {
+    HealthCheckResponse {
+        status: status as i32,
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Health for HealthStatuses {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        let service = &request.get_ref().service;
+        match self.status(service) {
+            Some(status) => Ok(Response::new(answer(status))),
+            None => Err(Status::not_found(format!(
+                "no health service {service:?} here"
+            ))),
+        }
+    }
+
+    type WatchStream = WatchStream;
+
+    /// The current status at once (SERVICE_UNKNOWN for a service not
+    /// known), then each change, until the caller leaves or the server
+    /// stops.
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let service = request.into_inner().service;
+        let statuses = self.0.subscribe();
+        let stream = futures_util::stream::unfold(
+            (statuses, None::<ServingStatus>),
+            move |(mut statuses, sent)| {
+                let service = service.clone();
+                async move {
+                    loop {
+                        let now = statuses
+                            .borrow_and_update()
+                            .get(&service)
+                            .copied()
+                            .unwrap_or(ServingStatus::ServiceUnknown);
+                        if sent != Some(now) {
+                            return Some((Ok(answer(now)), (statuses, Some(now))));
+                        }
+                        statuses.changed().await.ok()?;
+                    }
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic_health::ServingStatus;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 mod credentials;
 mod health;
@@ -14,7 +14,7 @@ mod http_server;
 
 pub use health::LIVENESS_SERVICE;
 
-use health::{READINESS_SERVICES, watch_database};
+use health::{HealthStatuses, READINESS_SERVICES, watch_database};
 
 use crate::{
     auth::Authenticator,
@@ -114,13 +114,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
+        let reporter = HealthStatuses::new();
+        let health = reporter.server();
         // Not ready until the database has answered once (the migrations
         // ran in `build`): the monitor's first check turns it SERVING.
         for service in READINESS_SERVICES {
-            reporter
-                .set_service_status(service, ServingStatus::NotServing)
-                .await;
+            reporter.set_service_status(service, ServingStatus::NotServing);
         }
         let monitor = tokio::spawn(watch_database(
             self.storage.clone(),
@@ -169,9 +168,7 @@ impl Application {
             shutdown.await;
             stop_monitor.abort();
             for service in READINESS_SERVICES {
-                reporter
-                    .set_service_status(service, ServingStatus::NotServing)
-                    .await;
+                reporter.set_service_status(service, ServingStatus::NotServing);
             }
             if !drain_delay.is_zero() {
                 tracing::info!(
@@ -345,9 +342,13 @@ async fn within_deadline<R>(
 /// Connects to the database the settings name and migrates it.
 pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage> {
     let database = &settings.database;
-    let storage = Storage::connect(database.url.expose(), database.max_connections)
-        .await
-        .context("connecting to the database")?;
+    let storage = Storage::connect_through(
+        database.url.expose(),
+        database.max_connections,
+        database.pooler,
+    )
+    .await
+    .context("connecting to the database")?;
     storage.migrate().await.context("migrating the database")?;
     Ok(storage)
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod availability;
+mod connection;
 mod directory;
 pub mod entities;
 pub mod migrations;
@@ -15,18 +16,20 @@ use std::{
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    TransactionTrait,
     sqlx::{
         self,
+        postgres::{PgConnectOptions, PgConnection},
         sqlite::{SqliteJournalMode, SqliteSynchronous},
     },
 };
 use sea_orm_migration::MigratorTrait;
 
 use crate::domain::DomainError;
+use connection::{Db, pooler_safe};
 
 pub use admin::NewApiToken;
 pub use availability::Availability;
+pub use connection::{Pooler, mask_url, redact};
 pub use directory::OrganizationContext;
 pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 
@@ -42,16 +45,72 @@ const MIGRATION_LOCK: i64 = 0x7773_6d69_6772_6174;
 /// checkout.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
 
+/// How long connecting may take, at start and when the pool opens one.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+
 /// How long a probe may take before the database counts as away.
 const PROBE_LIMIT: Duration = Duration::from_secs(1);
 
 /// The service's database: SQLite (embedded default) or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct Storage {
-    db: DatabaseConnection,
-    /// Kept for probes, which open a connection of their own.
-    url: Arc<str>,
+    db: Db,
+    /// PostgreSQL's health check: a connection of its own, outside the pool.
+    probe: Option<Arc<Probe>>,
     availability: Availability,
+    /// Where the database is, for the spans' attributes.
+    server: Arc<Server>,
+}
+
+/// The PostgreSQL server and database (`server.address`, `server.port`,
+/// `db.namespace`); empty for SQLite.
+#[derive(Debug, Default)]
+struct Server {
+    address: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+}
+
+/// The health check's own PostgreSQL connection, opened on the first probe
+/// and again after one fails. It is one of DATABASE_MAX_CONNECTIONS (the
+/// pool holds one fewer), so that behind a pooler sized to that number it
+/// never waits in the pooler's queue behind the pool's connections, and a
+/// busy pool is never taken for an outage.
+#[derive(Debug)]
+struct Probe {
+    /// For redacting errors.
+    url: String,
+    options: PgConnectOptions,
+    connection: tokio::sync::Mutex<Option<PgConnection>>,
+    /// Why the last attempt failed, for the logs.
+    last_failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Probe {
+    /// Pings the kept connection, or a new one when there is none or it
+    /// stopped answering.
+    async fn ping(&self) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        let mut kept = self.connection.lock().await;
+        if let Some(mut conn) = kept.take()
+            && conn.ping().await.is_ok()
+        {
+            *kept = Some(conn);
+            return Ok(());
+        }
+        let mut conn = PgConnection::connect_with(&self.options).await?;
+        conn.ping().await?;
+        *kept = Some(conn);
+        Ok(())
+    }
+
+    fn record(&self, failure: Option<String>) {
+        *self.last_failure.lock().expect("not poisoned") = failure;
+    }
+
+    fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().expect("not poisoned").clone()
+    }
 }
 
 /// Whether a SQLite connection is outside any transaction, both as sqlx
@@ -76,15 +135,77 @@ async fn sqlite_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
 }
 
 impl Storage {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`). A SQLite file is
-    /// created when missing and runs in WAL mode with a busy timeout.
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) directly, with
+    /// no pooler in between.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+        Self::connect_through(url, max_connections, Pooler::None).await
+    }
+
+    /// Connects to `url`, with statements sent as `pooler` needs. A SQLite
+    /// file is created when missing and runs in WAL mode with a busy
+    /// timeout. On PostgreSQL the health check's connection is opened
+    /// first: a database that cannot be reached is reported with the
+    /// reason (refused, authentication, TLS), not as a pool timeout.
+    /// Errors never carry the URL's password.
+    pub async fn connect_through(
+        url: &str,
+        max_connections: u32,
+        pooler: Pooler,
+    ) -> Result<Self, DbErr> {
+        let backend = connection::backend_of(url).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "unsupported database URL {}: use sqlite://FILE or postgres://USER@HOST/DATABASE",
+                mask_url(url)
+            ))
+        })?;
+        let mut server = Server::default();
+        let probe = match backend {
+            DbBackend::Postgres => {
+                let options = url
+                    .parse::<PgConnectOptions>()
+                    .map_err(|err| DbErr::Custom(redact(&err.to_string(), url)))?;
+                server = Server {
+                    address: Some(options.get_host().to_owned()),
+                    port: Some(options.get_port()),
+                    database: options.get_database().map(str::to_owned),
+                };
+                let probe = Arc::new(Probe {
+                    url: url.to_owned(),
+                    options: pooler_safe(options),
+                    connection: Default::default(),
+                    last_failure: Default::default(),
+                });
+                tokio::time::timeout(CONNECT_LIMIT, probe.ping())
+                    .await
+                    .map_err(|_| {
+                        DbErr::Custom(format!(
+                            "{} did not answer within {CONNECT_LIMIT:?}",
+                            mask_url(url)
+                        ))
+                    })?
+                    .map_err(|err| {
+                        DbErr::Custom(format!(
+                            "connecting to {}: {}",
+                            mask_url(url),
+                            redact(&err.to_string(), url)
+                        ))
+                    })?;
+                Some(probe)
+            }
+            _ => None,
+        };
+        // The health check's connection counts toward the maximum.
+        let pool_size = if probe.is_some() {
+            max_connections.saturating_sub(1).max(1)
+        } else {
+            max_connections
+        };
         let mut options = ConnectOptions::new(url.to_owned());
         options
-            .max_connections(max_connections)
+            .max_connections(pool_size)
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
+            .connect_timeout(CONNECT_LIMIT)
+            .acquire_timeout(CONNECT_LIMIT)
             // sqlx pings a connection on every checkout by default: one
             // more round trip per query. Only connections idle long enough
             // to have been dropped by the server or a proxy are pinged, and
@@ -92,6 +213,14 @@ impl Storage {
             // suspected away are replaced (below).
             .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
             .sqlx_logging(false)
+            .map_sqlx_postgres_opts(move |postgres| {
+                let postgres = pooler_safe(postgres);
+                if pooler.keeps_statements() {
+                    postgres
+                } else {
+                    postgres.statement_cache_capacity(0)
+                }
+            })
             .map_sqlx_sqlite_opts(|sqlite| {
                 sqlite
                     .create_if_missing(true)
@@ -124,10 +253,18 @@ impl Storage {
                 .is_some_and(|opened| trust.trusts_connection_opened(opened));
             Box::pin(async move { Ok(trusted) })
         });
+        let pool = Database::connect(options).await.map_err(|err| {
+            let mut message = redact(&err.to_string(), url);
+            if let Some(failure) = probe.as_ref().and_then(|probe| probe.last_failure()) {
+                message.push_str(&format!(" (the last connection attempt: {failure})"));
+            }
+            DbErr::Custom(message)
+        })?;
         Ok(Self {
-            db: Database::connect(options).await?,
-            url: url.into(),
+            db: Db::new(pool, pooler),
+            probe,
             availability,
+            server: Arc::new(server),
         })
     }
 
@@ -137,7 +274,7 @@ impl Storage {
     /// has one process per file.)
     pub async fn migrate(&self) -> Result<(), DbErr> {
         if self.db.get_database_backend() != DbBackend::Postgres {
-            return migrations::Migrator::up(&self.db, None).await;
+            return migrations::Migrator::up(self.db.pool(), None).await;
         }
         let txn = self.db.begin().await?;
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
@@ -158,20 +295,34 @@ impl Storage {
     /// there is contention, so it never marks the database away.
     pub async fn probe(&self) -> bool {
         if self.db.get_database_backend() != DbBackend::Postgres {
-            return tokio::time::timeout(PROBE_LIMIT, self.db.ping())
+            return tokio::time::timeout(PROBE_LIMIT, self.db.pool().ping())
                 .await
                 .is_ok_and(|pinged| pinged.is_ok());
         }
-        let answers = tokio::time::timeout(PROBE_LIMIT, async {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
-            conn.ping().await?;
-            conn.close().await
-        })
-        .await
-        .is_ok_and(|result| result.is_ok());
+        let Some(probe) = &self.probe else {
+            return true;
+        };
+        let answers = match tokio::time::timeout(PROBE_LIMIT, probe.ping()).await {
+            Ok(Ok(())) => {
+                probe.record(None);
+                true
+            }
+            Ok(Err(err)) => {
+                probe.record(Some(redact(&err.to_string(), &probe.url)));
+                false
+            }
+            Err(_) => {
+                probe.record(Some(format!("no answer within {PROBE_LIMIT:?}")));
+                false
+            }
+        };
         self.availability.set(answers);
         answers
+    }
+
+    /// Why the last health check failed, when it did (PostgreSQL).
+    pub fn last_probe_failure(&self) -> Option<String> {
+        self.probe.as_ref().and_then(|probe| probe.last_failure())
     }
 
     /// A call failed as if the database were away: probe it now (one
@@ -196,7 +347,13 @@ impl Storage {
 
     /// Stops using the database; in-flight queries finish first.
     pub async fn close(self) -> Result<(), DbErr> {
-        self.db.close().await
+        if let Some(probe) = &self.probe
+            && let Some(conn) = probe.connection.lock().await.take()
+        {
+            use sqlx::Connection;
+            let _ = conn.close().await;
+        }
+        self.db.pool().clone().close().await
     }
 
     /// The database system, as OpenTelemetry names it (`db.system.name`).
@@ -208,11 +365,26 @@ impl Storage {
         }
     }
 
+    /// `db.namespace`: the PostgreSQL database's name.
+    pub fn namespace(&self) -> Option<&str> {
+        self.server.database.as_deref()
+    }
+
+    /// `server.address`: the PostgreSQL server's host (or socket).
+    pub fn server_address(&self) -> Option<&str> {
+        self.server.address.as_deref()
+    }
+
+    /// `server.port`: the PostgreSQL server's port.
+    pub fn server_port(&self) -> Option<i64> {
+        self.server.port.map(i64::from)
+    }
+
     /// How the connection pool is used right now.
     pub fn pool_stats(&self) -> PoolStats {
         let (size, idle, max) = match self.db.get_database_backend() {
             DbBackend::Postgres => {
-                let pool = self.db.get_postgres_connection_pool();
+                let pool = self.db.pool().get_postgres_connection_pool();
                 (
                     pool.size(),
                     pool.num_idle(),
@@ -220,7 +392,7 @@ impl Storage {
                 )
             }
             _ => {
-                let pool = self.db.get_sqlite_connection_pool();
+                let pool = self.db.pool().get_sqlite_connection_pool();
                 (
                     pool.size(),
                     pool.num_idle(),
@@ -238,7 +410,7 @@ impl Storage {
 
     /// The sea-orm connection, for tests and tools that need raw access.
     pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
+        self.db.pool()
     }
 }
 

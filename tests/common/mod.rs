@@ -6,6 +6,7 @@
 #![allow(dead_code)] // Each test file uses a different part.
 
 mod own_postgres;
+pub mod pgbouncer;
 pub mod process;
 
 #[allow(unused_imports)]
@@ -313,6 +314,7 @@ impl PlanSpec {
     }
 }
 
+#[derive(Clone)]
 pub struct Org {
     pub id: Uuid,
     pub slug: String,

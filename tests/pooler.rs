@@ -1,0 +1,273 @@
+//! Behind a real connection pooler (pgbouncer, Debian's package) in front
+//! of the PostgreSQL of `TEST_DATABASE_URL`: in transaction mode, where
+//! server connections are shared between transactions of different
+//! clients, and in session mode with a pool exactly as large as
+//! DATABASE_MAX_CONNECTIONS. Every answer is checked against what was
+//! asked, and the stored rows against the answers, through a direct
+//! connection.
+
+mod common;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::{
+    Backend, Org, PlanSpec, TestApp, authed, named,
+    pgbouncer::{Pgbouncer, PoolMode},
+    spawn_app_with,
+};
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_types::StatusExt;
+use workspace_service::{
+    domain::Reason,
+    proto::{
+        GetWorkspaceRequest, ListWorkspacesRequest,
+        workspace_service_client::WorkspaceServiceClient,
+    },
+    storage::{Pooler, Storage},
+};
+
+/// The service behind a fresh pgbouncer, and a direct connection to the
+/// same database for checking what was stored.
+struct Setup {
+    app: TestApp,
+    direct: Storage,
+    _bouncer: Pgbouncer,
+}
+
+async fn behind(
+    mode: PoolMode,
+    server_pool: u32,
+    pooler: Pooler,
+    max_connections: u32,
+) -> Option<Setup> {
+    let server_url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("REQUIRE_TEST_DATABASE").is_some() => {
+            panic!("REQUIRE_TEST_DATABASE is set but TEST_DATABASE_URL is not")
+        }
+        Err(_) => {
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return None;
+        }
+    };
+    let bouncer = Pgbouncer::start(&server_url, mode, server_pool)?;
+    let mut direct_url = String::new();
+    let app = spawn_app_with(Backend::Postgres, |settings| {
+        direct_url = settings.database.url.expose().to_owned();
+        settings.database.url = bouncer.url_for(&direct_url).into();
+        settings.database.pooler = pooler;
+        settings.database.max_connections = max_connections;
+        // The load is many calls per organization at once; the
+        // per-organization gate is tested elsewhere.
+        settings.server.max_concurrent_calls_per_organization = 1_000;
+    })
+    .await?;
+    let direct = Storage::connect(&direct_url, 2).await.unwrap();
+    Some(Setup {
+        app,
+        direct,
+        _bouncer: bouncer,
+    })
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// `per_org` creates in each organization at once, each followed by a Get
+/// of what it created and a List of its organization. Returns every
+/// failure and every answer that does not match its question.
+async fn mixed_load(app: &TestApp, orgs: &[Org], per_org: usize) -> Vec<String> {
+    let channel = app.channel().await;
+    let mut tasks = Vec::new();
+    for (o, org) in orgs.iter().enumerate() {
+        for i in 0..per_org {
+            let mut client = WorkspaceServiceClient::new(channel.clone());
+            let org = org.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("Load {o}-{i:03}");
+                let created = match client
+                    .create_workspace(authed(&org.owner.token, named(&org, &name)))
+                    .await
+                {
+                    Ok(created) => created.into_inner(),
+                    Err(status) => return vec![format!("create {name}: {status:?}")],
+                };
+                let mut wrong = Vec::new();
+                if created.name != name || created.organization_id != org.id.to_string() {
+                    wrong.push(format!("create {name} answered {created:?}"));
+                }
+                match client
+                    .get_workspace(authed(
+                        &org.owner.token,
+                        GetWorkspaceRequest {
+                            id: created.id.clone(),
+                        },
+                    ))
+                    .await
+                {
+                    Ok(got) if got.get_ref().name == name && got.get_ref().id == created.id => {}
+                    other => wrong.push(format!("get {name}: {other:?}")),
+                }
+                match client
+                    .list_workspaces(authed(
+                        &org.owner.token,
+                        ListWorkspacesRequest {
+                            organization_id: org.id.to_string(),
+                            page_size: 5,
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                {
+                    Ok(page) => {
+                        let page = page.into_inner();
+                        if page.workspaces.is_empty()
+                            || page
+                                .workspaces
+                                .iter()
+                                .any(|w| w.organization_id != org.id.to_string())
+                        {
+                            wrong.push(format!("list for {name}: {page:?}"));
+                        }
+                    }
+                    Err(status) => wrong.push(format!("list for {name}: {status:?}")),
+                }
+                wrong
+            }));
+        }
+    }
+    let mut failures = Vec::new();
+    for task in tasks {
+        failures.extend(task.await.unwrap());
+    }
+    failures
+}
+
+/// Every organization holds exactly the workspaces the load created, each
+/// whole, its counter equal to their number (read past the pooler).
+async fn assert_stored(direct: &Storage, orgs: &[Org], per_org: usize) {
+    for (o, org) in orgs.iter().enumerate() {
+        let stored = common::assert_whole(direct, org).await;
+        let mut names: Vec<String> = stored.into_iter().map(|w| w.name).collect();
+        names.sort();
+        let wanted: Vec<String> = (0..per_org).map(|i| format!("Load {o}-{i:03}")).collect();
+        assert_eq!(names, wanted, "organization {o}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transaction_pooler_shares_four_server_connections_between_sixteen_without_a_wrong_answer()
+{
+    // 16 client connections over 4 server connections: every transaction
+    // may land on a server connection another client just used.
+    let Some(setup) = behind(PoolMode::Transaction, 4, Pooler::Transaction, 16).await else {
+        return;
+    };
+    let app = &setup.app;
+    let mut orgs = Vec::new();
+    for _ in 0..4 {
+        orgs.push(app.organization(PlanSpec::default()).await);
+    }
+    let failures = mixed_load(app, &orgs, 50).await;
+    assert!(
+        failures.is_empty(),
+        "{} of 200 calls went wrong, first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert_stored(&setup.direct, &orgs, 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transaction_pooler_keeps_the_workspace_limit_exact_under_racing_creates() {
+    let Some(setup) = behind(PoolMode::Transaction, 3, Pooler::Transaction, 12).await else {
+        return;
+    };
+    let app = &setup.app;
+    let org = app.organization(PlanSpec::with_limit(10)).await;
+    let channel = app.channel().await;
+    let results = common::concurrently(40, |i| {
+        let mut client = WorkspaceServiceClient::new(channel.clone());
+        let request = authed(&org.owner.token, named(&org, &format!("Racing {i:02}")));
+        async move { client.create_workspace(request).await }
+    })
+    .await;
+    let successes = results.iter().filter(|r| r.is_ok()).count();
+    let others: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .filter(|s| {
+            s.code() != Code::ResourceExhausted || reason(s) != Reason::WorkspaceLimitReached
+        })
+        .collect();
+    assert!(others.is_empty(), "unexpected errors: {others:?}");
+    assert_eq!(successes, 10);
+    assert_eq!(common::assert_whole(&setup.direct, &org).await.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn session_pooler_as_large_as_the_pool_never_reports_the_database_down_under_load() {
+    // The pooler has exactly DATABASE_MAX_CONNECTIONS server connections:
+    // the health check's connection is one of them, not an extra one that
+    // would queue behind the pool's.
+    let Some(setup) = behind(PoolMode::Session, 6, Pooler::Session, 6).await else {
+        return;
+    };
+    let app = &setup.app;
+    let mut orgs = Vec::new();
+    for _ in 0..6 {
+        orgs.push(app.organization(PlanSpec::default()).await);
+    }
+    let mut health = HealthClient::new(app.channel().await);
+    let storage = app.storage.clone();
+    let load_done = Arc::new(tokio::sync::Notify::new());
+    let watcher = {
+        let load_done = load_done.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let started = Instant::now();
+            loop {
+                let status = health
+                    .check(HealthCheckRequest {
+                        service: "workspace.v1.WorkspaceService".into(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().status());
+                seen.push((status.ok(), storage.availability().is_up()));
+                tokio::select! {
+                    () = load_done.notified() => break,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+                assert!(started.elapsed() < Duration::from_secs(120));
+            }
+            seen
+        })
+    };
+    let failures = mixed_load(app, &orgs, 40).await;
+    load_done.notify_one();
+    let seen = watcher.await.unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of 240 calls went wrong, first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(seen.len() > 3, "the load was too quick to watch: {seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(status, up)| *status == Some(ServingStatus::Serving) && *up),
+        "the database was reported down while it answered: {seen:?}"
+    );
+    assert_stored(&setup.direct, &orgs, 40).await;
+}
