@@ -166,10 +166,16 @@ grpcurl -plaintext -H "$AUTH" -H "traceparent: 00-$TRACE-00f067aa0ba902b7-01" \
   -d '{"name": "Traced from e2e"}' "$ADDR" "$SVC/CreateWorkspace" >/dev/null 2>&1 || true
 out=$(http GET /metrics)
 expect "/metrics counts calls by method and code (Prometheus text)" "$out" \
-  '^200 ' 'rpc_server_call_duration_seconds_count\{rpc_grpc_status_code="0",rpc_method="CreateWorkspace"' \
-  'rpc_server_call_duration_seconds_count\{rpc_grpc_status_code="6",rpc_method="CreateWorkspace"' \
-  'http_server_request_duration_seconds_count\{http_request_method="POST",http_response_status_code="201",http_route="/api/v3/workspaces"\}' \
-  'db_client_connection_count\{'
+  '^200 ' 'rpc_server_call_duration_seconds_count\{rpc_method="workspace.v1.WorkspaceService/CreateWorkspace",rpc_response_status_code="OK",rpc_system_name="grpc"\}' \
+  'rpc_server_call_duration_seconds_count\{rpc_method="workspace.v1.WorkspaceService/CreateWorkspace",rpc_response_status_code="ALREADY_EXISTS",rpc_system_name="grpc"\}' \
+  'http_server_request_duration_seconds_count\{http_request_method="POST",http_response_status_code="201",http_route="/api/v3/workspaces",url_scheme="http"\}' \
+  'db_client_connections\{' 'process_memory_usage_bytes ' 'target_info\{'
+if command -v promtool >/dev/null; then
+  lint=$(curl -s "$H/metrics" | promtool check metrics 2>&1) && status=0 || status=$?
+  expect "promtool check metrics finds nothing to fix in /metrics" "exit $status $lint" '^exit 0'
+else
+  fail "promtool is missing (Debian package prometheus)" ""
+fi
 out=$(grep "\"trace_id\":\"$TRACE\"" "$WORK/stderr" || true)
 expect "JSON log lines carry the caller's trace id" "$out" '"message":"call"' '"rpc":"workspace.v1.WorkspaceService/CreateWorkspace"'
 

@@ -193,18 +193,31 @@ async fn a_create_reaches_the_collector_as_a_span_of_the_callers_trace() {
     );
     assert_eq!(call.kind, SpanKind::Server as i32);
     let attributes = &call.attributes;
-    assert_eq!(attribute(attributes, "rpc.system").cloned(), string("grpc"));
+    // Semantic conventions v1.40.0 for RPC, and nothing else.
     assert_eq!(
-        attribute(attributes, "rpc.service").cloned(),
-        string("workspace.v1.WorkspaceService")
+        attribute(attributes, "rpc.system.name").cloned(),
+        string("grpc")
     );
     assert_eq!(
         attribute(attributes, "rpc.method").cloned(),
-        string("CreateWorkspace")
+        string("workspace.v1.WorkspaceService/CreateWorkspace")
     );
     assert_eq!(
-        attribute(attributes, "rpc.grpc.status_code").cloned(),
-        Some(Value::IntValue(0))
+        attribute(attributes, "rpc.response.status_code").cloned(),
+        string("OK")
+    );
+    let mut keys: Vec<&str> = attributes.iter().map(|kv| kv.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "organization.id",
+            "rpc.method",
+            "rpc.response.status_code",
+            "rpc.system.name",
+            "workspace.id"
+        ],
+        "no noise on the call's span"
     );
     assert_eq!(
         attribute(attributes, "workspace.id").cloned(),
@@ -225,15 +238,25 @@ async fn a_create_reaches_the_collector_as_a_span_of_the_callers_trace() {
 
     // The transaction is a child span of the call.
     let (_, insert) = collector
-        .span("db.insert_workspace", |s| {
-            s.name == "db.insert_workspace" && s.parent_span_id == call.span_id
+        .span("INSERT workspaces", |s| {
+            s.name == "INSERT workspaces" && s.parent_span_id == call.span_id
         })
         .await;
     assert_eq!(insert.kind, SpanKind::Client as i32);
+    let mut keys: Vec<&str> = insert.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    keys.sort();
     assert_eq!(
-        attribute(&insert.attributes, "db.system.name").cloned(),
-        string("sqlite")
+        keys,
+        ["db.collection.name", "db.operation.name", "db.system.name"],
+        "a database span: the conventions' attributes (no server on SQLite), nothing else"
     );
+    for (key, value) in [
+        ("db.collection.name", "workspaces"),
+        ("db.operation.name", "INSERT"),
+        ("db.system.name", "sqlite"),
+    ] {
+        assert_eq!(attribute(&insert.attributes, key).cloned(), string(value));
+    }
 
     // Metrics go to the same collector.
     collector.metric("rpc.server.call.duration").await;
@@ -320,11 +343,18 @@ async fn metrics_count_calls_by_method_and_code(backend: Backend) {
         response.text().await.unwrap()
     };
     let create = [
-        ("rpc_method", "CreateWorkspace"),
-        ("rpc_service", "workspace.v1.WorkspaceService"),
+        (
+            "rpc_method",
+            "workspace.v1.WorkspaceService/CreateWorkspace",
+        ),
+        ("rpc_system_name", "grpc"),
     ];
-    let ok = [create[0], create[1], ("rpc_grpc_status_code", "0")];
-    let exists = [create[0], create[1], ("rpc_grpc_status_code", "6")];
+    let ok = [create[0], create[1], ("rpc_response_status_code", "OK")];
+    let exists = [
+        create[0],
+        create[1],
+        ("rpc_response_status_code", "ALREADY_EXISTS"),
+    ];
     let calls = "rpc_server_call_duration_seconds_count";
     let before = scrape().await;
 
@@ -376,7 +406,10 @@ async fn metrics_count_calls_by_method_and_code(backend: Backend) {
         1.0
     );
     // Nothing in flight once the calls are answered.
-    assert_eq!(sample(&after, "rpc_server_active_requests", &create), 0.0);
+    assert_eq!(
+        sample(&after, "workspace_service_rpc_active_calls", &create),
+        0.0
+    );
     // The bucket +Inf holds every call; the pool reports its bounds.
     assert_eq!(
         sample(
@@ -393,9 +426,27 @@ async fn metrics_count_calls_by_method_and_code(backend: Backend) {
     assert!(
         sample(
             &after,
-            "db_client_connection_count",
+            "db_client_connections",
             &[("db_client_connection_state", "idle")]
         ) >= 1.0
+    );
+    // The process, the runtime and the resource.
+    for process in [
+        "process_cpu_time_seconds_total",
+        "process_memory_usage_bytes",
+        "process_unix_file_descriptors",
+        "workspace_service_runtime_workers",
+    ] {
+        assert!(sample(&after, process, &[]) > 0.0, "{process}: {after}");
+    }
+    assert_eq!(
+        sample(
+            &after,
+            "target_info",
+            &[("service_name", "workspace-service")]
+        ),
+        1.0,
+        "{after}"
     );
     app.stop().await;
 }

@@ -2,11 +2,15 @@
 //! around the tonic server (and around the service the HTTP mapping calls
 //! in-process).
 //!
-//! The span is named `package.Service/Method`, is a child of the caller's
-//! W3C trace context, and carries `rpc.system`, `rpc.service`,
-//! `rpc.method` and, once the call ends, `rpc.grpc.status_code`. A call
-//! ends when its response body ends: the status of a successful call is in
-//! the trailers. A body dropped before its end is a cancelled call.
+//! Names and attributes follow the OpenTelemetry semantic conventions
+//! v1.40.0 for RPC: the span is named by `rpc.method`
+//! (`package.Service/Method`), is a child of the caller's W3C trace
+//! context, and carries `rpc.system.name` (`grpc`), `rpc.method` and, once
+//! the call ends, `rpc.response.status_code` (the code's name, `OK`,
+//! `NOT_FOUND`) and, for the codes the conventions count as server errors,
+//! `error.type`. A call ends when its response body ends: the status of a
+//! successful call is in the trailers. A body dropped before its end is a
+//! cancelled call.
 //! Health checks are measured but not traced: probes every few seconds
 //! would bury the calls that matter.
 
@@ -27,7 +31,7 @@ use tonic::Code;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{Metrics, extract_context, trace_id};
+use super::{Metrics, extract_context};
 
 /// The health service's name: measured, not traced.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -55,13 +59,12 @@ impl RpcMethods {
         Ok(Self(Arc::new(paths)))
     }
 
-    /// `(service, method)` of a known path, `(_OTHER, _OTHER)` otherwise.
-    fn name(&self, path: &str) -> (String, String) {
-        match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
-            Some((service, method)) if self.0.contains(path) => {
-                (service.to_owned(), method.to_owned())
-            }
-            _ => (OTHER.to_owned(), OTHER.to_owned()),
+    /// `rpc.method` of a path: `package.Service/Method` when this server
+    /// answers it, `_OTHER` otherwise.
+    fn name(&self, path: &str) -> String {
+        match path.strip_prefix('/') {
+            Some(method) if self.0.contains(path) => method.to_owned(),
+            _ => OTHER.to_owned(),
         }
     }
 }
@@ -144,35 +147,28 @@ struct Call {
     span: Span,
     metrics: Metrics,
     started: Instant,
-    attributes: [KeyValue; 3],
+    attributes: [KeyValue; 2],
     finished: bool,
 }
 
 impl Call {
     fn start<B>(metrics: &Metrics, methods: &RpcMethods, request: &http::Request<B>) -> Self {
-        let (service, method) = methods.name(request.uri().path());
-        let name = format!("{service}/{method}");
-        let span = if service == HEALTH_SERVICE {
+        let name = methods.name(request.uri().path());
+        let span = if name.starts_with(HEALTH_SERVICE) {
             Span::none()
         } else {
             tracing::info_span!(
                 "grpc.call",
                 otel.name = %name,
                 otel.kind = "server",
-                rpc.system = "grpc",
-                rpc.service = %service,
-                rpc.method = %method,
-                trace_id = tracing::field::Empty,
+                rpc.system.name = "grpc",
+                rpc.method = %name,
             )
         };
         let _ = span.set_parent(extract_context(request.headers()));
-        if let Some(id) = trace_id(&span) {
-            span.record("trace_id", id);
-        }
         let attributes = [
-            KeyValue::new("rpc.system", "grpc"),
-            KeyValue::new("rpc.service", service),
-            KeyValue::new("rpc.method", method),
+            KeyValue::new("rpc.system.name", "grpc"),
+            KeyValue::new("rpc.method", name.clone()),
         ];
         metrics.inner.rpc_active.add(1, &attributes);
         Self {
@@ -209,24 +205,55 @@ impl Call {
         }
         let elapsed = self.started.elapsed().as_secs_f64();
         self.metrics.inner.rpc_active.add(-1, &self.attributes);
+        let code = Code::from(code);
+        let code_name = code_name(code);
+        let failed = is_server_error(code);
         let mut attributes = self.attributes.to_vec();
-        attributes.push(KeyValue::new("rpc.grpc.status_code", i64::from(code)));
+        attributes.push(KeyValue::new("rpc.response.status_code", code_name));
+        if failed {
+            attributes.push(KeyValue::new("error.type", code_name));
+        }
         self.metrics.inner.rpc_duration.record(elapsed, &attributes);
 
         if self.span.is_none() {
             return;
         }
-        let code = Code::from(code);
-        self.span.set_attribute("rpc.grpc.status_code", code as i64);
+        self.span
+            .set_attribute("rpc.response.status_code", code_name);
         // One line per call, in the call's span (so it carries the trace id).
         let _entered = self.span.enter();
         let duration_ms = elapsed * 1e3;
-        if is_server_error(code) {
-            self.span.set_status(SpanStatus::error(format!("{code:?}")));
-            tracing::warn!(rpc = %self.name, code = ?code, duration_ms, "call failed");
+        if failed {
+            self.span.set_attribute("error.type", code_name);
+            self.span.set_status(SpanStatus::error(code_name));
+            tracing::warn!(rpc = %self.name, code = code_name, duration_ms, "call failed");
         } else {
-            tracing::info!(rpc = %self.name, code = ?code, duration_ms, "call");
+            tracing::info!(rpc = %self.name, code = code_name, duration_ms, "call");
         }
+    }
+}
+
+/// The code's name as gRPC's status codes document spells it
+/// (`rpc.response.status_code`).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

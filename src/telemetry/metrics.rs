@@ -2,14 +2,21 @@
 //! instruments read on demand for `/metrics` (Prometheus text) and, when an
 //! OTLP endpoint is set, pushed there every `OTEL_METRIC_EXPORT_INTERVAL`.
 //!
-//! Names follow the OpenTelemetry semantic conventions:
-//! - `rpc.server.call.duration` (s), by `rpc.system`, `rpc.service`,
-//!   `rpc.method`, `rpc.grpc.status_code`: its count is the call count.
-//! - `rpc.server.active_requests`, calls in flight, by service and method.
+//! Names and attributes follow the OpenTelemetry semantic conventions
+//! v1.40.0:
+//! - `rpc.server.call.duration` (s), by `rpc.system.name`, `rpc.method`,
+//!   `rpc.response.status_code` (and `error.type` for server errors): its
+//!   count is the call count.
 //! - `http.server.request.duration` (s) and `http.server.active_requests`
-//!   for the JSON/HTTP mapping, by method, route and status.
+//!   for the JSON/HTTP mapping, by `http.request.method`, `url.scheme`,
+//!   `http.route`, `http.response.status_code`. An HTTP request is also
+//!   the RPC it maps to, counted by `rpc.server.call.duration` too.
 //! - `db.client.connection.count` by `db.client.connection.state` (idle,
 //!   used) and `db.client.connection.max`: the database pool.
+//! - `process.*` (process.rs).
+//!
+//! The service's own, which no convention covers:
+//! - `workspace_service.rpc.active_calls`, calls in flight, by method.
 //! - `workspace_service.connections.open` (by `listener`: grpc, http),
 //!   `.refused` (over MAX_CONNECTIONS) and `.timed_out` (idle or slow
 //!   headers); `workspace_service.request_bodies.refused` by `reason`
@@ -81,6 +88,7 @@ impl Metrics {
         }
         let provider = provider.build();
         let meter = provider.meter(SERVICE_NAME);
+        super::process::register(&meter);
         let inner = Inner {
             rpc_duration: meter
                 .f64_histogram("rpc.server.call.duration")
@@ -89,8 +97,8 @@ impl Metrics {
                 .with_boundaries(DURATION_BUCKETS.to_vec())
                 .build(),
             rpc_active: meter
-                .i64_up_down_counter("rpc.server.active_requests")
-                .with_unit("{request}")
+                .i64_up_down_counter("workspace_service.rpc.active_calls")
+                .with_unit("{call}")
                 .with_description("Calls in flight.")
                 .build(),
             http_duration: meter

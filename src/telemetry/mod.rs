@@ -17,6 +17,7 @@
 mod calls;
 mod json;
 mod metrics;
+mod process;
 mod prometheus;
 mod requests;
 
@@ -95,8 +96,15 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
             .with_writer(std::io::stderr)
             .boxed(),
     };
+    // Spans carry the semantic conventions' attributes and nothing else: no
+    // busy/idle times, thread, source location, level or target.
     let traces = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_level(false)
+        .with_target(false)
         .with_filter(filter_fn(|meta| meta.target().starts_with(TRACED_TARGET)));
     // A second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
@@ -140,15 +148,6 @@ pub fn inject_current_context(headers: &mut http::HeaderMap) -> bool {
     headers.remove("tracestate");
     TraceContextPropagator::new().inject_context(&context, &mut HeadersMut(headers));
     true
-}
-
-/// The trace id of `span`, once the OpenTelemetry layer gave it one.
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
 }
 
 /// Records the organization a call is about on the call's span.

@@ -1,7 +1,12 @@
 //! Collected OpenTelemetry metrics in the Prometheus text exposition format
 //! (version 0.0.4), named as Prometheus' own OTLP translation names them:
 //! dots become underscores, the unit `s` a `_seconds` suffix, monotonic
-//! sums counters with `_total`, histograms cumulative `_bucket`s.
+//! sums counters with `_total`, histograms cumulative `_bucket`s. A name
+//! ending in `.count` (a number of things, not a histogram's count) drops
+//! it and takes the plural, since Prometheus reserves the `_count` suffix
+//! for histograms: `db.client.connection.count` is `db_client_connections`.
+//! The resource (service name, version, `OTEL_RESOURCE_ATTRIBUTES`) is the
+//! `target_info` gauge's labels.
 
 use std::fmt::Write;
 
@@ -14,6 +19,13 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every metric of `collected`, as Prometheus text.
 pub fn encode(collected: &ResourceMetrics) -> String {
     let mut out = String::new();
+    header(&mut out, "target_info", "Target metadata", "gauge");
+    let resource: Vec<KeyValue> = collected
+        .resource()
+        .iter()
+        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
+        .collect();
+    let _ = writeln!(out, "target_info{} 1", labels(resource.iter(), None));
     for scope in collected.scope_metrics() {
         for metric in scope.metrics() {
             match metric.data() {
@@ -112,7 +124,10 @@ fn sample<T: Sample>(out: &mut String, name: &str, labels: &str, value: T) {
 
 /// `rpc.server.call.duration` in `s` → `rpc_server_call_duration_seconds`.
 fn metric_name(name: &str, unit: &str) -> String {
-    let mut base = sanitize(name);
+    let mut base = match name.strip_suffix(".count") {
+        Some(things) => format!("{}s", sanitize(things)),
+        None => sanitize(name),
+    };
     let suffix = match unit {
         "s" => "seconds",
         "ms" => "milliseconds",
@@ -192,10 +207,14 @@ mod tests {
             "rpc_server_call_duration_seconds"
         );
         assert_eq!(
-            metric_name("rpc.server.active_requests", "{request}"),
-            "rpc_server_active_requests"
+            metric_name("http.server.active_requests", "{request}"),
+            "http_server_active_requests"
         );
         assert_eq!(sanitize("9lives.x-y"), "_9lives_x_y");
+        assert_eq!(
+            metric_name("db.client.connection.count", "{connection}"),
+            "db_client_connections"
+        );
     }
 
     #[test]

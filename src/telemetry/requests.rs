@@ -1,7 +1,9 @@
 //! One span and one set of measurements per HTTP request of the JSON/HTTP
-//! mapping, as axum middleware on its routes. The span is named
-//! `METHOD /route` (the HTTP semantic conventions) and is the parent of the
-//! gRPC call the mapping makes in-process.
+//! mapping, as axum middleware on its routes. Names and attributes follow
+//! the OpenTelemetry semantic conventions v1.40.0 for HTTP servers: the
+//! span is named `METHOD /route` and is the parent of the gRPC call the
+//! mapping makes in-process (so such a request is measured both as an HTTP
+//! request and as an RPC).
 
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use opentelemetry::{KeyValue, trace::Status as SpanStatus};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{Metrics, extract_context, trace_id};
+use super::{Metrics, extract_context};
 
 /// Traces and measures one request (use with `Router::route_layer`, which
 /// knows the matched route).
@@ -31,15 +33,12 @@ pub async fn traced(State(metrics): State<Metrics>, request: Request, next: Next
         http.request.method = %method,
         http.route = %route,
         url.path = %request.uri().path(),
-        trace_id = tracing::field::Empty,
+        url.scheme = "http",
     );
     let _ = span.set_parent(extract_context(request.headers()));
-    if let Some(id) = trace_id(&span) {
-        span.record("trace_id", id);
-    }
     let mut attributes = vec![
         KeyValue::new("http.request.method", method),
-        KeyValue::new("http.route", route),
+        KeyValue::new("url.scheme", "http"),
     ];
     metrics.inner.http_active.add(1, &attributes);
     let started = Instant::now();
@@ -48,16 +47,21 @@ pub async fn traced(State(metrics): State<Metrics>, request: Request, next: Next
 
     metrics.inner.http_active.add(-1, &attributes);
     let status = response.status();
+    attributes.push(KeyValue::new("http.route", route));
     attributes.push(KeyValue::new(
         "http.response.status_code",
         i64::from(status.as_u16()),
     ));
+    if status.is_server_error() {
+        attributes.push(KeyValue::new("error.type", status.as_u16().to_string()));
+    }
     metrics
         .inner
         .http_duration
         .record(started.elapsed().as_secs_f64(), &attributes);
     span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
+        span.set_attribute("error.type", status.as_u16().to_string());
         span.set_status(SpanStatus::error(status.to_string()));
     }
     response

@@ -205,10 +205,13 @@ impl Workspaces {
     pub async fn get(&self, caller: Caller, id: &str) -> Result<WorkspaceView, DomainError> {
         let not_found = || DomainError::WorkspaceNotFound { id: id.to_owned() };
         let uuid = parse_id("id", id)?;
-        self.storage
+        let workspace = self
+            .storage
             .visible_workspace(uuid, caller.user_id)
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(not_found)?;
+        telemetry::record_organization(workspace.organization.id);
+        Ok(workspace)
     }
 
     /// ListWorkspaces.
