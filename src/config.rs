@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     domain::NameRules,
-    http::JsonNames,
+    http::{ApiV1Dialect, DialectChoice, JsonNames},
     storage::{Pooler, mask_url},
     telemetry::LogFormat,
 };
@@ -157,6 +157,16 @@ pub struct ServerSettings {
     /// (created_at). Requests accept both.
     #[arg(long, env = "HTTP_JSON_NAMES", value_enum, default_value_t = JsonNames::Camel, global = true)]
     pub http_json_names: JsonNames,
+
+    /// `seeds`: each seed's route speaks its seed's JSON (README, "JSON
+    /// dialects"); `grpc-gateway`: every route speaks grpc-gateway's.
+    #[arg(long, env = "HTTP_DIALECTS", value_enum, default_value_t = DialectChoice::Seeds, global = true)]
+    pub http_dialects: DialectChoice,
+
+    /// The seed whose JSON `POST /api/v1/workspaces` speaks: `000` or
+    /// `001` (both document that route).
+    #[arg(long, env = "HTTP_API_V1_DIALECT", value_enum, default_value_t = ApiV1Dialect::Seed000, global = true)]
+    pub http_api_v1_dialect: ApiV1Dialect,
 
     /// Most WorkspaceService calls in flight per replica (gRPC and HTTP
     /// together); more are answered RESOURCE_EXHAUSTED (HTTP 429) at once.

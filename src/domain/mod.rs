@@ -11,7 +11,7 @@ pub mod workspace;
 pub use error::{DomainError, FieldViolation, excerpt};
 pub use name::normalize_name;
 pub use organization::{
-    Caller, CredentialsKind, OrganizationRole, Plan, WorkspaceCreationPolicy, WorkspaceRole,
+    Caller, CredentialsKind, OrganizationRole, Plan, SignIn, WorkspaceCreationPolicy, WorkspaceRole,
 };
 pub use reason::{Reason, UnknownReason};
 pub use workspace::{

@@ -35,13 +35,48 @@ pub(super) fn is_bidi_control(c: char) -> bool {
     )
 }
 
-/// Characters that show nothing: zero-width spaces and joiners, the
-/// byte-order mark, soft hyphen.
-fn is_invisible(c: char) -> bool {
+/// Characters that show nothing: every format character (Unicode
+/// category Cf: zero-width spaces and joiners, the byte-order mark, the
+/// soft hyphen, bidirectional controls, tags), and the other code points
+/// that render as nothing (the combining grapheme joiner, variation
+/// selectors, Hangul fillers, the braille blank).
+pub(super) fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
     )
+}
+
+/// How many characters of `name` show: what the minimum length counts.
+pub fn visible_chars(name: &str) -> usize {
+    name.chars().filter(|c| !is_invisible(*c)).count()
 }
 
 #[cfg(test)]
@@ -76,6 +111,17 @@ mod tests {
         for (a, b) in pairs {
             assert_ne!(normalize_name(a), normalize_name(b), "{a:?} vs {b:?}");
         }
+    }
+
+    #[test]
+    fn invisible_characters_do_not_count_and_do_not_tell_names_apart() {
+        assert_eq!(visible_chars("ab\u{200B}\u{200B}"), 2);
+        assert_eq!(visible_chars("a\u{2062}b\u{FE0F}\u{E0041}"), 2);
+        assert_eq!(visible_chars("Data"), 4);
+        assert_eq!(
+            normalize_name("Da\u{2063}ta\u{E0020}"),
+            normalize_name("Data")
+        );
     }
 
     #[test]

@@ -14,6 +14,16 @@ pub struct Caller {
     /// Whether the account is validated (check 4), read with the
     /// credentials so the create path does not ask again.
     pub validated: bool,
+    /// The session that authenticated the call, when a session cookie did
+    /// (seed 004's answers show it).
+    pub signin: Option<SignIn>,
+}
+
+/// A session: its id and when it began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignIn {
+    pub id: Uuid,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Generates `as_str`, `Display` and `FromStr` for an enum stored as text.

@@ -70,6 +70,8 @@ catalogue! {
     InvalidFieldValue = "INVALID_FIELD_VALUE",
     /// A field the request message does not have.
     UnsupportedField = "UNSUPPORTED_FIELD",
+    /// A form field given more than once for a field that takes one value.
+    FieldRepeated = "FIELD_REPEATED",
     /// The request id is not a UUID.
     InvalidRequestId = "INVALID_REQUEST_ID",
     /// The request id was used before with a different request.

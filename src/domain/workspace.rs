@@ -118,7 +118,10 @@ pub fn validate_create(
 
     let name = input.name.trim();
     let chars = name.chars().count();
-    if name.is_empty() {
+    // Invisible characters make no name longer to the eye: the minimum
+    // counts what shows (the maximum, what is stored).
+    let visible = super::name::visible_chars(name);
+    if visible == 0 {
         violations.push(FieldViolation::new(
             "name",
             Reason::NameRequired,
@@ -130,7 +133,7 @@ pub fn validate_create(
             Reason::NameInvalidCharacters,
             "The name of the workspace must not contain control or bidirectional formatting characters.",
         ));
-    } else if chars < rules.min_chars {
+    } else if visible < rules.min_chars {
         violations.push(FieldViolation::new(
             "name",
             Reason::NameTooShort,

@@ -26,6 +26,12 @@ use crate::{
 #[derive(Clone, Copy, Debug)]
 pub struct AuthenticatedCaller(pub Caller);
 
+/// The name rules of the seed whose dialect a JSON/HTTP route speaks, put
+/// in the call's extensions by the in-process HTTP call: like the caller,
+/// never from the network.
+#[derive(Clone, Copy, Debug)]
+pub struct SeedNameRules(pub crate::domain::NameRules);
+
 /// `inner` behind authentication from headers.
 #[derive(Clone)]
 pub struct Authenticated<S> {

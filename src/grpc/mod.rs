@@ -21,7 +21,7 @@ use crate::{
     workspaces::Workspaces,
 };
 
-pub use authenticated::{Authenticated, AuthenticatedCaller, credentials};
+pub use authenticated::{Authenticated, AuthenticatedCaller, SeedNameRules, credentials};
 pub use convert::create_input;
 pub use status::{ERROR_DOMAIN, code_for, overloaded_with, status_of_reason};
 
@@ -151,9 +151,11 @@ impl WorkspaceService for WorkspaceApi {
         self.within_deadline(&metadata, &extensions, async {
             let caller = self.caller(&metadata, &extensions).await?;
             let input = convert::create_input(message);
+            // Set only by the in-process JSON/HTTP call of a seed's route.
+            let rules = extensions.get::<SeedNameRules>().map(|rules| rules.0);
             let workspace = self
                 .workspaces
-                .create(caller, &input)
+                .create(caller, &input, rules)
                 .await
                 .map_err(|e| status::failed("create the workspace", e))?;
             Ok(Response::new(answer(workspace)))

@@ -31,6 +31,7 @@ pub fn code_for(reason: Reason) -> Code {
         | FieldRequired
         | InvalidFieldValue
         | UnsupportedField
+        | FieldRepeated
         | InvalidRequestId
         | RequestIdReused
         | OrganizationRequired

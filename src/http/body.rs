@@ -70,7 +70,8 @@ fn path_of(prefix: &str, name: &str) -> String {
     }
 }
 
-/// Every key names a field, at every depth.
+/// Every key names a field, at every depth, and holds a value of the
+/// field's JSON type: an error names the field at fault.
 fn check_fields(
     message: &MessageDescriptor,
     fields: &Map<String, Value>,
@@ -84,6 +85,14 @@ fn check_fields(
                 format!("Unsupported field '{}'.", path_of(prefix, key)),
             ));
         };
+        if let Some(expected) = type_mismatch(&field, value) {
+            let path = path_of(prefix, field.name());
+            return Err(invalid(
+                &path,
+                Reason::InvalidFieldValue,
+                format!("'{path}' must be {expected}."),
+            ));
+        }
         if let (Kind::Message(inner), Value::Object(nested)) = (field.kind(), value)
             && !field.is_map()
             && !inner.full_name().starts_with("google.protobuf.")
@@ -92,6 +101,66 @@ fn check_fields(
         }
     }
     Ok(())
+}
+
+/// What `value` should have been, when it is not of the JSON type the
+/// proto3 JSON mapping gives `field` (`null` is every field's default).
+fn type_mismatch(field: &FieldDescriptor, value: &Value) -> Option<&'static str> {
+    if value.is_null() {
+        return None;
+    }
+    if field.is_list() {
+        return match value {
+            Value::Array(items) => items
+                .iter()
+                .find_map(|item| element_mismatch(&field.kind(), item))
+                .map(|_| "a list of values of its type"),
+            _ => Some("a list"),
+        };
+    }
+    if field.is_map() {
+        return (!value.is_object()).then_some("an object");
+    }
+    element_mismatch(&field.kind(), value)
+}
+
+fn element_mismatch(kind: &Kind, value: &Value) -> Option<&'static str> {
+    let fits = match kind {
+        Kind::String | Kind::Bytes => value.is_string(),
+        Kind::Bool => value.is_boolean(),
+        // Numbers may be written as strings in the JSON mapping.
+        Kind::Int32
+        | Kind::Sint32
+        | Kind::Sfixed32
+        | Kind::Uint32
+        | Kind::Fixed32
+        | Kind::Int64
+        | Kind::Sint64
+        | Kind::Sfixed64
+        | Kind::Uint64
+        | Kind::Fixed64
+        | Kind::Float
+        | Kind::Double => value.is_number() || value.is_string(),
+        Kind::Enum(_) => value.is_string() || value.is_number(),
+        Kind::Message(message) => match message.full_name() {
+            "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask" => value.is_string(),
+            name if name.starts_with("google.protobuf.") => true,
+            _ => value.is_object(),
+        },
+    };
+    if fits {
+        return None;
+    }
+    Some(match kind {
+        Kind::String | Kind::Bytes => "a string",
+        Kind::Bool => "true or false",
+        Kind::Enum(_) => "one of its enum's names",
+        Kind::Message(message) if message.full_name().starts_with("google.protobuf.") => "a string",
+        Kind::Message(_) => "an object",
+        _ => "a number",
+    })
 }
 
 /// Fields marked `(google.api.field_behavior) = REQUIRED` are present, in
@@ -198,7 +267,15 @@ pub fn insert_text(
                     list.push(value);
                 }
             } else {
-                fields.remove(field.json_name());
+                // One value for a field that takes one: a form repeating
+                // it is refused, not read as its last value.
+                if fields.contains_key(field.name()) || fields.contains_key(field.json_name()) {
+                    return Err(invalid(
+                        key,
+                        Reason::FieldRepeated,
+                        format!("'{key}' is given more than once."),
+                    ));
+                }
                 fields.insert(field.name().to_owned(), value);
             }
             Ok(())

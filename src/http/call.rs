@@ -13,7 +13,11 @@ use tonic::{
 };
 
 use super::{GrpcService, rules::HttpRule};
-use crate::{domain::Caller, grpc::AuthenticatedCaller, telemetry};
+use crate::{
+    domain::{Caller, NameRules},
+    grpc::{AuthenticatedCaller, SeedNameRules},
+    telemetry,
+};
 
 /// Request headers handed on to the gRPC service as metadata: credentials,
 /// the deadline (`grpc-timeout`, as in gRPC: `5S`, `500m`) and a request
@@ -23,13 +27,14 @@ const FORWARDED_HEADERS: &[&str] = &["authorization", "cookie", "grpc-timeout", 
 const TRACE_HEADERS: &[&str] = &["traceparent", "tracestate"];
 
 /// Calls `rule`'s RPC on `service` as `caller` with `message` and the
-/// forwarded part of `headers`; the reply, or the status the service
-/// answered.
+/// forwarded part of `headers` (and a seed's name rules, for a route that
+/// speaks its dialect); the reply, or the status the service answered.
 pub async fn call(
     service: &GrpcService,
     rule: &HttpRule,
     headers: &HeaderMap,
     caller: Caller,
+    rules: Option<NameRules>,
     message: DynamicMessage,
 ) -> Result<DynamicMessage, Status> {
     let path = PathAndQuery::try_from(rule.grpc_path())
@@ -38,6 +43,9 @@ pub async fn call(
     *request.metadata_mut() = MetadataMap::from_headers(forwarded(headers));
     // Authenticated already, before the body was read: not again.
     request.extensions_mut().insert(AuthenticatedCaller(caller));
+    if let Some(rules) = rules {
+        request.extensions_mut().insert(SeedNameRules(rules));
+    }
     // The reply comes from this process, already held to its limit.
     let mut grpc = tonic::client::Grpc::new(service.clone()).max_decoding_message_size(usize::MAX);
     grpc.ready()

@@ -12,9 +12,11 @@
 //! - `call.rs`: the in-process gRPC call.
 //! - `errors.rs`, `status.rs`: the layer's own errors; statuses as answers.
 //! - `openapi.rs`: the OpenAPI document of the routes.
+//! - `dialect/`: the seeds' own JSON, on the routes their documents name.
 
 mod body;
 mod call;
+mod dialect;
 mod errors;
 mod openapi;
 mod read;
@@ -33,10 +35,17 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::Value;
 
 pub use body::request_message;
+pub use dialect::{ApiV1Dialect, Dialect, DialectChoice};
 pub use read::body_fields;
 pub use rules::{HttpRule, http_rules};
 
-use crate::{auth::Authenticator, grpc::parse_grpc_timeout};
+use crate::{
+    auth::Authenticator,
+    domain::{Caller, NameRules},
+    grpc::parse_grpc_timeout,
+    proto,
+};
+use dialect::Failure;
 
 /// Which field names JSON answers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,6 +72,18 @@ pub fn json_options(names: JsonNames) -> SerializeOptions {
         .skip_default_fields(false)
 }
 
+/// How the mapping reads and answers: the settings it is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayOptions {
+    /// Field names of grpc-gateway answers.
+    pub names: JsonNames,
+    pub dialects: DialectChoice,
+    pub api_v1: ApiV1Dialect,
+    /// The configured name rules, for dialects whose seed states none.
+    pub name_rules: NameRules,
+    pub max_body_bytes: usize,
+}
+
 /// The HTTP side: rules, descriptors, the gRPC service to hand calls to.
 #[derive(Clone)]
 pub struct Gateway {
@@ -73,10 +94,26 @@ struct Inner {
     authenticator: Authenticator,
     pool: DescriptorPool,
     rules: Vec<HttpRule>,
+    /// The dialect of each rule.
+    dialects: Vec<Dialect>,
     grpc: GrpcService,
     names: SerializeOptions,
+    name_rules: NameRules,
     max_body_bytes: usize,
     openapi: Value,
+}
+
+/// Why a request got no reply from its RPC: a status (the RPC's, or the
+/// layer's own), or a body its dialect refused.
+enum Refusal {
+    Status(tonic::Status),
+    Invalid(Failure),
+}
+
+impl From<tonic::Status> for Refusal {
+    fn from(status: tonic::Status) -> Self {
+        Self::Status(status)
+    }
 }
 
 impl Gateway {
@@ -85,21 +122,27 @@ impl Gateway {
         descriptor_set: &[u8],
         authenticator: Authenticator,
         grpc: GrpcService,
-        names: JsonNames,
-        max_body_bytes: usize,
+        options: GatewayOptions,
     ) -> anyhow::Result<Self> {
         let pool = DescriptorPool::decode(descriptor_set)?;
         let rules = http_rules(&pool)?;
-        let openapi = openapi::document(&rules, names);
-        let names = json_options(names);
+        let dialects: Vec<Dialect> = rules
+            .iter()
+            .map(|rule| {
+                Dialect::of_route(&rule.method, &rule.path, options.dialects, options.api_v1)
+            })
+            .collect();
+        let openapi = openapi::document(&rules, &dialects, options.names);
         Ok(Self {
             inner: Arc::new(Inner {
                 authenticator,
                 pool,
                 rules,
+                dialects,
                 grpc,
-                names,
-                max_body_bytes,
+                names: json_options(options.names),
+                name_rules: options.name_rules,
+                max_body_bytes: options.max_body_bytes,
                 openapi,
             }),
         })
@@ -128,11 +171,32 @@ impl Gateway {
             router = router.route(&path, methods);
         }
         let gateway = self.clone();
-        router.fallback(move || async move { gateway.error(&errors::route_not_found()) })
+        router.fallback(move || async move { gateway.error(&errors::route_not_found(), false) })
     }
 
-    fn error(&self, status: &tonic::Status) -> Response {
-        status::error_response(status, &self.inner.pool, &self.inner.names)
+    /// grpc-gateway's error answer; `with_body` when the route takes a
+    /// body (whose schema errors are 422; elsewhere INVALID_ARGUMENT is 400).
+    fn error(&self, status: &tonic::Status, with_body: bool) -> Response {
+        status::error_response(status, &self.inner.pool, &self.inner.names, with_body)
+    }
+
+    /// The answer to `refusal` in the dialect of rule `index`.
+    fn refused(&self, index: usize, refusal: Refusal) -> Response {
+        let rule = &self.inner.rules[index];
+        let dialect = self.inner.dialects[index];
+        if !dialect.is_seed() {
+            return match refusal {
+                Refusal::Status(status) => self.error(&status, !rule.body.is_empty()),
+                Refusal::Invalid(_) => unreachable!("only seed dialects read bodies themselves"),
+            };
+        }
+        let failure = match refusal {
+            Refusal::Status(status) => {
+                Failure::of_status(&status, dialect, dialect.name_rules(self.inner.name_rules))
+            }
+            Refusal::Invalid(failure) => failure,
+        };
+        dialect.error(&failure)
     }
 
     async fn handle(
@@ -141,15 +205,37 @@ impl Gateway {
         path: Result<Path<HashMap<String, String>>, PathRejection>,
         request: Request,
     ) -> Response {
-        let rule = &self.inner.rules[index];
+        let http1 = request.version() < http::Version::HTTP_2;
+        let mut response = self.answer(index, path, request).await;
+        // A body over the limit may not have been read to its end: the
+        // connection cannot carry another request, and HTTP/1.1 clients
+        // are told so rather than find it closed.
+        if http1 && response.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
+    }
+
+    async fn answer(
+        &self,
+        index: usize,
+        path: Result<Path<HashMap<String, String>>, PathRejection>,
+        request: Request,
+    ) -> Response {
         let path = match path {
             Ok(Path(path)) => path,
             Err(PathRejection::MissingPathParams(_)) => HashMap::new(),
-            Err(rejection) => return self.error(&errors::invalid_path(&rejection.body_text())),
+            Err(rejection) => {
+                let status = errors::invalid_path(&rejection.body_text());
+                return self.refused(index, status.into());
+            }
         };
-        match self.transcode(rule, path, request).await {
+        match self.transcode(index, path, request).await {
             Ok(response) => response,
-            Err(status) => self.error(&status),
+            Err(refusal) => self.refused(index, refusal),
         }
     }
 
@@ -159,10 +245,12 @@ impl Gateway {
     /// expires).
     async fn transcode(
         &self,
-        rule: &HttpRule,
+        index: usize,
         path: HashMap<String, String>,
         request: Request,
-    ) -> Result<Response, tonic::Status> {
+    ) -> Result<Response, Refusal> {
+        let rule = &self.inner.rules[index];
+        let dialect = self.inner.dialects[index];
         let query: Vec<(String, String)> =
             form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
                 .into_owned()
@@ -171,7 +259,7 @@ impl Gateway {
         if let Some(value) = headers.get("grpc-timeout")
             && value.to_str().ok().and_then(parse_grpc_timeout).is_none()
         {
-            return Err(errors::invalid_timeout());
+            return Err(errors::invalid_timeout().into());
         }
         // Check 1 before the body: without valid credentials the answer is
         // 401 and not a byte of the body is read.
@@ -184,19 +272,48 @@ impl Gateway {
         let body = if rule.body.is_empty() {
             None
         } else {
-            Some(read::read_fields(rule, request, self.inner.max_body_bytes).await?)
+            let fields = read::read_fields(
+                rule,
+                request,
+                self.inner.max_body_bytes,
+                dialect.reads_forms(),
+            )
+            .await?;
+            if dialect.is_seed() {
+                Some(dialect.request(fields).map_err(Refusal::Invalid)?)
+            } else {
+                Some(fields)
+            }
         };
         let mut message = body::request_message(rule, body, &path, &query)?;
         if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
             set_if_empty(&mut message, "request_id", key);
         }
 
-        let reply = call::call(&self.inner.grpc, rule, &headers, caller, message).await?;
+        let rules = dialect
+            .is_seed()
+            .then(|| dialect.name_rules(self.inner.name_rules));
+        let reply = call::call(&self.inner.grpc, rule, &headers, caller, rules, message).await?;
+        if dialect.is_seed() {
+            return Ok(seed_answer(dialect, &reply, &caller)?);
+        }
         let json = reply
             .serialize_with_options(serde_json::value::Serializer, &self.inner.names)
             .map_err(|e| tonic::Status::internal(format!("unencodable reply: {e}")))?;
         Ok((rule.success_status(), Json(json)).into_response())
     }
+}
+
+/// A seed route's answer to its RPC's reply (a Workspace).
+fn seed_answer(
+    dialect: Dialect,
+    reply: &DynamicMessage,
+    caller: &Caller,
+) -> Result<Response, tonic::Status> {
+    let workspace: proto::Workspace = reply
+        .transcode_to()
+        .map_err(|e| tonic::Status::internal(format!("the reply is not a Workspace: {e}")))?;
+    Ok(dialect.created(&workspace, caller))
 }
 
 fn set_if_empty(message: &mut DynamicMessage, field: &str, value: &str) {

@@ -7,16 +7,17 @@ use std::collections::BTreeMap;
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
-use super::{JsonNames, body::is_required, rules::HttpRule, status::http_status_of};
+use super::{Dialect, JsonNames, body::is_required, rules::HttpRule, status::http_status_of};
 use crate::domain::Reason;
 
-/// The document for `rules`, with field names as answers print them.
-pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
+/// The document for `rules`, each described in its dialect (`dialects`, in
+/// the same order); grpc-gateway's answers with field names as `names`.
+pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> Value {
     let mut schemas = BTreeMap::new();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
 
-    for rule in rules {
+    for (rule, dialect) in rules.iter().zip(dialects.iter().copied()) {
         let input = rule.rpc.input();
         let output = rule.rpc.output();
         collect_schemas(&input, names, &mut schemas);
@@ -62,40 +63,62 @@ pub fn document(rules: &[HttpRule], names: JsonNames) -> Value {
         }
 
         let mut responses = Map::new();
+        let created = if dialect.is_seed() {
+            dialect.created_schema()
+        } else {
+            reference(&output)
+        };
         responses.insert(
             rule.success_status().as_u16().to_string(),
             json!({
                 "description": format!("The {}.", output.name()),
-                "content": {"application/json": {"schema": reference(&output)}},
+                "content": {"application/json": {"schema": created}},
             }),
         );
-        for (status, description) in error_statuses(rule) {
+        for (status, description) in error_statuses(rule, dialect) {
+            let schema = if dialect.is_seed() {
+                dialect.error_schema(status)
+            } else {
+                json!({"$ref": "#/components/schemas/Error"})
+            };
             responses.insert(
                 status.to_string(),
                 json!({
                     "description": with_reasons(status, description),
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    "content": {"application/json": {"schema": schema}},
                 }),
             );
         }
 
+        let summary = match dialect.seed() {
+            Some(seed) => format!(
+                "{} ({}), in seed {seed}'s dialect",
+                rule.rpc.name(),
+                rule.rpc.full_name()
+            ),
+            None => format!("{} ({})", rule.rpc.name(), rule.rpc.full_name()),
+        };
         let mut operation = json!({
             "operationId": operation_id,
-            "summary": format!("{} ({})", rule.rpc.name(), rule.rpc.full_name()),
+            "summary": summary,
             "parameters": parameters,
             "responses": responses,
             "security": [{"bearerAuth": []}, {"basicAuth": []}, {"sessionCookie": []}],
         });
         if !rule.body.is_empty() {
-            let schema = reference(&input);
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": {
-                    "application/json": {"schema": schema},
-                    "application/x-www-form-urlencoded": {"schema": schema},
-                    "multipart/form-data": {"schema": schema},
-                },
-            });
+            let schema = if dialect.is_seed() {
+                dialect.request_schema()
+            } else {
+                reference(&input)
+            };
+            let mut content = Map::new();
+            content.insert("application/json".into(), json!({"schema": schema}));
+            if dialect.reads_forms() {
+                for form in ["application/x-www-form-urlencoded", "multipart/form-data"] {
+                    content.insert(form.into(), json!({"schema": schema}));
+                }
+            }
+            operation["requestBody"] = json!({"required": true, "content": content});
         }
         paths
             .entry(rule.path.clone())
@@ -150,7 +173,7 @@ fn reason_schema() -> Value {
 }
 
 /// The error statuses an operation can answer, in the contract's words.
-fn error_statuses(rule: &HttpRule) -> Vec<(u16, &'static str)> {
+fn error_statuses(rule: &HttpRule, dialect: Dialect) -> Vec<(u16, &'static str)> {
     let mut statuses = vec![
         (
             400,
@@ -161,13 +184,17 @@ fn error_statuses(rule: &HttpRule) -> Vec<(u16, &'static str)> {
             403,
             "Not allowed: not a member of the organization, or not allowed to create workspaces.",
         ),
-        (
-            422,
-            "The request does not match its schema (malformed JSON, wrong types, missing required fields).",
-        ),
         (500, "Server error."),
         (503, "The service is unavailable; try again."),
     ];
+    // Schema errors of a body; Django REST framework (002) and seed 003
+    // answer bad input 400 whatever it is.
+    if !rule.body.is_empty() && !matches!(dialect, Dialect::Seed002 | Dialect::Seed003) {
+        statuses.push((
+            422,
+            "The request does not match its schema (malformed JSON, wrong types, missing required fields).",
+        ));
+    }
     if !rule.body.is_empty() {
         statuses.push((413, "The request body is too large."));
         statuses.push((415, "The content type is not supported."));

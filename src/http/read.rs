@@ -13,14 +13,19 @@ use super::{body, errors, rules::HttpRule};
 const MAX_FORM_PARTS: usize = 256;
 
 /// The body's fields as a JSON object: a JSON body, or form fields
-/// (urlencoded or multipart) typed by the request message's fields.
+/// (urlencoded or multipart, when `forms`) typed by the request message's
+/// fields.
 pub async fn read_fields(
     rule: &HttpRule,
     request: Request,
     max_bytes: usize,
+    forms: bool,
 ) -> Result<Map<String, Value>, Status> {
     let content_type = content_type(request.headers());
     let descriptor = rule.rpc.input();
+    if !forms && is_form(&content_type) {
+        return Err(errors::unsupported_media_type(&content_type));
+    }
     if content_type == "multipart/form-data" {
         let mut multipart = Multipart::from_request(request, &())
             .await
@@ -30,6 +35,7 @@ pub async fn read_fields(
         let mut fields = Map::new();
         let mut used = 0usize;
         let mut parts = 0usize;
+        let mut parts_read = Vec::new();
         while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
             parts += 1;
             if parts > MAX_FORM_PARTS {
@@ -48,14 +54,61 @@ pub async fn read_fields(
             let text = String::from_utf8(value).map_err(|_| {
                 errors::malformed(&format!("Form field '{name}' is not UTF-8 text."))
             })?;
+            parts_read.push((name, text));
+        }
+        // The whole form first, within its limits; then what it says.
+        for (name, text) in parts_read {
             body::insert_text(&descriptor, &mut fields, &name, &text)?;
         }
         return Ok(fields);
     }
-    let bytes = axum::body::to_bytes(request.into_body(), max_bytes)
-        .await
-        .map_err(|e| status_of_body_error(&e).unwrap_or_else(errors::too_large))?;
+    let bytes = read_limited(request.into_body(), max_bytes).await?;
     body_fields(&descriptor, &content_type, &bytes)
+}
+
+/// How much of a body over the limit is read and thrown away, so that a
+/// client still sending it can read the 413 rather than lose the
+/// connection under it; past this the connection is closed (announced with
+/// `Connection: close`, see `mod.rs`).
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long that may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The whole body, when it is at most `max_bytes`; else 413, after the
+/// rest of the body (up to `DRAIN_BYTES`) was read and dropped.
+async fn read_limited(body: axum::body::Body, max_bytes: usize) -> Result<bytes::Bytes, Status> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buffer = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| status_of_body_error(&e).unwrap_or_else(errors::too_large))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buffer.len() + data.len() > max_bytes {
+            drop(buffer);
+            let _ = tokio::time::timeout(DRAIN_TIME, drain(body, DRAIN_BYTES)).await;
+            return Err(errors::too_large());
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
+}
+
+/// Reads and drops up to `limit` bytes of what is left of `body`.
+async fn drain(mut body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > limit {
+                return;
+            }
+        }
+    }
 }
 
 /// The fields of a JSON or urlencoded form body (`content_type` lowercase,
@@ -87,6 +140,13 @@ pub fn body_fields(
         }
         other => Err(errors::unsupported_media_type(other)),
     }
+}
+
+fn is_form(content_type: &str) -> bool {
+    matches!(
+        content_type,
+        "multipart/form-data" | "application/x-www-form-urlencoded"
+    )
 }
 
 /// The media type of `headers`' content type, lowercase, without

@@ -60,6 +60,7 @@ pub fn error_response(
     status: &tonic::Status,
     pool: &DescriptorPool,
     names: &SerializeOptions,
+    with_body: bool,
 ) -> Response {
     let details = any_details(status, pool, names);
     let reason = details
@@ -67,7 +68,12 @@ pub fn error_response(
         .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
         .and_then(|info| info["reason"].as_str())
         .and_then(|reason| reason.parse().ok());
-    let http = http_status(status.code(), reason);
+    let mut http = http_status(status.code(), reason);
+    // 422 is about a request's body (the REST APIs' schema validation); a
+    // bad path variable or query parameter is grpc-gateway's 400.
+    if !with_body && http == StatusCode::UNPROCESSABLE_ENTITY {
+        http = StatusCode::BAD_REQUEST;
+    }
     let body = json!({
         "code": status.code() as i32,
         "message": status.message(),

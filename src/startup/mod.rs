@@ -21,7 +21,7 @@ use crate::{
     config::Settings,
     grpc::{Authenticated, WorkspaceApi},
     guard::{BodyBudget, BodyGuardLayer, GuardedListener},
-    http::{Gateway, GrpcService},
+    http::{Gateway, GatewayOptions, GrpcService},
     proto::{self, workspace_service_server::WorkspaceServiceServer},
     storage::Storage,
     telemetry::{self, CallLayer, Metrics, RpcMethods},
@@ -220,8 +220,13 @@ impl Application {
                     proto::FILE_DESCRIPTOR_SET,
                     self.authenticator.clone(),
                     GrpcService::new(tower::Layer::layer(&calls, workspaces.clone())),
-                    self.settings.server.http_json_names,
-                    max,
+                    GatewayOptions {
+                        names: self.settings.server.http_json_names,
+                        dialects: self.settings.server.http_dialects,
+                        api_v1: self.settings.server.http_api_v1_dialect,
+                        name_rules: self.settings.rules.name_rules()?,
+                        max_body_bytes: max,
+                    },
                 )?;
                 tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
                 let metrics = self.metrics.clone();

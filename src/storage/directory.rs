@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::{Storage, entities::*};
 use crate::domain::{
-    Caller, CredentialsKind, OrganizationRole, OrganizationSummary, Plan, WorkspaceCreationPolicy,
+    Caller, CredentialsKind, OrganizationRole, OrganizationSummary, Plan, SignIn,
+    WorkspaceCreationPolicy,
 };
 
 /// What CreateWorkspace needs to know about an organization, read at once.
@@ -28,6 +29,7 @@ fn caller(user: &user::Model) -> Caller {
     Caller {
         user_id: user.id,
         validated: user.validated,
+        signin: None,
     }
 }
 
@@ -185,7 +187,13 @@ impl Storage {
             .await?;
         Ok(found.and_then(|(session, user)| {
             let user = user?;
-            (session.expires_at > now).then(|| caller(&user))
+            (session.expires_at > now).then(|| Caller {
+                signin: Some(SignIn {
+                    id: session.id,
+                    created_at: session.created_at,
+                }),
+                ..caller(&user)
+            })
         }))
     }
 

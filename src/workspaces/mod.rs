@@ -73,14 +73,17 @@ impl Workspaces {
     }
 
     /// CreateWorkspace: checks 2 to 11 (check 1, authentication, made
-    /// `caller`).
+    /// `caller`). `rules` replaces the configured name rules for this
+    /// call: a JSON/HTTP route speaking a seed's dialect applies that
+    /// seed's (never settable by a gRPC caller).
     pub async fn create(
         &self,
         caller: Caller,
         input: &CreateWorkspaceInput,
+        rules: Option<NameRules>,
     ) -> Result<WorkspaceView, DomainError> {
         // 2. Well formed.
-        let request = validate_create(input, &self.rules)?;
+        let request = validate_create(input, &rules.unwrap_or(self.rules))?;
 
         // A retry of a call that succeeded answers what that call created,
         // before the checks below would refuse the now-taken name.

@@ -1,0 +1,429 @@
+//! Each seed's request body: its fields, in its names, with their JSON
+//! types, and the request message's field each one is. Reading a body
+//! checks presence and JSON types only; every rule of the values (lengths,
+//! UUIDs, the email) is the RPC's, applied once for every transport.
+
+use serde_json::{Map, Value, json};
+
+use super::{Dialect, Failure, Violation, ViolationKind};
+
+/// A field's path in a dialect's names, outermost first.
+pub type Loc = Vec<String>;
+
+/// One field of a seed's request body.
+pub struct Field {
+    /// As the seed names it.
+    pub name: &'static str,
+    /// The request message's field (proto name).
+    pub proto: &'static str,
+    pub required: bool,
+    pub kind: Kind,
+    /// For the OpenAPI document.
+    pub description: &'static str,
+}
+
+pub enum Kind {
+    String {
+        min_length: Option<usize>,
+        max_length: Option<usize>,
+        format: Option<&'static str>,
+    },
+    /// A string or `null` (FastAPI's `Optional[str]`).
+    NullableString,
+    /// An object of these fields, or `null`.
+    NullableObject(&'static [Field]),
+}
+
+const fn string() -> Kind {
+    Kind::String {
+        min_length: None,
+        max_length: None,
+        format: None,
+    }
+}
+
+const DOCUMENT_STORE: &[Field] = &[
+    Field {
+        name: "workspace_document_store_credentials_id",
+        proto: "workspace_document_store_credentials_id",
+        required: true,
+        kind: Kind::String {
+            min_length: None,
+            max_length: None,
+            format: Some("uuid"),
+        },
+        description: "The OpenSearch credentials for the files in this workspace.",
+    },
+    Field {
+        name: "pipeline_document_store_credentials_id",
+        proto: "pipeline_document_store_credentials_id",
+        required: true,
+        kind: Kind::String {
+            min_length: None,
+            max_length: None,
+            format: Some("uuid"),
+        },
+        description: "The OpenSearch credentials for the deployed pipelines.",
+    },
+];
+
+const FILE_STORE: &[Field] = &[Field {
+    name: "file_store_credentials_id",
+    proto: "file_store_credentials_id",
+    required: true,
+    kind: Kind::String {
+        min_length: None,
+        max_length: None,
+        format: Some("uuid"),
+    },
+    description: "The S3 credentials for the deployed pipelines.",
+}];
+
+const SEED_000: &[Field] = &[
+    Field {
+        name: "name",
+        proto: "name",
+        required: true,
+        kind: string(),
+        description: "The name of the workspace. It must be longer than 3 characters.",
+    },
+    Field {
+        name: "document_store_credentials",
+        proto: "document_store_credentials",
+        required: false,
+        kind: Kind::NullableObject(DOCUMENT_STORE),
+        description: "WorkspaceDocumentStoreCredentials",
+    },
+    Field {
+        name: "file_store_credentials",
+        proto: "file_store_credentials",
+        required: false,
+        kind: Kind::NullableObject(FILE_STORE),
+        description: "WorkspaceFileStoreCredentials",
+    },
+];
+
+const SEED_001: &[Field] = &[
+    Field {
+        name: "name",
+        proto: "name",
+        required: true,
+        kind: Kind::String {
+            min_length: Some(1),
+            max_length: Some(128),
+            format: None,
+        },
+        description: "Name",
+    },
+    Field {
+        name: "firstMemberId",
+        proto: "first_member_id",
+        required: false,
+        kind: Kind::NullableString,
+        description: "Firstmemberid: a member of the organization, added as ROLE_WORKSPACE_MEMBER.",
+    },
+    Field {
+        name: "billingAccountEmail",
+        proto: "billing_account_email",
+        required: true,
+        kind: Kind::String {
+            min_length: None,
+            max_length: None,
+            format: Some("email"),
+        },
+        description: "Billingaccountemail",
+    },
+];
+
+const SEED_002: &[Field] = &[
+    Field {
+        name: "name",
+        proto: "name",
+        required: true,
+        kind: Kind::String {
+            min_length: None,
+            max_length: Some(100),
+            format: None,
+        },
+        description: "The workspace's name: not empty, at most 100 characters.",
+    },
+    Field {
+        name: "description",
+        proto: "description",
+        required: false,
+        kind: string(),
+        description: "Default: empty.",
+    },
+];
+
+const SEED_003: &[Field] = &[Field {
+    name: "name",
+    proto: "name",
+    required: true,
+    kind: string(),
+    description: "The name of the workspace to create",
+}];
+
+const SEED_004: &[Field] = &[
+    Field {
+        name: "name",
+        proto: "name",
+        required: true,
+        kind: string(),
+        description: "The workspace's name.",
+    },
+    Field {
+        name: "description",
+        proto: "description",
+        required: false,
+        kind: string(),
+        description: "The workspace's description.",
+    },
+    Field {
+        name: "organization_id",
+        proto: "organization_id",
+        required: false,
+        kind: string(),
+        description: "The organization; the caller's only one when left out.",
+    },
+];
+
+/// The fields of `dialect`'s request body.
+pub fn fields(dialect: Dialect) -> &'static [Field] {
+    match dialect {
+        Dialect::GrpcGateway => &[],
+        Dialect::Seed000 => SEED_000,
+        Dialect::Seed001 => SEED_001,
+        Dialect::Seed002 => SEED_002,
+        Dialect::Seed003 => SEED_003,
+        Dialect::Seed004 => SEED_004,
+    }
+}
+
+/// `body` as the request message's JSON: each field of `fields` under its
+/// proto name when present and of its JSON type; every field at fault
+/// otherwise. Unknown fields are dropped, or refused when `refuse_unknown`.
+pub fn read(
+    fields: &'static [Field],
+    body: Map<String, Value>,
+    refuse_unknown: bool,
+) -> Result<Map<String, Value>, Failure> {
+    let mut violations = Vec::new();
+    let out = read_object(fields, body, refuse_unknown, &[], &mut violations);
+    if violations.is_empty() {
+        Ok(out)
+    } else {
+        Err(Failure::invalid(violations))
+    }
+}
+
+fn read_object(
+    fields: &'static [Field],
+    mut body: Map<String, Value>,
+    refuse_unknown: bool,
+    at: &[String],
+    violations: &mut Vec<Violation>,
+) -> Map<String, Value> {
+    let loc = |name: &str| -> Loc {
+        let mut loc = at.to_vec();
+        loc.push(name.to_owned());
+        loc
+    };
+    let mut out = Map::new();
+    for field in fields {
+        let value = body.remove(field.name);
+        match (value, &field.kind) {
+            (None, _) | (Some(Value::Null), Kind::String { .. }) if field.required => {
+                violations.push(Violation {
+                    loc: loc(field.name),
+                    kind: ViolationKind::Missing,
+                    description: "Field required".into(),
+                    input: None,
+                });
+            }
+            (None | Some(Value::Null), _) => {}
+            (Some(Value::String(text)), Kind::String { .. } | Kind::NullableString) => {
+                out.insert(field.proto.to_owned(), Value::String(text));
+            }
+            (Some(other), Kind::String { .. } | Kind::NullableString) => {
+                violations.push(Violation {
+                    loc: loc(field.name),
+                    kind: ViolationKind::WrongType("string"),
+                    description: format!("'{}' must be a string.", field.name),
+                    input: Some(other),
+                });
+            }
+            (Some(Value::Object(nested)), Kind::NullableObject(inner)) => {
+                let nested =
+                    read_object(inner, nested, refuse_unknown, &loc(field.name), violations);
+                out.insert(field.proto.to_owned(), Value::Object(nested));
+            }
+            (Some(other), Kind::NullableObject(_)) => {
+                violations.push(Violation {
+                    loc: loc(field.name),
+                    kind: ViolationKind::WrongType("object"),
+                    description: format!("'{}' must be an object.", field.name),
+                    input: Some(other),
+                });
+            }
+        }
+    }
+    if refuse_unknown {
+        for (name, value) in body {
+            violations.push(Violation {
+                loc: loc(&name),
+                kind: ViolationKind::Unsupported,
+                description: format!("Unsupported field '{name}'."),
+                input: Some(value),
+            });
+        }
+    }
+    out
+}
+
+/// The path, in the dialect's names, of the request message's field
+/// `proto_path` (`document_store_credentials.pipeline_…`); the proto path
+/// split at its dots when the dialect has no such field.
+pub fn dialect_loc(fields: &'static [Field], proto_path: &str) -> Loc {
+    let mut loc = Vec::new();
+    let mut fields = fields;
+    for part in proto_path.split('.').filter(|p| !p.is_empty()) {
+        match fields.iter().find(|f| f.proto == part) {
+            Some(field) => {
+                loc.push(field.name.to_owned());
+                fields = match field.kind {
+                    Kind::NullableObject(inner) => inner,
+                    _ => &[],
+                };
+            }
+            None => {
+                loc.push(part.to_owned());
+                fields = &[];
+            }
+        }
+    }
+    loc
+}
+
+/// The JSON schema of a body of `fields`.
+pub fn json_schema(fields: &'static [Field]) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for field in fields {
+        if field.required {
+            required.push(Value::String(field.name.to_owned()));
+        }
+        let mut schema = match &field.kind {
+            Kind::String {
+                min_length,
+                max_length,
+                format,
+            } => {
+                let mut schema = json!({"type": "string"});
+                if let Some(min) = min_length {
+                    schema["minLength"] = json!(min);
+                }
+                if let Some(max) = max_length {
+                    schema["maxLength"] = json!(max);
+                }
+                if let Some(format) = format {
+                    schema["format"] = json!(format);
+                }
+                schema
+            }
+            Kind::NullableString => json!({"type": "string", "nullable": true}),
+            Kind::NullableObject(inner) => {
+                let mut schema = json_schema(inner);
+                schema["nullable"] = json!(true);
+                schema
+            }
+        };
+        schema["description"] = json!(field.description);
+        properties.insert(field.name.to_owned(), schema);
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = Value::Array(required);
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn seed_001_reads_camel_case_into_proto_names() {
+        let read = read(
+            SEED_001,
+            object(json!({"name": "W", "billingAccountEmail": "b@x.io", "firstMemberId": null, "extra": 1})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(read),
+            json!({"name": "W", "billing_account_email": "b@x.io"})
+        );
+    }
+
+    #[test]
+    fn every_field_at_fault_is_named() {
+        let failure = read(
+            SEED_000,
+            object(
+                json!({"name": 1234, "file_store_credentials": {"file_store_credentials_id": 5}}),
+            ),
+            false,
+        )
+        .unwrap_err();
+        let locs: Vec<Loc> = failure.violations.iter().map(|v| v.loc.clone()).collect();
+        assert_eq!(
+            locs,
+            vec![
+                vec!["name".to_owned()],
+                vec![
+                    "file_store_credentials".to_owned(),
+                    "file_store_credentials_id".to_owned()
+                ],
+            ]
+        );
+        assert_eq!(
+            failure.violations[0].kind,
+            ViolationKind::WrongType("string")
+        );
+        assert_eq!(failure.violations[0].input, Some(json!(1234)));
+    }
+
+    #[test]
+    fn seed_002_refuses_what_it_does_not_know() {
+        let failure =
+            read(SEED_002, object(json!({"name": "W", "color": "red"})), true).unwrap_err();
+        assert_eq!(failure.violations[0].loc, vec!["color".to_owned()]);
+        assert_eq!(failure.violations[0].kind, ViolationKind::Unsupported);
+    }
+
+    #[test]
+    fn proto_paths_become_the_seeds_names() {
+        assert_eq!(
+            dialect_loc(SEED_001, "billing_account_email"),
+            vec!["billingAccountEmail"]
+        );
+        assert_eq!(
+            dialect_loc(
+                SEED_000,
+                "document_store_credentials.pipeline_document_store_credentials_id"
+            ),
+            vec![
+                "document_store_credentials",
+                "pipeline_document_store_credentials_id"
+            ]
+        );
+    }
+}
