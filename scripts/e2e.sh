@@ -87,6 +87,24 @@ expect "GetWorkspace returns it" "$out" "\"id\": \"$ID\"" '"membersCount": 1'
 out=$(grpcurl -plaintext -H "$AUTH" -d '{"page_size": 10}' "$ADDR" "$SVC/ListWorkspaces" 2>&1 || true)
 expect "ListWorkspaces lists it" "$out" "\"id\": \"$ID\""
 
+# The rest of its life: rename with the etag, then a stale etag, a token,
+# delete.
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"id\": \"$ID\", \"name\": \"Renamed with grpcurl\", \"update_mask\": {\"paths\": [\"name\"]}, \"etag\": \"\\\"1\\\"\"}" "$ADDR" "$SVC/UpdateWorkspace" 2>&1 || true)
+expect "UpdateWorkspace renames it with its etag" "$out" '"name": "Renamed with grpcurl"' '"etag": "\\"2\\""'
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"id\": \"$ID\", \"name\": \"Stale\", \"etag\": \"\\\"1\\\"\"}" "$ADDR" "$SVC/UpdateWorkspace" 2>&1 || true)
+expect "UpdateWorkspace with a stale etag is ABORTED" "$out" 'Code: Aborted' 'ETAG_MISMATCH'
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"workspace_id\": \"$ID\", \"name\": \"e2e\"}" "$ADDR" "$SVC/CreateWorkspaceAccessToken" 2>&1 || true)
+expect "CreateWorkspaceAccessToken shows its secret once" "$out" '"secret": "wsat_'
+WSAT=$(grep -o 'wsat_[A-Za-z0-9_-]*' <<<"$out" | head -1)
+out=$(grpcurl -plaintext -H "authorization: Bearer $WSAT" -d "{\"id\": \"$ID\"}" "$ADDR" "$SVC/GetWorkspace" 2>&1 || true)
+expect "the workspace access token reads its workspace" "$out" "\"id\": \"$ID\""
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"name\": \"Short-lived\"}" "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
+DOOMED=$(grep -Eo '"id": "[0-9a-f-]{36}"' <<<"$out" | head -1 | cut -d'"' -f4)
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"id\": \"$DOOMED\"}" "$ADDR" "$SVC/DeleteWorkspace" 2>&1 || true)
+expect "DeleteWorkspace deletes it" "$out" '^\{\}$|^\{$'
+out=$(grpcurl -plaintext -H "$AUTH" -d "{\"id\": \"$DOOMED\"}" "$ADDR" "$SVC/GetWorkspace" 2>&1 || true)
+expect "a deleted workspace is NOT_FOUND" "$out" 'Code: NotFound'
+
 out=$(grpcurl -plaintext -H "$AUTH" -d '{"name": "Dry run", "validate_only": true}' "$ADDR" "$SVC/CreateWorkspace" 2>&1 || true)
 expect "validate_only answers without an id" "$out" '"name": "Dry run"'
 # A top-level "id" (two spaces in) would mean something was created.

@@ -224,3 +224,63 @@ async fn bootstrap_file_is_applied_idempotently() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a valid bootstrap file"));
 }
+
+/// An operator repairs a workspace: gives it an OWNER, deletes it (its
+/// place under the limit comes back).
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_workspace_commands_set_members_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("admin.db").display());
+    let app = common::spawn_app_at(url.clone()).await;
+    let org = app.organization(common::PlanSpec::with_limit(1)).await;
+    let workspace = app.create_named(&org, "Repaired").await;
+    let colleague = app
+        .member(org.id, workspace_service::domain::OrganizationRole::Member)
+        .await;
+    let stranger = app.user().await;
+    app.stop().await;
+
+    let user = admin(
+        &url,
+        &[
+            "workspace",
+            "set-member",
+            "--workspace",
+            &workspace.id,
+            "--user",
+            &colleague.email,
+            "--role",
+            "OWNER",
+        ],
+    );
+    assert_eq!(user, colleague.id.to_string());
+    let refused = admin_fails(
+        &url,
+        &[
+            "workspace",
+            "set-member",
+            "--workspace",
+            &workspace.id,
+            "--user",
+            &stranger.id.to_string(),
+            "--role",
+            "MEMBER",
+        ],
+    );
+    assert!(
+        refused.contains("not a member of the workspace's organization"),
+        "{refused}"
+    );
+    assert_eq!(
+        admin(&url, &["workspace", "delete", "--id", &workspace.id]),
+        workspace.id
+    );
+    assert!(
+        admin_fails(&url, &["workspace", "delete", "--id", &workspace.id]).contains("no workspace")
+    );
+
+    // The place under the limit of 1 is free again.
+    let app = common::spawn_app_at(url).await;
+    app.create_named(&org, "Next one").await;
+    app.stop().await;
+}

@@ -279,7 +279,7 @@ async fn list_cost_follows_what_the_caller_can_see() {
 /// existing workspaces that now share one, the older keeps it.
 #[tokio::test]
 async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
     use sea_orm_migration::MigratorTrait;
     use workspace_service::storage::{entities::workspace, migrations::Migrator};
 
@@ -303,7 +303,8 @@ async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
     for name in ["Caf\u{e9}", "Cafe\u{301}", "Other"] {
         let id = uuid::Uuid::now_v7();
         ids.push(id);
-        workspace::ActiveModel {
+        // The first schema has no `revision` yet: left out of the insert.
+        let row = workspace::ActiveModel {
             id: Set(id),
             organization_id: Set(org),
             name: Set(name.into()),
@@ -320,10 +321,12 @@ async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
             created_by: Set(user),
             created_at: Set(now),
             updated_at: Set(now),
-        }
-        .insert(&db)
-        .await
-        .unwrap();
+            revision: sea_orm::ActiveValue::NotSet,
+        };
+        workspace::Entity::insert(row)
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
     }
     drop(db);
     storage.close().await.unwrap();

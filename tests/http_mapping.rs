@@ -679,9 +679,18 @@ fn descriptor_set_subcommand_carries_the_http_annotations() {
     assert_eq!(
         routes,
         [
+            "DELETE /api/v1/workspaces/{id}",
+            "DELETE /api/v1/workspaces/{workspace_id}/accessTokens/{token_id}",
+            "DELETE /api/v1/workspaces/{workspace_id}/members/{user_id}",
             "GET /api/v1/workspaces",
             "GET /api/v1/workspaces/{id}",
+            "GET /api/v1/workspaces/{workspace_id}/accessTokens",
+            "GET /api/v1/workspaces/{workspace_id}/members",
+            "PATCH /api/v1/workspaces/{id}",
+            "PATCH /api/v1/workspaces/{workspace_id}/members/{user_id}",
             "POST /api/v1/workspaces",
+            "POST /api/v1/workspaces/{workspace_id}/accessTokens",
+            "POST /api/v1/workspaces/{workspace_id}/members",
             "POST /api/v3/workspaces",
             "POST /workspace",
             "POST /workspaces",

@@ -148,7 +148,10 @@ fn names_round_trip_or_are_invalid_argument(backend: Backend) {
         .enable_all()
         .build()
         .unwrap();
-    let Some(app) = runtime.block_on(spawn_app(backend)) else {
+    // The RPC's rules on both transports: grpc-gateway's dialect on HTTP.
+    let Some(app) = runtime.block_on(common::spawn_app_with(backend, |s| {
+        s.server.http_dialects = workspace_service::http::DialectChoice::GrpcGateway;
+    })) else {
         return;
     };
     let org = runtime.block_on(app.organization(PlanSpec::default()));

@@ -307,7 +307,8 @@ async fn a_body_past_the_budget_is_refused_with_retry_info() {
     use workspace_service::domain::Reason;
 
     let Some(app) = common::spawn_app_with(common::Backend::Sqlite, |s| {
-        s.server.body_budget_bytes = 64 << 10
+        s.server.body_budget_bytes = 64 << 10;
+        s.server.http_dialects = workspace_service::http::DialectChoice::GrpcGateway;
     })
     .await
     else {

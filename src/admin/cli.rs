@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy};
+use crate::domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy, WorkspaceRole};
 
 #[derive(Debug, Args)]
 #[command(arg_required_else_help = true)]
@@ -41,6 +41,33 @@ pub enum AdminCommand {
     /// Sessions (the `session` cookie).
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Workspaces: what an operator may need to repair (the API does the
+    /// rest).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Delete a workspace, its memberships and access tokens, and give its
+    /// place under the organization's limit back.
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+    /// Add a member of the workspace's organization to it, or give a member
+    /// another role (an OWNER to a workspace that lost its owners' users);
+    /// never takes the last OWNER away.
+    SetMember {
+        #[arg(long)]
+        workspace: String,
+        /// The user's id or email.
+        #[arg(long)]
+        user: String,
+        /// OWNER, ADMIN or MEMBER.
+        #[arg(long)]
+        role: WorkspaceRole,
+    },
 }
 
 #[derive(Debug, Subcommand)]

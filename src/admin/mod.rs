@@ -25,13 +25,13 @@ pub use bootstrap::{
 };
 pub use cli::{
     AdminArgs, AdminCommand, CredentialsCommand, MemberCommand, OrgCommand, PlanCommand,
-    SessionCommand, TokenCommand, UserCommand,
+    SessionCommand, TokenCommand, UserCommand, WorkspaceCommand,
 };
 pub use demo::{DEMO_OWNER, DEMO_SLUG, seed_demo};
 
 use crate::{
     auth::issue::{create_api_token, create_session},
-    storage::Storage,
+    storage::{Changed, MemberChange, Storage},
 };
 
 /// Runs `workspace-service admin …`.
@@ -116,6 +116,44 @@ pub async fn run(storage: &Storage, args: AdminArgs) -> anyhow::Result<()> {
                 .put_organization_member(org, user, role)
                 .await?
                 .to_string()
+        }
+        AdminCommand::Workspace(WorkspaceCommand::Delete { id }) => {
+            let id =
+                Uuid::try_parse(&id).with_context(|| format!("{id:?} is not a workspace id"))?;
+            let organization = storage
+                .workspace_organization(id)
+                .await?
+                .with_context(|| format!("no workspace {id}"))?;
+            match storage.delete_workspace(id, organization, None).await? {
+                Changed::Done => id.to_string(),
+                _ => bail!("no workspace {id}"),
+            }
+        }
+        AdminCommand::Workspace(WorkspaceCommand::SetMember {
+            workspace,
+            user,
+            role,
+        }) => {
+            let id = Uuid::try_parse(&workspace)
+                .with_context(|| format!("{workspace:?} is not a workspace id"))?;
+            let user = resolve_user(storage, &user).await?;
+            let organization = storage
+                .workspace_organization(id)
+                .await?
+                .with_context(|| format!("no workspace {id}"))?;
+            let added = storage.add_member(id, organization, user, role).await?;
+            let outcome = match added {
+                MemberChange::AlreadyMember => storage.change_member(id, user, Some(role)).await?,
+                other => other,
+            };
+            match outcome {
+                MemberChange::Done(_) => user.to_string(),
+                MemberChange::NotInOrganization => {
+                    bail!("user {user} is not a member of the workspace's organization")
+                }
+                MemberChange::LastOwner => bail!("the workspace would have no OWNER left"),
+                _ => bail!("no workspace {id}"),
+            }
         }
         AdminCommand::Credentials(CredentialsCommand::Create { org, kind, name }) => {
             let org = resolve_organization(storage, &org).await?;

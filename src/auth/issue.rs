@@ -15,6 +15,9 @@ pub const API_TOKEN_PREFIX: &str = "wst_";
 /// Prefix of session cookie values.
 pub const SESSION_PREFIX: &str = "wss_";
 
+/// How a workspace access token's secret begins.
+pub const WORKSPACE_TOKEN_PREFIX: &str = "wsat_";
+
 /// A new random secret (256 bits) with a prefix that says what it is.
 pub fn new_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];

@@ -59,11 +59,7 @@ impl Authenticator {
                     None => None,
                 }
             }
-            Some(Credentials::Bearer(token)) => {
-                self.storage
-                    .user_of_api_token(&hash_secret(&token), now)
-                    .await?
-            }
+            Some(Credentials::Bearer(token)) => self.token_user(&token, now).await?,
             Some(Credentials::Basic { username, password }) => {
                 // The API token is the password (`any:token`), or the user
                 // name when the password is empty (`token:`).
@@ -72,9 +68,7 @@ impl Authenticator {
                 } else {
                     password
                 };
-                self.storage
-                    .user_of_api_token(&hash_secret(&token), now)
-                    .await?
+                self.token_user(&token, now).await?
             }
             Some(Credentials::Session(value)) => {
                 self.storage
@@ -83,6 +77,23 @@ impl Authenticator {
             }
         };
         caller.ok_or(DomainError::Unauthenticated)
+    }
+}
+
+impl Authenticator {
+    /// The caller an API token (`wst_…`) or a workspace access token
+    /// (`wsat_…`, limited to its workspace) stands for.
+    async fn token_user(
+        &self,
+        token: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Caller>, DomainError> {
+        let hash = hash_secret(token);
+        Ok(if token.starts_with(issue::WORKSPACE_TOKEN_PREFIX) {
+            self.storage.user_of_workspace_token(&hash, now).await?
+        } else {
+            self.storage.user_of_api_token(&hash, now).await?
+        })
     }
 }
 

@@ -95,6 +95,31 @@ pub enum DomainError {
     #[error("Workspace {id} not found.")]
     WorkspaceNotFound { id: String },
 
+    /// The workspace changed since the caller read its etag (AIP-154).
+    #[error("The workspace {id} changed since it was read; read it again and retry.")]
+    EtagMismatch { id: Uuid },
+
+    /// The change would leave the workspace without an OWNER.
+    #[error("A workspace keeps at least one OWNER: make another member OWNER first.")]
+    LastOwner,
+
+    #[error("User {user_id} is already a member of this workspace.")]
+    AlreadyMember { user_id: Uuid },
+
+    #[error("User {user_id} is not a member of this workspace.")]
+    MemberNotFound { user_id: Uuid },
+
+    #[error("User {user_id} is not a member of the workspace's organization.")]
+    UserNotInOrganization { user_id: Uuid },
+
+    #[error("Access token {id} not found in this workspace.")]
+    AccessTokenNotFound { id: String },
+
+    /// A workspace access token tried what only its user's own credentials
+    /// may do.
+    #[error("A workspace access token cannot {action}.")]
+    AccessTokenNotAllowed { action: &'static str },
+
     /// The organization has as many calls in flight as one may; retry.
     #[error("Too many calls for this organization are in flight; retry shortly.")]
     OrganizationOverloaded { limit: usize },
@@ -143,6 +168,13 @@ impl DomainError {
             Self::WorkspaceAlreadyExists { .. } => Reason::WorkspaceAlreadyExists,
             Self::WorkspaceNotFound { .. } => Reason::WorkspaceNotFound,
             Self::OrganizationOverloaded { .. } => Reason::OrganizationOverloaded,
+            Self::EtagMismatch { .. } => Reason::EtagMismatch,
+            Self::LastOwner => Reason::LastOwner,
+            Self::AlreadyMember { .. } => Reason::AlreadyMember,
+            Self::MemberNotFound { .. } => Reason::MemberNotFound,
+            Self::UserNotInOrganization { .. } => Reason::UserNotInOrganization,
+            Self::AccessTokenNotFound { .. } => Reason::AccessTokenNotFound,
+            Self::AccessTokenNotAllowed { .. } => Reason::AccessTokenNotAllowed,
             Self::Unavailable(_) => Reason::Unavailable,
             Self::Internal(_) => Reason::Internal,
         }
@@ -161,6 +193,11 @@ impl DomainError {
             Self::OrganizationOverloaded { limit } => vec![("limit", limit.to_string())],
             Self::WorkspaceAlreadyExists { name } => vec![("name", name.clone())],
             Self::WorkspaceNotFound { id } => vec![("id", id.clone())],
+            Self::EtagMismatch { id } => vec![("id", id.to_string())],
+            Self::AlreadyMember { user_id }
+            | Self::MemberNotFound { user_id }
+            | Self::UserNotInOrganization { user_id } => vec![("user_id", user_id.to_string())],
+            Self::AccessTokenNotFound { id } => vec![("id", id.clone())],
             Self::InvalidArgument(violations) => violations
                 .first()
                 .map(|v| vec![("field", v.field.clone())])

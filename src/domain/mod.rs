@@ -2,6 +2,7 @@
 //! CreateWorkspace and the error enum. No transport, no database.
 
 mod error;
+mod lifecycle;
 mod name;
 mod new_workspace;
 mod organization;
@@ -9,6 +10,10 @@ mod reason;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, excerpt};
+pub use lifecycle::{
+    ACCESS_TOKEN_NAME_MAX_CHARS, AccessTokenView, UpdateWorkspaceInput, WorkspaceUpdate, etag_of,
+    parse_etag, validate_access_token, validate_update,
+};
 pub use name::normalize_name;
 pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, SignIn, WorkspaceCreationPolicy, WorkspaceRole,

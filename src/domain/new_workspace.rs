@@ -38,6 +38,7 @@ impl CreateWorkspace {
                 role,
                 created_at: now,
                 updated_at: now,
+                access_tokens: Vec::new(),
             })
             .collect();
         WorkspaceView {
@@ -56,6 +57,7 @@ impl CreateWorkspace {
             files_count: 0,
             created_at: now,
             updated_at: now,
+            revision: 0,
         }
     }
 }

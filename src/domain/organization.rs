@@ -17,6 +17,9 @@ pub struct Caller {
     /// The session that authenticated the call, when a session cookie did
     /// (seed 004's answers show it).
     pub signin: Option<SignIn>,
+    /// The workspace a workspace access token authenticated the call for:
+    /// it may act on that workspace only.
+    pub workspace_scope: Option<Uuid>,
 }
 
 /// A session: its id and when it began.

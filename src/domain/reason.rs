@@ -109,6 +109,33 @@ catalogue! {
     /// No such workspace, or not one the caller may see.
     WorkspaceNotFound = "WORKSPACE_NOT_FOUND",
 
+    // The workspace's life after its creation.
+    /// The update mask names a field that cannot be updated, or nothing.
+    InvalidUpdateMask = "INVALID_UPDATE_MASK",
+    /// An etag this service did not issue.
+    InvalidEtag = "INVALID_ETAG",
+    /// The workspace changed since the caller read its etag.
+    EtagMismatch = "ETAG_MISMATCH",
+    /// A role that is not a workspace role.
+    InvalidRole = "INVALID_ROLE",
+    /// The change would leave the workspace without an OWNER.
+    LastOwner = "LAST_OWNER",
+    /// The user is a member of the workspace already.
+    AlreadyMember = "ALREADY_MEMBER",
+    /// The user is not a member of the workspace.
+    MemberNotFound = "MEMBER_NOT_FOUND",
+    /// The user is not a member of the workspace's organization.
+    UserNotInOrganization = "USER_NOT_IN_ORGANIZATION",
+    /// An access token's name is empty or too long.
+    AccessTokenNameInvalid = "ACCESS_TOKEN_NAME_INVALID",
+    /// An access token's expiry is not in the future.
+    ExpireTimeInPast = "EXPIRE_TIME_IN_PAST",
+    /// No such access token in this workspace.
+    AccessTokenNotFound = "ACCESS_TOKEN_NOT_FOUND",
+    /// A workspace access token may not do this (create tokens, or act
+    /// outside its workspace).
+    AccessTokenNotAllowed = "ACCESS_TOKEN_NOT_ALLOWED",
+
     // The service and its transports.
     /// The database did not answer; retry.
     Unavailable = "UNAVAILABLE",

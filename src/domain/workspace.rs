@@ -117,59 +117,8 @@ pub fn validate_create(
     let mut violations = Vec::new();
 
     let name = input.name.trim();
-    let chars = name.chars().count();
-    // Invisible characters make no name longer to the eye: the minimum
-    // counts what shows (the maximum, what is stored).
-    let visible = super::name::visible_chars(name);
-    if visible == 0 {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameRequired,
-            "The name of the workspace must not be empty.",
-        ));
-    } else if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameInvalidCharacters,
-            "The name of the workspace must not contain control or bidirectional formatting characters.",
-        ));
-    } else if visible < rules.min_chars {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameTooShort,
-            format!(
-                "The name of the workspace '{name}' must contain more than {} characters. Give your workspace a longer name.",
-                rules.min_chars.saturating_sub(1)
-            ),
-        ));
-    } else if chars > rules.max_chars {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameTooLong,
-            format!(
-                "The name of the workspace must contain at most {} characters. Give your workspace a shorter name.",
-                rules.max_chars
-            ),
-        ));
-    }
-
-    if input
-        .description
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        violations.push(FieldViolation::new(
-            "description",
-            Reason::DescriptionInvalidCharacters,
-            "The description must not contain control characters other than tabs and line breaks.",
-        ));
-    } else if input.description.chars().count() > DESCRIPTION_MAX_CHARS {
-        violations.push(FieldViolation::new(
-            "description",
-            Reason::DescriptionTooLong,
-            format!("The description must contain at most {DESCRIPTION_MAX_CHARS} characters."),
-        ));
-    }
+    check_name(name, rules, &mut violations);
+    check_description(&input.description, &mut violations);
 
     let email = input.billing_account_email.trim();
     if email.is_empty() {
@@ -243,6 +192,67 @@ pub fn validate_create(
         request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
         validate_only: input.validate_only,
     })
+}
+
+/// The name rules (check 2): not empty, no control or bidirectional
+/// characters, within `rules`' bounds.
+pub(super) fn check_name(name: &str, rules: &NameRules, violations: &mut Vec<FieldViolation>) {
+    let chars = name.chars().count();
+    // Invisible characters make no name longer to the eye: the minimum
+    // counts what shows (the maximum, what is stored).
+    let visible = super::name::visible_chars(name);
+    if visible == 0 {
+        violations.push(FieldViolation::new(
+            "name",
+            Reason::NameRequired,
+            "The name of the workspace must not be empty.",
+        ));
+    } else if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        violations.push(FieldViolation::new(
+            "name",
+            Reason::NameInvalidCharacters,
+            "The name of the workspace must not contain control or bidirectional formatting characters.",
+        ));
+    } else if visible < rules.min_chars {
+        violations.push(FieldViolation::new(
+            "name",
+            Reason::NameTooShort,
+            format!(
+                "The name of the workspace '{name}' must contain more than {} characters. Give your workspace a longer name.",
+                rules.min_chars.saturating_sub(1)
+            ),
+        ));
+    } else if chars > rules.max_chars {
+        violations.push(FieldViolation::new(
+            "name",
+            Reason::NameTooLong,
+            format!(
+                "The name of the workspace must contain at most {} characters. Give your workspace a shorter name.",
+                rules.max_chars
+            ),
+        ));
+    }
+}
+
+/// The description rules: no control characters but tabs and line breaks,
+/// at most DESCRIPTION_MAX_CHARS.
+pub(super) fn check_description(description: &str, violations: &mut Vec<FieldViolation>) {
+    if description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        violations.push(FieldViolation::new(
+            "description",
+            Reason::DescriptionInvalidCharacters,
+            "The description must not contain control characters other than tabs and line breaks.",
+        ));
+    } else if description.chars().count() > DESCRIPTION_MAX_CHARS {
+        violations.push(FieldViolation::new(
+            "description",
+            Reason::DescriptionTooLong,
+            format!("The description must contain at most {DESCRIPTION_MAX_CHARS} characters."),
+        ));
+    }
 }
 
 fn optional_uuid(field: &str, value: &str, violations: &mut Vec<FieldViolation>) -> Option<Uuid> {
@@ -319,6 +329,8 @@ pub struct WorkspaceMember {
     pub role: WorkspaceRole,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The member's workspace access tokens (seed 001's `accessTokens`).
+    pub access_tokens: Vec<super::AccessTokenView>,
 }
 
 /// A workspace as a caller sees it: the union of the seeds' responses.
@@ -342,6 +354,8 @@ pub struct WorkspaceView {
     pub files_count: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Counts the workspace's changes (its etag); 0 in a preview.
+    pub revision: i64,
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::{
-    domain::{CreateWorkspaceInput, WorkspaceRole, WorkspaceView},
+    domain::{
+        AccessTokenView, CreateWorkspaceInput, UpdateWorkspaceInput, WorkspaceMember,
+        WorkspaceRole, WorkspaceView, etag_of,
+    },
     proto,
 };
 
@@ -29,6 +32,54 @@ pub fn create_input(request: proto::CreateWorkspaceRequest) -> CreateWorkspaceIn
     }
 }
 
+pub fn update_input(request: proto::UpdateWorkspaceRequest) -> UpdateWorkspaceInput {
+    UpdateWorkspaceInput {
+        name: request.name,
+        description: request.description,
+        paths: request.update_mask.map(|m| m.paths).unwrap_or_default(),
+        etag: request.etag,
+    }
+}
+
+/// A workspace role from the API's enum; `None` for ROLE_UNSPECIFIED and
+/// numbers the enum does not have.
+pub fn workspace_role(value: i32) -> Option<WorkspaceRole> {
+    match proto::Role::try_from(value).ok()? {
+        proto::Role::WorkspaceOwner => Some(WorkspaceRole::Owner),
+        proto::Role::WorkspaceAdmin => Some(WorkspaceRole::Admin),
+        proto::Role::WorkspaceMember => Some(WorkspaceRole::Member),
+        proto::Role::Unspecified => None,
+    }
+}
+
+/// A timestamp from the API, `None` when unset or out of range.
+pub fn time_of(at: Option<Timestamp>) -> Option<DateTime<Utc>> {
+    let at = at?;
+    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
+}
+
+pub fn membership(workspace_id: &str, m: &WorkspaceMember) -> proto::WorkspaceMembership {
+    proto::WorkspaceMembership {
+        id: m.id.map(|id| id.to_string()).unwrap_or_default(),
+        workspace_id: workspace_id.to_owned(),
+        user_id: m.user_id.to_string(),
+        privileges: vec![role(m.role) as i32],
+        access_tokens: m.access_tokens.iter().map(access_token).collect(),
+        created_at: timestamp(m.created_at),
+        updated_at: timestamp(m.updated_at),
+    }
+}
+
+pub fn access_token(t: &AccessTokenView) -> proto::WorkspaceAccessToken {
+    proto::WorkspaceAccessToken {
+        id: t.id.to_string(),
+        name: t.name.clone(),
+        hash: t.hash.clone(),
+        created_at: timestamp(t.created_at),
+        expires_at: t.expires_at.and_then(timestamp),
+    }
+}
+
 fn timestamp(at: DateTime<Utc>) -> Option<Timestamp> {
     Some(Timestamp {
         seconds: at.timestamp(),
@@ -47,19 +98,7 @@ fn role(role: WorkspaceRole) -> proto::Role {
 pub fn workspace(view: WorkspaceView) -> proto::Workspace {
     let id = view.id.map(|id| id.to_string()).unwrap_or_default();
     proto::Workspace {
-        memberships: view
-            .members
-            .iter()
-            .map(|m| proto::WorkspaceMembership {
-                id: m.id.map(|id| id.to_string()).unwrap_or_default(),
-                workspace_id: id.clone(),
-                user_id: m.user_id.to_string(),
-                privileges: vec![role(m.role) as i32],
-                access_tokens: Vec::new(),
-                created_at: timestamp(m.created_at),
-                updated_at: timestamp(m.updated_at),
-            })
-            .collect(),
+        memberships: view.members.iter().map(|m| membership(&id, m)).collect(),
         members_count: view.members.len() as i32,
         id,
         name: view.name,
@@ -88,5 +127,10 @@ pub fn workspace(view: WorkspaceView) -> proto::Workspace {
         summaries: Vec::new(),
         created_at: timestamp(view.created_at),
         updated_at: timestamp(view.updated_at),
+        etag: if view.revision > 0 {
+            etag_of(view.revision)
+        } else {
+            String::new()
+        },
     }
 }

@@ -12,10 +12,16 @@ use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use crate::{
     auth::Authenticator,
+    domain::DomainError,
     domain::{Caller, WorkspaceView},
     proto::{
-        CreateWorkspaceRequest, GetWorkspaceRequest, ListWorkspacesRequest, ListWorkspacesResponse,
-        Workspace, workspace_service_server::WorkspaceService,
+        AddWorkspaceMemberRequest, CreateWorkspaceAccessTokenRequest,
+        CreateWorkspaceAccessTokenResponse, CreateWorkspaceRequest, DeleteWorkspaceRequest,
+        GetWorkspaceRequest, ListWorkspaceAccessTokensRequest, ListWorkspaceAccessTokensResponse,
+        ListWorkspaceMembersRequest, ListWorkspaceMembersResponse, ListWorkspacesRequest,
+        ListWorkspacesResponse, RemoveWorkspaceMemberRequest, RevokeWorkspaceAccessTokenRequest,
+        UpdateWorkspaceMemberRequest, UpdateWorkspaceRequest, Workspace, WorkspaceMembership,
+        workspace_service_server::WorkspaceService,
     },
     telemetry,
     workspaces::Workspaces,
@@ -124,6 +130,31 @@ impl WorkspaceApi {
             .map_err(|_| status::overloaded())
     }
 
+    /// The common shape of a call: admitted, authenticated, within its
+    /// deadline; `call` runs the use case, whose error becomes the status of
+    /// `operation` failing.
+    async fn serve<M, T, F, Fut>(
+        &self,
+        request: Request<M>,
+        operation: &'static str,
+        call: F,
+    ) -> Result<Response<T>, Status>
+    where
+        F: FnOnce(Caller, M) -> Fut,
+        Fut: Future<Output = Result<T, DomainError>>,
+    {
+        let _admitted = self.admit()?;
+        let (metadata, extensions, message) = request.into_parts();
+        self.within_deadline(&metadata, &extensions, async {
+            let caller = self.caller(&metadata, &extensions).await?;
+            call(caller, message)
+                .await
+                .map(Response::new)
+                .map_err(|e| status::failed(operation, e))
+        })
+        .await
+    }
+
     /// Check 1: made from the headers before the body was read
     /// (`Authenticated`); here only when the service runs without that
     /// layer.
@@ -217,6 +248,186 @@ impl WorkspaceService for WorkspaceApi {
                 next_page_token: page.next_page_token,
             }))
         })
+        .await
+    }
+
+    async fn update_workspace(
+        &self,
+        request: Request<UpdateWorkspaceRequest>,
+    ) -> Result<Response<Workspace>, Status> {
+        self.serve(
+            request,
+            "update the workspace",
+            |caller, message| async move {
+                let id = message.id.clone();
+                let input = convert::update_input(message);
+                let view = self.workspaces.update(caller, &id, &input, None).await?;
+                Ok(answer(view))
+            },
+        )
+        .await
+    }
+
+    async fn delete_workspace(
+        &self,
+        request: Request<DeleteWorkspaceRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.serve(
+            request,
+            "delete the workspace",
+            |caller, message| async move {
+                self.workspaces
+                    .delete(caller, &message.id, &message.etag, message.allow_missing)
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn add_workspace_member(
+        &self,
+        request: Request<AddWorkspaceMemberRequest>,
+    ) -> Result<Response<WorkspaceMembership>, Status> {
+        self.serve(request, "add the member", |caller, message| async move {
+            let role = convert::workspace_role(message.role);
+            let member = self
+                .workspaces
+                .add_member(caller, &message.workspace_id, &message.user_id, role)
+                .await?;
+            Ok(convert::membership(&message.workspace_id, &member))
+        })
+        .await
+    }
+
+    async fn update_workspace_member(
+        &self,
+        request: Request<UpdateWorkspaceMemberRequest>,
+    ) -> Result<Response<WorkspaceMembership>, Status> {
+        self.serve(request, "update the member", |caller, message| async move {
+            let role = convert::workspace_role(message.role).ok_or_else(|| {
+                DomainError::invalid(
+                    "role",
+                    crate::domain::Reason::InvalidRole,
+                    "role must be ROLE_WORKSPACE_OWNER, ROLE_WORKSPACE_ADMIN or ROLE_WORKSPACE_MEMBER.",
+                )
+            })?;
+            let member = self
+                .workspaces
+                .change_member(caller, &message.workspace_id, &message.user_id, Some(role))
+                .await?
+                .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("no member after update")))?;
+            Ok(convert::membership(&message.workspace_id, &member))
+        })
+        .await
+    }
+
+    async fn remove_workspace_member(
+        &self,
+        request: Request<RemoveWorkspaceMemberRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.serve(request, "remove the member", |caller, message| async move {
+            self.workspaces
+                .change_member(caller, &message.workspace_id, &message.user_id, None)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn list_workspace_members(
+        &self,
+        request: Request<ListWorkspaceMembersRequest>,
+    ) -> Result<Response<ListWorkspaceMembersResponse>, Status> {
+        self.serve(request, "list the members", |caller, message| async move {
+            let page = self
+                .workspaces
+                .members(
+                    caller,
+                    &message.workspace_id,
+                    message.page_size,
+                    &message.page_token,
+                )
+                .await?;
+            Ok(ListWorkspaceMembersResponse {
+                memberships: page
+                    .items
+                    .iter()
+                    .map(|m| convert::membership(&message.workspace_id, m))
+                    .collect(),
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn create_workspace_access_token(
+        &self,
+        request: Request<CreateWorkspaceAccessTokenRequest>,
+    ) -> Result<Response<CreateWorkspaceAccessTokenResponse>, Status> {
+        self.serve(
+            request,
+            "create the access token",
+            |caller, message| async move {
+                let expires_at = convert::time_of(message.expire_time);
+                if message.expire_time.is_some() && expires_at.is_none() {
+                    return Err(DomainError::invalid(
+                        "expire_time",
+                        crate::domain::Reason::ExpireTimeInPast,
+                        "expire_time is not a valid time.",
+                    ));
+                }
+                let (token, secret) = self
+                    .workspaces
+                    .create_access_token(caller, &message.workspace_id, &message.name, expires_at)
+                    .await?;
+                Ok(CreateWorkspaceAccessTokenResponse {
+                    access_token: Some(convert::access_token(&token)),
+                    secret,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn list_workspace_access_tokens(
+        &self,
+        request: Request<ListWorkspaceAccessTokensRequest>,
+    ) -> Result<Response<ListWorkspaceAccessTokensResponse>, Status> {
+        self.serve(
+            request,
+            "list the access tokens",
+            |caller, message| async move {
+                let page = self
+                    .workspaces
+                    .access_tokens(
+                        caller,
+                        &message.workspace_id,
+                        message.page_size,
+                        &message.page_token,
+                    )
+                    .await?;
+                Ok(ListWorkspaceAccessTokensResponse {
+                    access_tokens: page.items.iter().map(convert::access_token).collect(),
+                    next_page_token: page.next_page_token,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn revoke_workspace_access_token(
+        &self,
+        request: Request<RevokeWorkspaceAccessTokenRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.serve(
+            request,
+            "revoke the access token",
+            |caller, message| async move {
+                self.workspaces
+                    .revoke_access_token(caller, &message.workspace_id, &message.token_id)
+                    .await
+            },
+        )
         .await
     }
 }

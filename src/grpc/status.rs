@@ -38,14 +38,23 @@ pub fn code_for(reason: Reason) -> Code {
         | InvalidPageSize
         | InvalidPageToken
         | InvalidTimeout
-        | MalformedBody => Code::InvalidArgument,
-        NotOrganizationMember | InsufficientRole | WorkspaceCreationDisabled => {
-            Code::PermissionDenied
+        | MalformedBody
+        | InvalidUpdateMask
+        | InvalidEtag
+        | InvalidRole
+        | AccessTokenNameInvalid
+        | ExpireTimeInPast => Code::InvalidArgument,
+        NotOrganizationMember
+        | InsufficientRole
+        | WorkspaceCreationDisabled
+        | AccessTokenNotAllowed => Code::PermissionDenied,
+        AccountNotValidated | PlanNotSupported | LastOwner | UserNotInOrganization => {
+            Code::FailedPrecondition
         }
-        AccountNotValidated | PlanNotSupported => Code::FailedPrecondition,
-        CredentialsNotFound | FirstMemberNotFound | WorkspaceNotFound | RouteNotFound => {
-            Code::NotFound
-        }
+        CredentialsNotFound | FirstMemberNotFound | WorkspaceNotFound | RouteNotFound
+        | MemberNotFound | AccessTokenNotFound => Code::NotFound,
+        EtagMismatch => Code::Aborted,
+        AlreadyMember => Code::AlreadyExists,
         WorkspaceLimitReached
         | Overloaded
         | OrganizationOverloaded

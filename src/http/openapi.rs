@@ -206,15 +206,29 @@ fn error_statuses(rule: &HttpRule, dialect: Dialect) -> Vec<(u16, &'static str)>
             (406, "You reached the workspace limit. Delete an existing workspace to create a new one."),
             (409, "This workspace already exists. Try giving your new workspace a different name."),
         ]);
-    } else if rule.rpc.name().starts_with("Get") {
-        statuses.push((404, "Not found."));
+    } else if rule.rpc.name() != "ListWorkspaces" {
+        statuses.push((404, "Not found, or not visible to the caller."));
+        if !rule.rpc.name().starts_with("Get") && !rule.rpc.name().starts_with("List") {
+            statuses.push((
+                409,
+                "Conflict: the name exists, the etag is stale, or the user is a member already.",
+            ));
+        }
     }
     statuses.sort_unstable();
     statuses
 }
 
+/// A message's schema: a reference to its component, or, for the
+/// well-known types (which have none), its JSON mapping's shape.
 fn reference(message: &MessageDescriptor) -> Value {
-    json!({"$ref": format!("#/components/schemas/{}", message.full_name())})
+    match message.full_name() {
+        "google.protobuf.Empty" => json!({"type": "object"}),
+        "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        "google.protobuf.FieldMask" => json!({"type": "string"}),
+        name if name.starts_with("google.protobuf.") => json!({}),
+        name => json!({"$ref": format!("#/components/schemas/{name}")}),
+    }
 }
 
 fn is_well_known(message: &MessageDescriptor) -> bool {
@@ -270,10 +284,6 @@ fn field_schema(field: &FieldDescriptor) -> Value {
             "type": "string",
             "enum": enumeration.values().map(|v| v.name().to_owned()).collect::<Vec<_>>(),
         }),
-        Kind::Message(message) if message.full_name() == "google.protobuf.Timestamp" => {
-            json!({"type": "string", "format": "date-time"})
-        }
-        Kind::Message(message) if is_well_known(&message) => json!({}),
         Kind::Message(message) => reference(&message),
     };
     if field.is_list() {

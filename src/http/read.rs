@@ -80,21 +80,35 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 async fn read_limited(body: axum::body::Body, max_bytes: usize) -> Result<bytes::Bytes, Status> {
     use http_body_util::BodyExt;
     let mut body = body;
-    let mut buffer = bytes::BytesMut::new();
+    // The chunks as they came: a buffer grown by doubling would hold up
+    // to twice what the memory budget counted while a body trickles in.
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut size = 0usize;
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| status_of_body_error(&e).unwrap_or_else(errors::too_large))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if buffer.len() + data.len() > max_bytes {
-            drop(buffer);
+        if size + data.len() > max_bytes {
+            drop(chunks);
             let _ = tokio::time::timeout(DRAIN_TIME, drain(body, DRAIN_BYTES)).await;
             return Err(errors::too_large());
         }
-        buffer.extend_from_slice(&data);
+        size += data.len();
+        chunks.push(data);
     }
-    Ok(buffer.freeze())
+    Ok(match chunks.len() {
+        0 => bytes::Bytes::new(),
+        1 => chunks.pop().expect("one chunk"),
+        _ => {
+            let mut whole = bytes::BytesMut::with_capacity(size);
+            for chunk in chunks {
+                whole.extend_from_slice(&chunk);
+            }
+            whole.freeze()
+        }
+    })
 }
 
 /// Reads and drops up to `limit` bytes of what is left of `body`.

@@ -30,6 +30,7 @@ fn caller(user: &user::Model) -> Caller {
         user_id: user.id,
         validated: user.validated,
         signin: None,
+        workspace_scope: None,
     }
 }
 
@@ -62,7 +63,7 @@ impl Storage {
 
     /// The user with this id, if any.
     #[tracing::instrument(name = "db.user", skip_all, fields(otel.kind = "client", otel.name = "SELECT users", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "users", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
-    async fn user(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+    pub(super) async fn user(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
         user::Entity::find_by_id(id).one(&self.db).await
     }
 

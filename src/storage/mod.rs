@@ -6,6 +6,7 @@ mod availability;
 mod connection;
 mod directory;
 pub mod entities;
+mod lifecycle;
 pub mod migrations;
 mod workspaces;
 
@@ -31,6 +32,7 @@ pub use admin::NewApiToken;
 pub use availability::Availability;
 pub use connection::{Pooler, mask_url, redact};
 pub use directory::OrganizationContext;
+pub use lifecycle::{Changed, MemberChange, WorkspaceAccess};
 pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 
 /// How long a SQLite writer waits for the write lock before giving up.

@@ -236,8 +236,9 @@ impl Storage {
         self.views(models, caller).await
     }
 
-    /// Workspaces with their organization and memberships, as `caller`
-    /// sees them; three queries whatever the number of workspaces.
+    /// Workspaces with their organization, memberships and the members'
+    /// access tokens, as `caller` sees them; four queries whatever the
+    /// number of workspaces.
     async fn views(
         &self,
         models: Vec<workspace::Model>,
@@ -266,6 +267,17 @@ impl Storage {
                 .or_default()
                 .push(member_of(m)?);
         }
+        let tokens = self
+            .live_access_tokens(models.iter().map(|m| m.id).collect())
+            .await?;
+        for (workspace_id, token) in tokens {
+            if let Some(member) = members
+                .get_mut(&workspace_id)
+                .and_then(|ms| ms.iter_mut().find(|m| m.user_id == token.user_id))
+            {
+                member.access_tokens.push(token);
+            }
+        }
         models
             .into_iter()
             .map(|w| {
@@ -284,7 +296,7 @@ impl Storage {
     }
 }
 
-fn member_of(m: workspace_membership::Model) -> Result<WorkspaceMember, DbErr> {
+pub(super) fn member_of(m: workspace_membership::Model) -> Result<WorkspaceMember, DbErr> {
     let role: WorkspaceRole = m
         .role
         .parse()
@@ -295,6 +307,7 @@ fn member_of(m: workspace_membership::Model) -> Result<WorkspaceMember, DbErr> {
         role,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        access_tokens: Vec::new(),
     })
 }
 
@@ -327,6 +340,7 @@ fn view_of(
         files_count: w.files_count,
         created_at: w.created_at,
         updated_at: w.updated_at,
+        revision: w.revision,
     }
 }
 
@@ -380,6 +394,7 @@ async fn insert_in(
         created_by: new.creator,
         created_at: now,
         updated_at: now,
+        revision: 1,
     };
     let id = workspace.id;
     workspace::Entity::insert(workspace.clone().into_active_model())

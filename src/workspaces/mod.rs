@@ -17,13 +17,29 @@ use crate::{
 };
 
 mod gate;
+mod lifecycle;
 
 pub use gate::OrganizationGate;
+pub use lifecycle::Page;
 
 /// ListWorkspaces' page size when the caller gives none.
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 /// ListWorkspaces' largest page; larger requests are lowered to it.
 pub const MAX_PAGE_SIZE: i32 = 1_000;
+
+/// A request's `page_size`: the default for 0, at most MAX_PAGE_SIZE;
+/// negative is INVALID_ARGUMENT.
+fn page_size_of(page_size: i32) -> Result<i32, DomainError> {
+    match page_size {
+        size if size < 0 => Err(DomainError::invalid(
+            "page_size",
+            Reason::InvalidPageSize,
+            "page_size must not be negative.",
+        )),
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        size => Ok(size.min(MAX_PAGE_SIZE)),
+    }
+}
 
 /// One page of ListWorkspaces.
 #[derive(Debug, Clone)]
@@ -84,6 +100,12 @@ impl Workspaces {
     ) -> Result<WorkspaceView, DomainError> {
         // 2. Well formed.
         let request = validate_create(input, &rules.unwrap_or(self.rules))?;
+        // A workspace access token acts on its own workspace only.
+        if caller.workspace_scope.is_some() {
+            return Err(DomainError::AccessTokenNotAllowed {
+                action: "create workspaces",
+            });
+        }
 
         // A retry of a call that succeeded answers what that call created,
         // before the checks below would refuse the now-taken name.
@@ -208,6 +230,9 @@ impl Workspaces {
     pub async fn get(&self, caller: Caller, id: &str) -> Result<WorkspaceView, DomainError> {
         let not_found = || DomainError::WorkspaceNotFound { id: id.to_owned() };
         let uuid = parse_id("id", id)?;
+        if caller.workspace_scope.is_some_and(|scope| scope != uuid) {
+            return Err(not_found());
+        }
         let workspace = self
             .storage
             .visible_workspace(uuid, caller.user_id)
@@ -229,17 +254,7 @@ impl Workspaces {
             "" => None,
             id => Some(parse_id("organization_id", id)?),
         };
-        let page_size = match page_size {
-            size if size < 0 => {
-                return Err(DomainError::invalid(
-                    "page_size",
-                    Reason::InvalidPageSize,
-                    "page_size must not be negative.",
-                ));
-            }
-            0 => DEFAULT_PAGE_SIZE,
-            size => size.min(MAX_PAGE_SIZE),
-        };
+        let page_size = page_size_of(page_size)?;
         let after = PageToken::decode(page_token, organization_id)?;
         if let Some(organization_id) = organization_id {
             telemetry::record_organization(organization_id);
@@ -259,6 +274,10 @@ impl Workspaces {
             .storage
             .visible_workspaces(caller.user_id, organization_id, after, page_size as u64 + 1)
             .await?;
+        // A workspace access token sees its own workspace only.
+        if let Some(scope) = caller.workspace_scope {
+            workspaces.retain(|w| w.id == Some(scope));
+        }
         let next_page_token = if workspaces.len() > page_size {
             workspaces.truncate(page_size);
             let last = workspaces

@@ -10,4 +10,5 @@ pub mod session;
 pub mod storage_credential;
 pub mod user;
 pub mod workspace;
+pub mod workspace_access_token;
 pub mod workspace_membership;

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261129_000001_name_keys_and_list_index;
+mod m20261129_000002_lifecycle;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261129_000001_name_keys_and_list_index::Migration),
+            Box::new(m20261129_000002_lifecycle::Migration),
         ]
     }
 }

@@ -1,0 +1,498 @@
+//! A workspace's life after its creation: updates and deletion (guarded by
+//! its revision, the etag), members, access tokens. Each change is one
+//! transaction; the invariants are the database's to keep:
+//! - the organization's workspace counter moves with every delete in the
+//!   transaction that deletes, after locking the organization's row as a
+//!   create does, so creates and deletes racing under a limit stay exact;
+//! - a stale revision changes nothing (a conditional UPDATE or DELETE);
+//! - member changes lock the workspace's row first, so two removals or
+//!   demotions cannot both see "another OWNER is left".
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use super::{Storage, entities::*, violates_unique, workspaces::member_of};
+use crate::domain::{
+    AccessTokenView, Caller, OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceUpdate,
+};
+
+/// What a caller may know about a workspace before acting on it.
+#[derive(Debug, Clone)]
+pub struct WorkspaceAccess {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub revision: i64,
+    /// The caller's organization role (the caller is a current member).
+    pub organization_role: OrganizationRole,
+    /// The caller's role in the workspace, if a member.
+    pub workspace_role: Option<WorkspaceRole>,
+}
+
+/// How a conditional change ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Done,
+    /// The workspace's revision is not the one expected.
+    Stale,
+    /// The workspace is gone.
+    Missing,
+    /// UpdateWorkspace only: another workspace of the organization has the
+    /// name.
+    NameTaken,
+}
+
+/// How a member change ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberChange {
+    Done(Option<WorkspaceMember>),
+    NotMember,
+    AlreadyMember,
+    NotInOrganization,
+    LastOwner,
+}
+
+impl Storage {
+    /// The workspace `id` as `caller` stands to it, if the caller is a
+    /// current member of its organization.
+    pub async fn workspace_access(
+        &self,
+        id: Uuid,
+        caller: Uuid,
+    ) -> Result<Option<WorkspaceAccess>, DbErr> {
+        let Some(workspace) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let Some(organization_role) = self
+            .organization_role(workspace.organization_id, caller)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let workspace_role = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.eq(id))
+            .filter(workspace_membership::Column::UserId.eq(caller))
+            .one(&self.db)
+            .await?
+            .and_then(|m| m.role.parse().ok());
+        Ok(Some(WorkspaceAccess {
+            id,
+            organization_id: workspace.organization_id,
+            revision: workspace.revision,
+            organization_role,
+            workspace_role,
+        }))
+    }
+
+    /// The organization workspace `id` belongs to.
+    pub async fn workspace_organization(&self, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+        Ok(workspace::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|w| w.organization_id))
+    }
+
+    /// Applies `update` to workspace `id` if its revision is still the
+    /// expected one; the revision moves on by one.
+    pub async fn update_workspace(
+        &self,
+        id: Uuid,
+        update: &WorkspaceUpdate,
+    ) -> Result<Changed, DbErr> {
+        let now = Utc::now().trunc_subsecs(6);
+        let mut query = workspace::Entity::update_many()
+            .col_expr(workspace::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                workspace::Column::Revision,
+                Expr::col(workspace::Column::Revision).add(1),
+            )
+            .filter(workspace::Column::Id.eq(id));
+        if let Some((name, key)) = &update.name {
+            query = query
+                .col_expr(workspace::Column::Name, Expr::value(name.clone()))
+                .col_expr(workspace::Column::NormalizedName, Expr::value(key.clone()));
+        }
+        if let Some(description) = &update.description {
+            query = query.col_expr(
+                workspace::Column::Description,
+                Expr::value(description.clone()),
+            );
+        }
+        if let Some(revision) = update.expected_revision {
+            query = query.filter(workspace::Column::Revision.eq(revision));
+        }
+        match query.exec(&self.db).await {
+            Ok(result) if result.rows_affected > 0 => Ok(Changed::Done),
+            Ok(_) => self.why_unchanged(id).await,
+            Err(err) if violates_unique(&err, "normalized_name") => Ok(Changed::NameTaken),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Deletes workspace `id` of `organization_id` (its memberships, access
+    /// tokens and idempotency records go with it) if its revision is still
+    /// the expected one, and gives its place under the limit back.
+    pub async fn delete_workspace(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        expected_revision: Option<i64>,
+    ) -> Result<Changed, DbErr> {
+        let txn = self.db.begin().await?;
+        // The organization's row first, as a create takes it: the counter
+        // and the rows move together.
+        organization::Entity::update_many()
+            .col_expr(
+                organization::Column::WorkspaceCount,
+                Expr::col(organization::Column::WorkspaceCount).sub(1),
+            )
+            .filter(organization::Column::Id.eq(organization_id))
+            .exec(&txn)
+            .await?;
+        let mut delete = workspace::Entity::delete_many()
+            .filter(workspace::Column::Id.eq(id))
+            .filter(workspace::Column::OrganizationId.eq(organization_id));
+        if let Some(revision) = expected_revision {
+            delete = delete.filter(workspace::Column::Revision.eq(revision));
+        }
+        let deleted = delete.exec(&txn).await?.rows_affected;
+        if deleted == 0 {
+            txn.rollback().await?;
+            return self.why_unchanged(id).await;
+        }
+        // The foreign keys would cascade; the statements say what goes.
+        workspace_access_token::Entity::delete_many()
+            .filter(workspace_access_token::Column::WorkspaceId.eq(id))
+            .exec(&txn)
+            .await?;
+        workspace_membership::Entity::delete_many()
+            .filter(workspace_membership::Column::WorkspaceId.eq(id))
+            .exec(&txn)
+            .await?;
+        idempotency_record::Entity::delete_many()
+            .filter(idempotency_record::Column::WorkspaceId.eq(id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Changed::Done)
+    }
+
+    async fn why_unchanged(&self, id: Uuid) -> Result<Changed, DbErr> {
+        Ok(
+            match workspace::Entity::find_by_id(id).one(&self.db).await? {
+                Some(_) => Changed::Stale,
+                None => Changed::Missing,
+            },
+        )
+    }
+
+    /// Adds `user_id`, a member of `organization_id`, to workspace `id`.
+    pub async fn add_member(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: WorkspaceRole,
+    ) -> Result<MemberChange, DbErr> {
+        let txn = self.db.begin().await?;
+        if !lock_workspace(&txn, id).await? {
+            txn.rollback().await?;
+            return Ok(MemberChange::NotMember);
+        }
+        let in_organization = organization_membership::Entity::find()
+            .filter(organization_membership::Column::OrganizationId.eq(organization_id))
+            .filter(organization_membership::Column::UserId.eq(user_id))
+            .count(&txn)
+            .await?
+            > 0;
+        if !in_organization {
+            txn.rollback().await?;
+            return Ok(MemberChange::NotInOrganization);
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        let membership = workspace_membership::Model {
+            id: Uuid::now_v7(),
+            workspace_id: id,
+            user_id,
+            role: role.as_str().to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let inserted = workspace_membership::Entity::insert(workspace_membership::ActiveModel {
+            id: Set(membership.id),
+            workspace_id: Set(id),
+            user_id: Set(user_id),
+            role: Set(membership.role.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match inserted {
+            Ok(_) => {
+                txn.commit().await?;
+                Ok(MemberChange::Done(Some(member_of(membership)?)))
+            }
+            Err(err) => {
+                let _ = txn.rollback().await;
+                if violates_unique(&err, "workspace_memberships") {
+                    Ok(MemberChange::AlreadyMember)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Gives member `user_id` of workspace `id` the role `role`, or removes
+    /// them (`None`, with their access tokens); never the last OWNER.
+    pub async fn change_member(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        role: Option<WorkspaceRole>,
+    ) -> Result<MemberChange, DbErr> {
+        let txn = self.db.begin().await?;
+        // Serializes every member change of this workspace: the OWNER
+        // count read below stays true until commit.
+        if !lock_workspace(&txn, id).await? {
+            txn.rollback().await?;
+            return Ok(MemberChange::NotMember);
+        }
+        let Some(membership) = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.eq(id))
+            .filter(workspace_membership::Column::UserId.eq(user_id))
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Ok(MemberChange::NotMember);
+        };
+        let was_owner = membership.role == WorkspaceRole::Owner.as_str();
+        let stays_owner = role == Some(WorkspaceRole::Owner);
+        if was_owner && !stays_owner {
+            let owners = workspace_membership::Entity::find()
+                .filter(workspace_membership::Column::WorkspaceId.eq(id))
+                .filter(workspace_membership::Column::Role.eq(WorkspaceRole::Owner.as_str()))
+                .count(&txn)
+                .await?;
+            if owners <= 1 {
+                txn.rollback().await?;
+                return Ok(MemberChange::LastOwner);
+            }
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        let changed = match role {
+            Some(role) => {
+                workspace_membership::Entity::update_many()
+                    .col_expr(
+                        workspace_membership::Column::Role,
+                        Expr::value(role.as_str()),
+                    )
+                    .col_expr(workspace_membership::Column::UpdatedAt, Expr::value(now))
+                    .filter(workspace_membership::Column::Id.eq(membership.id))
+                    .exec(&txn)
+                    .await?;
+                let mut updated = member_of(membership)?;
+                updated.role = role;
+                updated.updated_at = now;
+                Some(updated)
+            }
+            None => {
+                workspace_access_token::Entity::delete_many()
+                    .filter(workspace_access_token::Column::WorkspaceId.eq(id))
+                    .filter(workspace_access_token::Column::UserId.eq(user_id))
+                    .exec(&txn)
+                    .await?;
+                workspace_membership::Entity::delete_by_id(membership.id)
+                    .exec(&txn)
+                    .await?;
+                None
+            }
+        };
+        txn.commit().await?;
+        Ok(MemberChange::Done(changed))
+    }
+
+    /// Up to `limit` members of workspace `id` after `after`, oldest first.
+    pub async fn members(
+        &self,
+        id: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<WorkspaceMember>, DbErr> {
+        let mut query = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.eq(id));
+        if let Some(after) = after {
+            query = query.filter(workspace_membership::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(workspace_membership::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut members = rows
+            .into_iter()
+            .map(member_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let tokens = self.live_access_tokens(vec![id]).await?;
+        for (_, token) in tokens {
+            if let Some(member) = members.iter_mut().find(|m| m.user_id == token.user_id) {
+                member.access_tokens.push(token);
+            }
+        }
+        Ok(members)
+    }
+
+    /// Stores a new access token of `user_id` for workspace `id`.
+    pub async fn create_access_token(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<AccessTokenView, DbErr> {
+        let now = Utc::now().trunc_subsecs(6);
+        let token = workspace_access_token::Model {
+            id: Uuid::now_v7(),
+            workspace_id: id,
+            user_id,
+            name: name.to_owned(),
+            token_hash: token_hash.to_owned(),
+            created_at: now,
+            expires_at: expires_at.map(|at| at.trunc_subsecs(6)),
+            revoked_at: None,
+        };
+        workspace_access_token::Entity::insert(workspace_access_token::ActiveModel {
+            id: Set(token.id),
+            workspace_id: Set(token.workspace_id),
+            user_id: Set(token.user_id),
+            name: Set(token.name.clone()),
+            token_hash: Set(token.token_hash.clone()),
+            created_at: Set(token.created_at),
+            expires_at: Set(token.expires_at),
+            revoked_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(token_view(token))
+    }
+
+    /// Up to `limit` unrevoked access tokens of workspace `id` after
+    /// `after`, oldest first.
+    pub async fn access_tokens(
+        &self,
+        id: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<AccessTokenView>, DbErr> {
+        let mut query = workspace_access_token::Entity::find()
+            .filter(workspace_access_token::Column::WorkspaceId.eq(id))
+            .filter(workspace_access_token::Column::RevokedAt.is_null());
+        if let Some(after) = after {
+            query = query.filter(workspace_access_token::Column::Id.gt(after));
+        }
+        Ok(query
+            .order_by_asc(workspace_access_token::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(token_view)
+            .collect())
+    }
+
+    /// Revokes access token `token_id` of workspace `id`; false when there
+    /// is no such unrevoked token.
+    pub async fn revoke_access_token(&self, id: Uuid, token_id: Uuid) -> Result<bool, DbErr> {
+        let revoked = workspace_access_token::Entity::update_many()
+            .col_expr(
+                workspace_access_token::Column::RevokedAt,
+                Expr::value(Utc::now().trunc_subsecs(6)),
+            )
+            .filter(workspace_access_token::Column::Id.eq(token_id))
+            .filter(workspace_access_token::Column::WorkspaceId.eq(id))
+            .filter(workspace_access_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(revoked.rows_affected > 0)
+    }
+
+    /// The unrevoked access tokens of `workspaces`, with their workspace.
+    pub(super) async fn live_access_tokens(
+        &self,
+        workspaces: Vec<Uuid>,
+    ) -> Result<Vec<(Uuid, AccessTokenView)>, DbErr> {
+        Ok(workspace_access_token::Entity::find()
+            .filter(workspace_access_token::Column::WorkspaceId.is_in(workspaces))
+            .filter(workspace_access_token::Column::RevokedAt.is_null())
+            .order_by_asc(workspace_access_token::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|t| (t.workspace_id, token_view(t)))
+            .collect())
+    }
+
+    /// The caller a workspace access token (by its hash) stands for: its
+    /// user, still a member of the workspace, limited to that workspace;
+    /// `None` when revoked, expired or unknown.
+    #[tracing::instrument(name = "db.user_of_workspace_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspace_access_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspace_access_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    pub async fn user_of_workspace_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Caller>, DbErr> {
+        let Some(token) = workspace_access_token::Entity::find()
+            .filter(workspace_access_token::Column::TokenHash.eq(token_hash))
+            .filter(workspace_access_token::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if token.expires_at.is_some_and(|at| at <= now) {
+            return Ok(None);
+        }
+        let Some(user) = self.user(token.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Caller {
+            user_id: user.id,
+            validated: user.validated,
+            signin: None,
+            workspace_scope: Some(token.workspace_id),
+        }))
+    }
+}
+
+/// Locks workspace `id`'s row until the transaction ends (SQLite: takes
+/// the write lock); false when there is no such workspace.
+async fn lock_workspace(txn: &DatabaseTransaction, id: Uuid) -> Result<bool, DbErr> {
+    let locked = workspace::Entity::update_many()
+        .col_expr(
+            workspace::Column::Revision,
+            Expr::col(workspace::Column::Revision),
+        )
+        .filter(workspace::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(locked.rows_affected > 0)
+}
+
+fn token_view(t: workspace_access_token::Model) -> AccessTokenView {
+    AccessTokenView {
+        id: t.id,
+        user_id: t.user_id,
+        name: t.name,
+        hash: t.token_hash,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+    }
+}

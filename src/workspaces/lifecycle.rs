@@ -1,0 +1,338 @@
+//! The workspace's life after CreateWorkspace: update, delete, members,
+//! access tokens. Who may do what:
+//! - seeing a workspace (Get, ListWorkspaceMembers): its members, and the
+//!   OWNERs and ADMINs of its organization;
+//! - updating it and managing its members and access tokens: its OWNERs
+//!   and ADMINs, and the organization's OWNERs and ADMINs;
+//! - deleting it: its OWNERs, and the organization's OWNERs and ADMINs;
+//! - leaving it: any member, for themselves.
+//!
+//! Anyone else gets the NOT_FOUND of a workspace they cannot see: whether
+//! it exists is not told. A workspace access token acts as its user, on its
+//! own workspace only, and cannot create tokens.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Workspaces, page_size_of};
+use crate::{
+    auth::issue::{WORKSPACE_TOKEN_PREFIX, hash_secret, new_secret},
+    domain::{
+        AccessTokenView, Caller, DomainError, NameRules, Reason, UpdateWorkspaceInput,
+        WorkspaceMember, WorkspaceRole, WorkspaceView, parse_etag, parse_id, validate_access_token,
+        validate_update,
+    },
+    storage::{Changed, MemberChange, WorkspaceAccess},
+};
+
+/// What an operation needs the caller to be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Right {
+    See,
+    Manage,
+    Delete,
+}
+
+fn allows(access: &WorkspaceAccess, right: Right) -> bool {
+    let runs_organization = access.organization_role.sees_all_workspaces();
+    runs_organization
+        || match (right, access.workspace_role) {
+            (_, None) => false,
+            (Right::See, Some(_)) => true,
+            (Right::Manage, Some(role)) => {
+                matches!(role, WorkspaceRole::Owner | WorkspaceRole::Admin)
+            }
+            (Right::Delete, Some(role)) => role == WorkspaceRole::Owner,
+        }
+}
+
+/// A page: at most `page_size` (default 50, at most 1,000) after the id in
+/// `page_token` ("" for the first page).
+fn page(page_size: i32, page_token: &str) -> Result<(Option<Uuid>, u64), DomainError> {
+    let size = page_size_of(page_size)?;
+    let after = match page_token.trim() {
+        "" => None,
+        token => Some(Uuid::parse_str(token).map_err(|_| {
+            DomainError::invalid(
+                "page_token",
+                Reason::InvalidPageToken,
+                "page_token must be a next_page_token this service returned.",
+            )
+        })?),
+    };
+    Ok((after, size as u64))
+}
+
+/// The next page's token: the last id, when the page was full.
+fn next_token<T>(items: &[T], limit: u64, id: impl Fn(&T) -> Uuid) -> String {
+    match items.last() {
+        Some(last) if items.len() as u64 == limit => id(last).to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A page of members or tokens, and the token of the next.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+impl Workspaces {
+    /// Workspace `id` (the request's `field`) if `caller` has `right` on it;
+    /// the NOT_FOUND of an invisible workspace otherwise.
+    async fn access(
+        &self,
+        caller: Caller,
+        field: &str,
+        id: &str,
+        right: Right,
+    ) -> Result<WorkspaceAccess, DomainError> {
+        let uuid = parse_id(field, id)?;
+        let not_found = || DomainError::WorkspaceNotFound { id: id.to_owned() };
+        if caller.workspace_scope.is_some_and(|scope| scope != uuid) {
+            return Err(not_found());
+        }
+        let access = self
+            .storage
+            .workspace_access(uuid, caller.user_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !allows(&access, right) {
+            return Err(not_found());
+        }
+        Ok(access)
+    }
+
+    /// Changes require a validated account, as creating does (check 4).
+    fn validated(caller: Caller) -> Result<(), DomainError> {
+        if caller.validated {
+            Ok(())
+        } else {
+            Err(DomainError::AccountNotValidated)
+        }
+    }
+
+    /// UpdateWorkspace.
+    pub async fn update(
+        &self,
+        caller: Caller,
+        id: &str,
+        input: &UpdateWorkspaceInput,
+        rules: Option<NameRules>,
+    ) -> Result<WorkspaceView, DomainError> {
+        let update = validate_update(input, &rules.unwrap_or(self.rules))?;
+        let access = self.access(caller, "id", id, Right::Manage).await?;
+        Self::validated(caller)?;
+        match self.storage.update_workspace(access.id, &update).await? {
+            Changed::Done => {}
+            Changed::Stale => return Err(DomainError::EtagMismatch { id: access.id }),
+            Changed::Missing => return Err(DomainError::WorkspaceNotFound { id: id.to_owned() }),
+            Changed::NameTaken => {
+                let name = update.name.map(|(name, _)| name).unwrap_or_default();
+                return Err(DomainError::WorkspaceAlreadyExists { name });
+            }
+        }
+        self.storage
+            .visible_workspace(access.id, caller.user_id)
+            .await?
+            .ok_or_else(|| DomainError::WorkspaceNotFound { id: id.to_owned() })
+    }
+
+    /// DeleteWorkspace.
+    pub async fn delete(
+        &self,
+        caller: Caller,
+        id: &str,
+        etag: &str,
+        allow_missing: bool,
+    ) -> Result<(), DomainError> {
+        let expected_revision =
+            parse_etag(etag).map_err(|v| DomainError::InvalidArgument(vec![v]))?;
+        let access = match self.access(caller, "id", id, Right::Delete).await {
+            Ok(access) => access,
+            Err(DomainError::WorkspaceNotFound { .. }) if allow_missing => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        Self::validated(caller)?;
+        match self
+            .storage
+            .delete_workspace(access.id, access.organization_id, expected_revision)
+            .await?
+        {
+            Changed::Done => Ok(()),
+            Changed::Missing if allow_missing => Ok(()),
+            Changed::Stale => Err(DomainError::EtagMismatch { id: access.id }),
+            Changed::Missing | Changed::NameTaken => {
+                Err(DomainError::WorkspaceNotFound { id: id.to_owned() })
+            }
+        }
+    }
+
+    /// AddWorkspaceMember: a member of the organization joins with `role`
+    /// (MEMBER when unspecified).
+    pub async fn add_member(
+        &self,
+        caller: Caller,
+        workspace_id: &str,
+        user_id: &str,
+        role: Option<WorkspaceRole>,
+    ) -> Result<WorkspaceMember, DomainError> {
+        let user = parse_id("user_id", user_id)?;
+        let access = self
+            .access(caller, "workspace_id", workspace_id, Right::Manage)
+            .await?;
+        Self::validated(caller)?;
+        let role = role.unwrap_or(WorkspaceRole::Member);
+        self.may_grant(&access, role)?;
+        match self
+            .storage
+            .add_member(access.id, access.organization_id, user, role)
+            .await?
+        {
+            MemberChange::Done(Some(member)) => Ok(member),
+            MemberChange::AlreadyMember => Err(DomainError::AlreadyMember { user_id: user }),
+            MemberChange::NotInOrganization => {
+                Err(DomainError::UserNotInOrganization { user_id: user })
+            }
+            _ => Err(DomainError::WorkspaceNotFound {
+                id: workspace_id.to_owned(),
+            }),
+        }
+    }
+
+    /// Only OWNERs (of the workspace, or running the organization) make
+    /// OWNERs.
+    fn may_grant(&self, access: &WorkspaceAccess, role: WorkspaceRole) -> Result<(), DomainError> {
+        let owner = access.organization_role.sees_all_workspaces()
+            || access.workspace_role == Some(WorkspaceRole::Owner);
+        if role == WorkspaceRole::Owner && !owner {
+            return Err(DomainError::InsufficientRole {
+                role: access
+                    .workspace_role
+                    .map_or_else(String::new, |r| r.as_str().to_owned()),
+            });
+        }
+        Ok(())
+    }
+
+    /// UpdateWorkspaceMember (role `Some`) or RemoveWorkspaceMember.
+    pub async fn change_member(
+        &self,
+        caller: Caller,
+        workspace_id: &str,
+        user_id: &str,
+        role: Option<WorkspaceRole>,
+    ) -> Result<Option<WorkspaceMember>, DomainError> {
+        let user = parse_id("user_id", user_id)?;
+        // Leaving needs only to be a member.
+        let leaving = role.is_none() && user == caller.user_id;
+        let right = if leaving { Right::See } else { Right::Manage };
+        let access = self
+            .access(caller, "workspace_id", workspace_id, right)
+            .await?;
+        Self::validated(caller)?;
+        if let Some(role) = role {
+            self.may_grant(&access, role)?;
+        }
+        match self.storage.change_member(access.id, user, role).await? {
+            MemberChange::Done(member) => Ok(member),
+            MemberChange::LastOwner => Err(DomainError::LastOwner),
+            MemberChange::NotMember => Err(DomainError::MemberNotFound { user_id: user }),
+            _ => Err(DomainError::WorkspaceNotFound {
+                id: workspace_id.to_owned(),
+            }),
+        }
+    }
+
+    /// ListWorkspaceMembers.
+    pub async fn members(
+        &self,
+        caller: Caller,
+        workspace_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<WorkspaceMember>, DomainError> {
+        let (after, limit) = page(page_size, page_token)?;
+        let access = self
+            .access(caller, "workspace_id", workspace_id, Right::See)
+            .await?;
+        let items = self.storage.members(access.id, after, limit).await?;
+        let next_page_token = next_token(&items, limit, |m| m.id.unwrap_or_default());
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// CreateWorkspaceAccessToken: the token and its secret, shown once.
+    pub async fn create_access_token(
+        &self,
+        caller: Caller,
+        workspace_id: &str,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(AccessTokenView, String), DomainError> {
+        if caller.workspace_scope.is_some() {
+            return Err(DomainError::AccessTokenNotAllowed {
+                action: "create access tokens",
+            });
+        }
+        let name = validate_access_token(name, expires_at, Utc::now())?;
+        let access = self
+            .access(caller, "workspace_id", workspace_id, Right::Manage)
+            .await?;
+        Self::validated(caller)?;
+        let secret = new_secret(WORKSPACE_TOKEN_PREFIX);
+        let token = self
+            .storage
+            .create_access_token(
+                access.id,
+                caller.user_id,
+                &name,
+                &hash_secret(&secret),
+                expires_at,
+            )
+            .await?;
+        Ok((token, secret))
+    }
+
+    /// ListWorkspaceAccessTokens.
+    pub async fn access_tokens(
+        &self,
+        caller: Caller,
+        workspace_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<AccessTokenView>, DomainError> {
+        let (after, limit) = page(page_size, page_token)?;
+        let access = self
+            .access(caller, "workspace_id", workspace_id, Right::Manage)
+            .await?;
+        let items = self.storage.access_tokens(access.id, after, limit).await?;
+        let next_page_token = next_token(&items, limit, |t| t.id);
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// RevokeWorkspaceAccessToken.
+    pub async fn revoke_access_token(
+        &self,
+        caller: Caller,
+        workspace_id: &str,
+        token_id: &str,
+    ) -> Result<(), DomainError> {
+        let token = parse_id("token_id", token_id)?;
+        let access = self
+            .access(caller, "workspace_id", workspace_id, Right::Manage)
+            .await?;
+        if self.storage.revoke_access_token(access.id, token).await? {
+            Ok(())
+        } else {
+            Err(DomainError::AccessTokenNotFound {
+                id: token_id.to_owned(),
+            })
+        }
+    }
+}

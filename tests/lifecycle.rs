@@ -1,0 +1,683 @@
+//! The rest of a workspace's life over gRPC, on SQLite and PostgreSQL:
+//! UpdateWorkspace, DeleteWorkspace, members, access tokens, who may do
+//! what, and the invariants under concurrent calls.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    Backend, Org, PlanSpec, TestApp, assert_error, authed, concurrently, named, spawn_app,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use tonic::{Code, Status, transport::Channel};
+use uuid::Uuid;
+use workspace_service::{
+    domain::{OrganizationRole, Reason},
+    proto::{
+        AddWorkspaceMemberRequest, CreateWorkspaceAccessTokenRequest, DeleteWorkspaceRequest,
+        GetWorkspaceRequest, ListWorkspaceAccessTokensRequest, ListWorkspaceMembersRequest,
+        ListWorkspacesRequest, RemoveWorkspaceMemberRequest, RevokeWorkspaceAccessTokenRequest,
+        Role, UpdateWorkspaceMemberRequest, UpdateWorkspaceRequest, Workspace,
+        workspace_service_client::WorkspaceServiceClient,
+    },
+    storage::entities::workspace_membership,
+};
+
+on_both_databases!(
+    update_renames_with_the_rules_of_create_and_refuses_a_stale_etag,
+    delete_frees_the_name_and_a_place_under_the_limit,
+    members_join_change_role_and_leave_but_one_owner_stays,
+    access_tokens_act_on_their_workspace_only_until_revoked_or_expired,
+    creates_and_deletes_racing_under_a_limit_keep_the_counter_exact,
+    of_two_updates_with_one_etag_exactly_one_wins,
+    concurrent_removals_never_leave_a_workspace_without_an_owner,
+);
+
+async fn client(app: &TestApp) -> WorkspaceServiceClient<Channel> {
+    WorkspaceServiceClient::new(app.channel().await)
+}
+
+fn update(workspace: &Workspace, name: &str, etag: &str) -> UpdateWorkspaceRequest {
+    UpdateWorkspaceRequest {
+        id: workspace.id.clone(),
+        name: name.to_owned(),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["name".into()],
+        }),
+        etag: etag.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn delete(id: &str) -> DeleteWorkspaceRequest {
+    DeleteWorkspaceRequest {
+        id: id.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn reason(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+async fn get(app: &TestApp, token: &str, id: &str) -> Result<Workspace, Status> {
+    client(app)
+        .await
+        .get_workspace(authed(token, GetWorkspaceRequest { id: id.to_owned() }))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn update_renames_with_the_rules_of_create_and_refuses_a_stale_etag(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let token = &org.owner.token;
+    let alpha = app.create_named(&org, "Alpha team").await;
+    app.create_named(&org, "Gamma team").await;
+    assert_eq!(alpha.etag, "\"1\"");
+    let mut grpc = client(&app).await;
+
+    let renamed = grpc
+        .update_workspace(authed(token, update(&alpha, "Beta team", &alpha.etag)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.etag.as_str()),
+        ("Beta team", "\"2\"")
+    );
+    assert_ne!(renamed.updated_at, alpha.updated_at);
+    assert_eq!(get(&app, token, &alpha.id).await.unwrap().name, "Beta team");
+
+    // The etag read before the rename is stale now.
+    assert_error(
+        grpc.update_workspace(authed(token, update(&alpha, "Delta team", &alpha.etag)))
+            .await,
+        Code::Aborted,
+        Reason::EtagMismatch,
+    );
+    // The rules of create: unique (as names that look the same), lengths.
+    assert_error(
+        grpc.update_workspace(authed(token, update(&renamed, " gamma TEAM ", "")))
+            .await,
+        Code::AlreadyExists,
+        Reason::WorkspaceAlreadyExists,
+    );
+    assert_error(
+        grpc.update_workspace(authed(token, update(&renamed, "abc", "")))
+            .await,
+        Code::InvalidArgument,
+        Reason::NameTooShort,
+    );
+    // Without a mask, the fields given; the description alone.
+    let described = grpc
+        .update_workspace(authed(
+            token,
+            UpdateWorkspaceRequest {
+                id: alpha.id.clone(),
+                description: "Now with a description".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (described.name.as_str(), described.description.as_str()),
+        ("Beta team", "Now with a description")
+    );
+    assert_error(
+        grpc.update_workspace(authed(
+            token,
+            UpdateWorkspaceRequest {
+                id: alpha.id.clone(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["organization_id".into()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await,
+        Code::InvalidArgument,
+        Reason::InvalidUpdateMask,
+    );
+    // Someone who may not change it is told it does not exist.
+    let member = app.member(org.id, OrganizationRole::Member).await;
+    assert_error(
+        grpc.update_workspace(authed(&member.token, update(&described, "Mine now", "")))
+            .await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+}
+
+async fn delete_frees_the_name_and_a_place_under_the_limit(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::with_limit(1)).await;
+    let token = &org.owner.token;
+    let only = app.create_named(&org, "The only one").await;
+    assert_error(
+        app.create(token, named(&org, "A second one")).await,
+        Code::ResourceExhausted,
+        Reason::WorkspaceLimitReached,
+    );
+    let mut grpc = client(&app).await;
+    // A workspace member who is not its OWNER cannot delete it.
+    let colleague = app.member(org.id, OrganizationRole::Member).await;
+    grpc.add_workspace_member(authed(
+        token,
+        AddWorkspaceMemberRequest {
+            workspace_id: only.id.clone(),
+            user_id: colleague.id.to_string(),
+            role: Role::WorkspaceAdmin as i32,
+        },
+    ))
+    .await
+    .unwrap();
+    assert_error(
+        grpc.delete_workspace(authed(&colleague.token, delete(&only.id)))
+            .await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+    // A stale etag deletes nothing.
+    assert_error(
+        grpc.delete_workspace(authed(
+            token,
+            DeleteWorkspaceRequest {
+                id: only.id.clone(),
+                etag: "\"7\"".into(),
+                allow_missing: false,
+            },
+        ))
+        .await,
+        Code::Aborted,
+        Reason::EtagMismatch,
+    );
+    grpc.delete_workspace(authed(
+        token,
+        DeleteWorkspaceRequest {
+            id: only.id.clone(),
+            etag: only.etag.clone(),
+            allow_missing: false,
+        },
+    ))
+    .await
+    .unwrap();
+    assert_error(
+        get(&app, token, &only.id).await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+    // The name and the place are free again.
+    app.create_named(&org, "The only one").await;
+    assert_eq!(common::assert_whole(&app.storage, &org).await.len(), 1);
+    // Gone already: NOT_FOUND, or nothing with allow_missing.
+    assert_error(
+        grpc.delete_workspace(authed(token, delete(&only.id))).await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+    grpc.delete_workspace(authed(
+        token,
+        DeleteWorkspaceRequest {
+            id: Uuid::now_v7().to_string(),
+            allow_missing: true,
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("allow_missing answers a missing workspace as deleted");
+}
+
+async fn members_join_change_role_and_leave_but_one_owner_stays(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let token = &org.owner.token;
+    let workspace = app.create_named(&org, "Shared space").await;
+    let colleague = app.member(org.id, OrganizationRole::Member).await;
+    let stranger = app.user().await;
+    let mut grpc = client(&app).await;
+    let add = |user: Uuid, role: Role| AddWorkspaceMemberRequest {
+        workspace_id: workspace.id.clone(),
+        user_id: user.to_string(),
+        role: role as i32,
+    };
+
+    let added = grpc
+        .add_workspace_member(authed(token, add(colleague.id, Role::Unspecified)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(added.privileges, vec![Role::WorkspaceMember as i32]);
+    assert_error(
+        grpc.add_workspace_member(authed(token, add(colleague.id, Role::WorkspaceMember)))
+            .await,
+        Code::AlreadyExists,
+        Reason::AlreadyMember,
+    );
+    assert_error(
+        grpc.add_workspace_member(authed(token, add(stranger.id, Role::WorkspaceMember)))
+            .await,
+        Code::FailedPrecondition,
+        Reason::UserNotInOrganization,
+    );
+    // A plain member manages nothing, and sees the workspace.
+    assert_error(
+        grpc.add_workspace_member(authed(
+            &colleague.token,
+            add(stranger.id, Role::WorkspaceMember),
+        ))
+        .await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+    let listed = grpc
+        .list_workspace_members(authed(
+            &colleague.token,
+            ListWorkspaceMembersRequest {
+                workspace_id: workspace.id.clone(),
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.memberships.len(), 1);
+    let rest = grpc
+        .list_workspace_members(authed(
+            &colleague.token,
+            ListWorkspaceMembersRequest {
+                workspace_id: workspace.id.clone(),
+                page_size: 1,
+                page_token: listed.next_page_token.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.memberships[0].user_id, colleague.id.to_string());
+
+    // The only OWNER cannot step down or leave.
+    let demote = UpdateWorkspaceMemberRequest {
+        workspace_id: workspace.id.clone(),
+        user_id: org.owner.id.to_string(),
+        role: Role::WorkspaceMember as i32,
+    };
+    assert_error(
+        grpc.update_workspace_member(authed(token, demote.clone()))
+            .await,
+        Code::FailedPrecondition,
+        Reason::LastOwner,
+    );
+    let remove = |user: Uuid| RemoveWorkspaceMemberRequest {
+        workspace_id: workspace.id.clone(),
+        user_id: user.to_string(),
+    };
+    assert_error(
+        grpc.remove_workspace_member(authed(token, remove(org.owner.id)))
+            .await,
+        Code::FailedPrecondition,
+        Reason::LastOwner,
+    );
+    // With a second OWNER, the first may.
+    grpc.update_workspace_member(authed(
+        token,
+        UpdateWorkspaceMemberRequest {
+            workspace_id: workspace.id.clone(),
+            user_id: colleague.id.to_string(),
+            role: Role::WorkspaceOwner as i32,
+        },
+    ))
+    .await
+    .unwrap();
+    grpc.update_workspace_member(authed(token, demote))
+        .await
+        .unwrap();
+    // Anyone may leave; a member who is gone is NOT_FOUND.
+    grpc.remove_workspace_member(authed(token, remove(org.owner.id)))
+        .await
+        .unwrap();
+    assert_error(
+        grpc.remove_workspace_member(authed(&colleague.token, remove(org.owner.id)))
+            .await,
+        Code::NotFound,
+        Reason::MemberNotFound,
+    );
+    let seen = get(&app, &colleague.token, &workspace.id).await.unwrap();
+    assert_eq!(seen.memberships.len(), 1);
+    assert_eq!(
+        seen.memberships[0].privileges,
+        vec![Role::WorkspaceOwner as i32]
+    );
+}
+
+async fn access_tokens_act_on_their_workspace_only_until_revoked_or_expired(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let token = &org.owner.token;
+    let mine = app.create_named(&org, "Token home").await;
+    let other = app.create_named(&org, "Elsewhere").await;
+    let mut grpc = client(&app).await;
+    let created = grpc
+        .create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                name: "CI".into(),
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let secret = created.secret.clone();
+    assert!(secret.starts_with("wsat_"), "{secret}");
+    let stored = created.access_token.unwrap();
+    assert_eq!(
+        stored.hash,
+        workspace_service::auth::issue::hash_secret(&secret)
+    );
+    assert!(stored.expires_at.is_none());
+
+    // Listed without its secret, and in memberships[].accessTokens.
+    let listed = grpc
+        .list_workspace_access_tokens(authed(
+            token,
+            ListWorkspaceAccessTokensRequest {
+                workspace_id: mine.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.access_tokens, vec![stored.clone()]);
+    let seen = get(&app, token, &mine.id).await.unwrap();
+    let owner = seen
+        .memberships
+        .iter()
+        .find(|m| m.user_id == org.owner.id.to_string())
+        .unwrap();
+    assert_eq!(owner.access_tokens, vec![stored.clone()]);
+
+    // The token works for its workspace only.
+    assert_eq!(get(&app, &secret, &mine.id).await.unwrap().id, mine.id);
+    assert_error(
+        get(&app, &secret, &other.id).await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+    let listed = grpc
+        .list_workspaces(authed(&secret, ListWorkspacesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed
+            .workspaces
+            .iter()
+            .map(|w| w.id.clone())
+            .collect::<Vec<_>>(),
+        vec![mine.id.clone()]
+    );
+    assert_error(
+        app.create(&secret, named(&org, "Made by a token")).await,
+        Code::PermissionDenied,
+        Reason::AccessTokenNotAllowed,
+    );
+    assert_error(
+        grpc.create_workspace_access_token(authed(
+            &secret,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                name: "Child".into(),
+                expire_time: None,
+            },
+        ))
+        .await,
+        Code::PermissionDenied,
+        Reason::AccessTokenNotAllowed,
+    );
+
+    // Revoked: refused on the next call.
+    grpc.revoke_workspace_access_token(authed(
+        token,
+        RevokeWorkspaceAccessTokenRequest {
+            workspace_id: mine.id.clone(),
+            token_id: stored.id.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    assert_error(
+        get(&app, &secret, &mine.id).await,
+        Code::Unauthenticated,
+        Reason::Unauthenticated,
+    );
+    assert_error(
+        grpc.revoke_workspace_access_token(authed(
+            token,
+            RevokeWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                token_id: stored.id.clone(),
+            },
+        ))
+        .await,
+        Code::NotFound,
+        Reason::AccessTokenNotFound,
+    );
+
+    // Expired: refused once its time is past; a time in the past is refused.
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1_200);
+    let short_lived = grpc
+        .create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                name: "Short-lived".into(),
+                expire_time: Some(prost_types::Timestamp {
+                    seconds: soon.timestamp(),
+                    nanos: soon.timestamp_subsec_nanos() as i32,
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    assert!(get(&app, &short_lived, &mine.id).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_error(
+        get(&app, &short_lived, &mine.id).await,
+        Code::Unauthenticated,
+        Reason::Unauthenticated,
+    );
+    assert_error(
+        grpc.create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                name: "Already over".into(),
+                expire_time: Some(prost_types::Timestamp {
+                    seconds: 1,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await,
+        Code::InvalidArgument,
+        Reason::ExpireTimeInPast,
+    );
+}
+
+async fn creates_and_deletes_racing_under_a_limit_keep_the_counter_exact(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::with_limit(10)).await;
+    let mut existing = Vec::new();
+    for i in 0..10 {
+        existing.push(app.create_named(&org, &format!("Existing {i:02}")).await.id);
+    }
+    let channel = app.channel().await;
+    let token = org.owner.token.clone();
+    // 50 creates and 50 deletes (five of each existing workspace) at once.
+    let results = concurrently(100, |i| {
+        let mut grpc = WorkspaceServiceClient::new(channel.clone());
+        let token = token.clone();
+        let org_id = org.id.to_string();
+        let target = existing[(i / 2) % 10].clone();
+        async move {
+            if i % 2 == 0 {
+                let request = workspace_service::proto::CreateWorkspaceRequest {
+                    organization_id: org_id,
+                    name: format!("Racing {i:03}"),
+                    ..Default::default()
+                };
+                (
+                    "create",
+                    grpc.create_workspace(authed(&token, request))
+                        .await
+                        .map(|_| ()),
+                )
+            } else {
+                (
+                    "delete",
+                    grpc.delete_workspace(authed(&token, delete(&target)))
+                        .await
+                        .map(|_| ()),
+                )
+            }
+        }
+    })
+    .await;
+    for (kind, result) in &results {
+        if let Err(status) = result {
+            let expected = match *kind {
+                "create" => {
+                    reason(status) == Reason::WorkspaceLimitReached.as_str()
+                        || reason(status) == Reason::OrganizationOverloaded.as_str()
+                }
+                _ => reason(status) == Reason::WorkspaceNotFound.as_str(),
+            };
+            assert!(expected, "{kind}: {status:?}");
+        }
+    }
+    let deleted = results
+        .iter()
+        .filter(|(kind, r)| *kind == "delete" && r.is_ok())
+        .count();
+    let created = results
+        .iter()
+        .filter(|(kind, r)| *kind == "create" && r.is_ok())
+        .count();
+    // Each existing workspace was deleted once, whatever the order.
+    assert_eq!(deleted, 10);
+    let stored = common::assert_whole(&app.storage, &org).await;
+    assert_eq!(stored.len(), 10 - deleted + created);
+    assert!(stored.len() <= 10, "over the limit: {}", stored.len());
+}
+
+async fn of_two_updates_with_one_etag_exactly_one_wins(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let workspace = app.create_named(&org, "Contested").await;
+    let channel = app.channel().await;
+    let token = org.owner.token.clone();
+    let results = concurrently(10, |i| {
+        let mut grpc = WorkspaceServiceClient::new(channel.clone());
+        let request = authed(
+            &token,
+            update(&workspace, &format!("Winner {i}"), &workspace.etag),
+        );
+        async move { grpc.update_workspace(request).await }
+    })
+    .await;
+    let winners: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|w| w.get_ref().name.clone())
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(
+            (refused.code(), reason(refused)),
+            (Code::Aborted, Reason::EtagMismatch.as_str().to_owned())
+        );
+    }
+    let stored = get(&app, &token, &workspace.id).await.unwrap();
+    assert_eq!(
+        (stored.name, stored.etag),
+        (winners[0].clone(), "\"2\"".to_owned())
+    );
+}
+
+async fn concurrent_removals_never_leave_a_workspace_without_an_owner(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org: Org = app.organization(PlanSpec::default()).await;
+    let workspace = app.create_named(&org, "Many owners").await;
+    let admin = app.member(org.id, OrganizationRole::Admin).await;
+    let mut grpc = client(&app).await;
+    let mut owners = vec![org.owner.id];
+    for _ in 0..4 {
+        let user = app.member(org.id, OrganizationRole::Member).await;
+        grpc.add_workspace_member(authed(
+            &org.owner.token,
+            AddWorkspaceMemberRequest {
+                workspace_id: workspace.id.clone(),
+                user_id: user.id.to_string(),
+                role: Role::WorkspaceOwner as i32,
+            },
+        ))
+        .await
+        .unwrap();
+        owners.push(user.id);
+    }
+    // The organization's ADMIN removes every OWNER at once.
+    let channel = app.channel().await;
+    let results = concurrently(owners.len(), |i| {
+        let mut grpc = WorkspaceServiceClient::new(channel.clone());
+        let request = authed(
+            &admin.token,
+            RemoveWorkspaceMemberRequest {
+                workspace_id: workspace.id.clone(),
+                user_id: owners[i].to_string(),
+            },
+        );
+        async move { grpc.remove_workspace_member(request).await }
+    })
+    .await;
+    let removed = results.iter().filter(|r| r.is_ok()).count();
+    let refused: Vec<&Status> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(removed, 4, "{results:?}");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(reason(refused[0]), Reason::LastOwner.as_str());
+    let id = Uuid::parse_str(&workspace.id).unwrap();
+    let left = workspace_membership::Entity::find()
+        .filter(workspace_membership::Column::WorkspaceId.eq(id))
+        .filter(workspace_membership::Column::Role.eq("OWNER"))
+        .count(app.storage.connection())
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+}
