@@ -333,6 +333,34 @@ async fn members_join_change_role_and_leave_but_one_owner_stays(backend: Backend
         Code::FailedPrecondition,
         Reason::LastOwner,
     );
+    // A workspace ADMIN manages members but not OWNERs.
+    let deputy = app.member(org.id, OrganizationRole::Member).await;
+    grpc.add_workspace_member(authed(token, add(deputy.id, Role::WorkspaceAdmin)))
+        .await
+        .unwrap();
+    assert_error(
+        grpc.remove_workspace_member(authed(&deputy.token, remove(org.owner.id)))
+            .await,
+        Code::PermissionDenied,
+        Reason::InsufficientRole,
+    );
+    assert_error(
+        grpc.update_workspace_member(authed(
+            &deputy.token,
+            UpdateWorkspaceMemberRequest {
+                workspace_id: workspace.id.clone(),
+                user_id: deputy.id.to_string(),
+                role: Role::WorkspaceOwner as i32,
+            },
+        ))
+        .await,
+        Code::PermissionDenied,
+        Reason::InsufficientRole,
+    );
+    grpc.remove_workspace_member(authed(&deputy.token, remove(deputy.id)))
+        .await
+        .expect("anyone may leave");
+
     // With a second OWNER, the first may.
     grpc.update_workspace_member(authed(
         token,

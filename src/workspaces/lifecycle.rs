@@ -3,7 +3,8 @@
 //! - seeing a workspace (Get, ListWorkspaceMembers): its members, and the
 //!   OWNERs and ADMINs of its organization;
 //! - updating it and managing its members and access tokens: its OWNERs
-//!   and ADMINs, and the organization's OWNERs and ADMINs;
+//!   and ADMINs, and the organization's OWNERs and ADMINs; only OWNERs
+//!   make OWNERs or change or remove one;
 //! - deleting it: its OWNERs, and the organization's OWNERs and ADMINs;
 //! - leaving it: any member, for themselves.
 //!
@@ -233,6 +234,17 @@ impl Workspaces {
         Self::validated(caller)?;
         if let Some(role) = role {
             self.may_grant(&access, role)?;
+        }
+        // Only OWNERs take an OWNER's role away (leaving is one's own).
+        if !leaving {
+            let target = self
+                .storage
+                .workspace_access(access.id, user)
+                .await?
+                .and_then(|target| target.workspace_role);
+            if target == Some(WorkspaceRole::Owner) {
+                self.may_grant(&access, WorkspaceRole::Owner)?;
+            }
         }
         match self.storage.change_member(access.id, user, role).await? {
             MemberChange::Done(member) => Ok(member),
