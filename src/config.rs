@@ -34,6 +34,54 @@ pub struct Settings {
     pub rules: RuleSettings,
     #[command(flatten, next_help_heading = "Telemetry")]
     pub telemetry: TelemetrySettings,
+    #[command(flatten, next_help_heading = "Events")]
+    pub events: EventSettings,
+}
+
+/// The outbox relay: where workspace events are published.
+#[derive(Clone, Debug, Args)]
+pub struct EventSettings {
+    /// NATS with JetStream (`nats://nats:4222`). Unset: events are written
+    /// to the outbox and kept, nothing is published.
+    #[arg(long, env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+
+    /// The JetStream stream the events go to (created when missing).
+    #[arg(
+        long,
+        env = "EVENTS_STREAM",
+        default_value = "WORKSPACE_EVENTS",
+        global = true
+    )]
+    pub stream: String,
+
+    /// Subjects are `<prefix>.<organization id>.<event type>`, such as
+    /// `workspace.events.<id>.workspace.created`.
+    #[arg(
+        long,
+        env = "EVENTS_SUBJECT_PREFIX",
+        default_value = "workspace.events",
+        global = true
+    )]
+    pub subject_prefix: String,
+
+    /// How long a published event stays in the outbox.
+    #[arg(
+        long,
+        env = "EVENTS_RETENTION_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub retention_hours: u64,
+
+    /// How often the relay looks for unsent events, in milliseconds.
+    #[arg(
+        long,
+        env = "EVENTS_RELAY_INTERVAL_MS",
+        default_value_t = 200,
+        global = true
+    )]
+    pub relay_interval_ms: u64,
 }
 
 impl Default for Settings {

@@ -29,6 +29,9 @@ pub use cli::{
 };
 pub use demo::{DEMO_OWNER, DEMO_SLUG, seed_demo};
 
+/// The actor of the events an operator's commands cause: nobody's user.
+const OPERATOR: Uuid = Uuid::nil();
+
 use crate::{
     auth::issue::{create_api_token, create_session},
     storage::{Changed, MemberChange, Storage},
@@ -124,7 +127,10 @@ pub async fn run(storage: &Storage, args: AdminArgs) -> anyhow::Result<()> {
                 .workspace_organization(id)
                 .await?
                 .with_context(|| format!("no workspace {id}"))?;
-            match storage.delete_workspace(id, organization, None).await? {
+            match storage
+                .delete_workspace(id, organization, None, OPERATOR)
+                .await?
+            {
                 Changed::Done => id.to_string(),
                 _ => bail!("no workspace {id}"),
             }
@@ -141,9 +147,15 @@ pub async fn run(storage: &Storage, args: AdminArgs) -> anyhow::Result<()> {
                 .workspace_organization(id)
                 .await?
                 .with_context(|| format!("no workspace {id}"))?;
-            let added = storage.add_member(id, organization, user, role).await?;
+            let added = storage
+                .add_member(id, organization, user, role, OPERATOR)
+                .await?;
             let outcome = match added {
-                MemberChange::AlreadyMember => storage.change_member(id, user, Some(role)).await?,
+                MemberChange::AlreadyMember => {
+                    storage
+                        .change_member(id, organization, user, Some(role), OPERATOR)
+                        .await?
+                }
                 other => other,
             };
             match outcome {

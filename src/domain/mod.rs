@@ -2,6 +2,7 @@
 //! CreateWorkspace and the error enum. No transport, no database.
 
 mod error;
+mod event;
 mod lifecycle;
 mod name;
 mod new_workspace;
@@ -10,6 +11,7 @@ mod reason;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, excerpt};
+pub use event::EventKind;
 pub use lifecycle::{
     ACCESS_TOKEN_NAME_MAX_CHARS, AccessTokenView, UpdateWorkspaceInput, WorkspaceUpdate, etag_of,
     parse_etag, validate_access_token, validate_update,

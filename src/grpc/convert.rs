@@ -4,12 +4,11 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::{
-    domain::{
-        AccessTokenView, CreateWorkspaceInput, UpdateWorkspaceInput, WorkspaceMember,
-        WorkspaceRole, WorkspaceView, etag_of,
-    },
+    domain::{CreateWorkspaceInput, UpdateWorkspaceInput, WorkspaceRole},
     proto,
 };
+
+pub use crate::messages::{access_token, membership, workspace};
 
 pub fn create_input(request: proto::CreateWorkspaceRequest) -> CreateWorkspaceInput {
     CreateWorkspaceInput {
@@ -56,81 +55,4 @@ pub fn workspace_role(value: i32) -> Option<WorkspaceRole> {
 pub fn time_of(at: Option<Timestamp>) -> Option<DateTime<Utc>> {
     let at = at?;
     DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
-}
-
-pub fn membership(workspace_id: &str, m: &WorkspaceMember) -> proto::WorkspaceMembership {
-    proto::WorkspaceMembership {
-        id: m.id.map(|id| id.to_string()).unwrap_or_default(),
-        workspace_id: workspace_id.to_owned(),
-        user_id: m.user_id.to_string(),
-        privileges: vec![role(m.role) as i32],
-        access_tokens: m.access_tokens.iter().map(access_token).collect(),
-        created_at: timestamp(m.created_at),
-        updated_at: timestamp(m.updated_at),
-    }
-}
-
-pub fn access_token(t: &AccessTokenView) -> proto::WorkspaceAccessToken {
-    proto::WorkspaceAccessToken {
-        id: t.id.to_string(),
-        name: t.name.clone(),
-        hash: t.hash.clone(),
-        created_at: timestamp(t.created_at),
-        expires_at: t.expires_at.and_then(timestamp),
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> Option<Timestamp> {
-    Some(Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    })
-}
-
-fn role(role: WorkspaceRole) -> proto::Role {
-    match role {
-        WorkspaceRole::Owner => proto::Role::WorkspaceOwner,
-        WorkspaceRole::Admin => proto::Role::WorkspaceAdmin,
-        WorkspaceRole::Member => proto::Role::WorkspaceMember,
-    }
-}
-
-pub fn workspace(view: WorkspaceView) -> proto::Workspace {
-    let id = view.id.map(|id| id.to_string()).unwrap_or_default();
-    proto::Workspace {
-        memberships: view.members.iter().map(|m| membership(&id, m)).collect(),
-        members_count: view.members.len() as i32,
-        id,
-        name: view.name,
-        description: view.description,
-        organization_id: view.organization.id.to_string(),
-        organization: Some(proto::Organization {
-            id: view.organization.id.to_string(),
-            name: view.organization.name,
-            slug: view.organization.slug,
-        }),
-        workspace_type: view.workspace_type,
-        document_upload_method: view.document_upload_method,
-        user_role: view.user_role.map_or(proto::Role::Unspecified, role) as i32,
-        billing_account_email: view.billing_account_email,
-        document_store_credentials: view
-            .document_store
-            .map(|d| proto::DocumentStoreCredentials {
-                workspace_document_store_credentials_id: d.workspace.to_string(),
-                pipeline_document_store_credentials_id: d.pipeline.to_string(),
-            }),
-        file_store_credentials: view.file_store.map(|id| proto::FileStoreCredentials {
-            file_store_credentials_id: id.to_string(),
-        }),
-        used_storage: view.used_storage,
-        files_count: view.files_count,
-        summaries: Vec::new(),
-        created_at: timestamp(view.created_at),
-        updated_at: timestamp(view.updated_at),
-        etag: if view.revision > 0 {
-            etag_of(view.revision)
-        } else {
-            String::new()
-        },
-    }
 }

@@ -127,6 +127,12 @@ impl Application {
             self.settings.database.health_check_interval(),
         ));
         let stop_monitor = monitor.abort_handle();
+        // The outbox relay: events of committed changes to NATS JetStream.
+        let relay = tokio::spawn(crate::events::relay(
+            self.storage.clone(),
+            self.settings.events.clone(),
+            self.metrics.clone(),
+        ));
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -311,6 +317,8 @@ impl Application {
             }
         }
         monitor.abort();
+        // What it has not published waits in the outbox for the next start.
+        relay.abort();
         self.metrics.shutdown();
         let Some(result) = result else {
             // Stuck calls still hold database connections; closing the pool

@@ -145,6 +145,8 @@ impl Storage {
             workspace_count: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
+            // The column's default (0); older schemas do not have it yet.
+            event_sequence: sea_orm::ActiveValue::NotSet,
         })
         .exec_without_returning(&self.db)
         .await?;

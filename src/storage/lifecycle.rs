@@ -11,15 +11,22 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
-use super::{Storage, entities::*, violates_unique, workspaces::member_of};
+use super::{
+    Storage,
+    entities::*,
+    events::{self, EventDraft},
+    violates_unique,
+    workspaces::{member_of, views_in},
+};
 use crate::domain::{
-    AccessTokenView, Caller, OrganizationRole, WorkspaceMember, WorkspaceRole, WorkspaceUpdate,
+    AccessTokenView, Caller, EventKind, OrganizationRole, WorkspaceMember, WorkspaceRole,
+    WorkspaceUpdate, WorkspaceView,
 };
 
 /// What a caller may know about a workspace before acting on it.
@@ -97,13 +104,19 @@ impl Storage {
             .map(|w| w.organization_id))
     }
 
-    /// Applies `update` to workspace `id` if its revision is still the
-    /// expected one; the revision moves on by one.
+    /// Applies `update` to workspace `id` of `organization_id` if its
+    /// revision is still the expected one; the revision moves on by one.
+    /// Writes the event in the same transaction.
     pub async fn update_workspace(
         &self,
         id: Uuid,
+        organization_id: Uuid,
         update: &WorkspaceUpdate,
+        actor: Uuid,
     ) -> Result<Changed, DbErr> {
+        let txn = self.db.begin().await?;
+        // The organization's row first, as every change takes it.
+        let sequence = events::next_sequence(&txn, organization_id).await?;
         let now = Utc::now().trunc_subsecs(6);
         let mut query = workspace::Entity::update_many()
             .col_expr(workspace::Column::UpdatedAt, Expr::value(now))
@@ -111,7 +124,8 @@ impl Storage {
                 workspace::Column::Revision,
                 Expr::col(workspace::Column::Revision).add(1),
             )
-            .filter(workspace::Column::Id.eq(id));
+            .filter(workspace::Column::Id.eq(id))
+            .filter(workspace::Column::OrganizationId.eq(organization_id));
         if let Some((name, key)) = &update.name {
             query = query
                 .col_expr(workspace::Column::Name, Expr::value(name.clone()))
@@ -126,12 +140,34 @@ impl Storage {
         if let Some(revision) = update.expected_revision {
             query = query.filter(workspace::Column::Revision.eq(revision));
         }
-        match query.exec(&self.db).await {
-            Ok(result) if result.rows_affected > 0 => Ok(Changed::Done),
-            Ok(_) => self.why_unchanged(id).await,
-            Err(err) if violates_unique(&err, "normalized_name") => Ok(Changed::NameTaken),
-            Err(err) => Err(err),
+        match query.exec(&txn).await {
+            Ok(result) if result.rows_affected > 0 => {}
+            Ok(_) => {
+                txn.rollback().await?;
+                return self.why_unchanged(id).await;
+            }
+            Err(err) => {
+                let _ = txn.rollback().await;
+                return if violates_unique(&err, "normalized_name") {
+                    Ok(Changed::NameTaken)
+                } else {
+                    Err(err)
+                };
+            }
         }
+        let workspace = snapshot(&txn, id).await?;
+        let draft = EventDraft {
+            kind: EventKind::WorkspaceUpdated,
+            organization_id,
+            workspace_id: id,
+            actor,
+            workspace: workspace.as_ref(),
+            membership: None,
+            access_token: None,
+        };
+        events::record(&txn, sequence, draft).await?;
+        txn.commit().await?;
+        Ok(Changed::Done)
     }
 
     /// Deletes workspace `id` of `organization_id` (its memberships, access
@@ -142,6 +178,7 @@ impl Storage {
         id: Uuid,
         organization_id: Uuid,
         expected_revision: Option<i64>,
+        actor: Uuid,
     ) -> Result<Changed, DbErr> {
         let txn = self.db.begin().await?;
         // The organization's row first, as a create takes it: the counter
@@ -154,6 +191,9 @@ impl Storage {
             .filter(organization::Column::Id.eq(organization_id))
             .exec(&txn)
             .await?;
+        let sequence = events::next_sequence(&txn, organization_id).await?;
+        // The event carries the workspace as it was.
+        let last_state = snapshot(&txn, id).await?;
         let mut delete = workspace::Entity::delete_many()
             .filter(workspace::Column::Id.eq(id))
             .filter(workspace::Column::OrganizationId.eq(organization_id));
@@ -178,6 +218,16 @@ impl Storage {
             .filter(idempotency_record::Column::WorkspaceId.eq(id))
             .exec(&txn)
             .await?;
+        let draft = EventDraft {
+            kind: EventKind::WorkspaceDeleted,
+            organization_id,
+            workspace_id: id,
+            actor,
+            workspace: last_state.as_ref(),
+            membership: None,
+            access_token: None,
+        };
+        events::record(&txn, sequence, draft).await?;
         txn.commit().await?;
         Ok(Changed::Done)
     }
@@ -198,8 +248,10 @@ impl Storage {
         organization_id: Uuid,
         user_id: Uuid,
         role: WorkspaceRole,
+        actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
         let txn = self.db.begin().await?;
+        let sequence = events::next_sequence(&txn, organization_id).await?;
         if !lock_workspace(&txn, id).await? {
             txn.rollback().await?;
             return Ok(MemberChange::NotMember);
@@ -235,8 +287,20 @@ impl Storage {
         .await;
         match inserted {
             Ok(_) => {
+                let member = member_of(membership)?;
+                let workspace = snapshot(&txn, id).await?;
+                let draft = EventDraft {
+                    kind: EventKind::MemberAdded,
+                    organization_id,
+                    workspace_id: id,
+                    actor,
+                    workspace: workspace.as_ref(),
+                    membership: Some(&member),
+                    access_token: None,
+                };
+                events::record(&txn, sequence, draft).await?;
                 txn.commit().await?;
-                Ok(MemberChange::Done(Some(member_of(membership)?)))
+                Ok(MemberChange::Done(Some(member)))
             }
             Err(err) => {
                 let _ = txn.rollback().await;
@@ -254,10 +318,13 @@ impl Storage {
     pub async fn change_member(
         &self,
         id: Uuid,
+        organization_id: Uuid,
         user_id: Uuid,
         role: Option<WorkspaceRole>,
+        actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
         let txn = self.db.begin().await?;
+        let sequence = events::next_sequence(&txn, organization_id).await?;
         // Serializes every member change of this workspace: the OWNER
         // count read below stays true until commit.
         if !lock_workspace(&txn, id).await? {
@@ -287,6 +354,7 @@ impl Storage {
             }
         }
         let now = Utc::now().trunc_subsecs(6);
+        let before = member_of(membership.clone())?;
         let changed = match role {
             Some(role) => {
                 workspace_membership::Entity::update_many()
@@ -315,6 +383,21 @@ impl Storage {
                 None
             }
         };
+        let workspace = snapshot(&txn, id).await?;
+        let draft = EventDraft {
+            kind: if changed.is_some() {
+                EventKind::MemberUpdated
+            } else {
+                EventKind::MemberRemoved
+            },
+            organization_id,
+            workspace_id: id,
+            actor,
+            workspace: workspace.as_ref(),
+            membership: Some(changed.as_ref().unwrap_or(&before)),
+            access_token: None,
+        };
+        events::record(&txn, sequence, draft).await?;
         txn.commit().await?;
         Ok(MemberChange::Done(changed))
     }
@@ -353,11 +436,14 @@ impl Storage {
     pub async fn create_access_token(
         &self,
         id: Uuid,
+        organization_id: Uuid,
         user_id: Uuid,
         name: &str,
         token_hash: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<AccessTokenView, DbErr> {
+        let txn = self.db.begin().await?;
+        let sequence = events::next_sequence(&txn, organization_id).await?;
         let now = Utc::now().trunc_subsecs(6);
         let token = workspace_access_token::Model {
             id: Uuid::now_v7(),
@@ -379,9 +465,22 @@ impl Storage {
             expires_at: Set(token.expires_at),
             revoked_at: Set(None),
         })
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await?;
-        Ok(token_view(token))
+        let view = token_view(token);
+        let workspace = snapshot(&txn, id).await?;
+        let draft = EventDraft {
+            kind: EventKind::AccessTokenCreated,
+            organization_id,
+            workspace_id: id,
+            actor: user_id,
+            workspace: workspace.as_ref(),
+            membership: None,
+            access_token: Some(&view),
+        };
+        events::record(&txn, sequence, draft).await?;
+        txn.commit().await?;
+        Ok(view)
     }
 
     /// Up to `limit` unrevoked access tokens of workspace `id` after
@@ -408,9 +507,17 @@ impl Storage {
             .collect())
     }
 
-    /// Revokes access token `token_id` of workspace `id`; false when there
-    /// is no such unrevoked token.
-    pub async fn revoke_access_token(&self, id: Uuid, token_id: Uuid) -> Result<bool, DbErr> {
+    /// Revokes access token `token_id` of workspace `id` (of
+    /// `organization_id`); false when there is no such unrevoked token.
+    pub async fn revoke_access_token(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        token_id: Uuid,
+        actor: Uuid,
+    ) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let sequence = events::next_sequence(&txn, organization_id).await?;
         let revoked = workspace_access_token::Entity::update_many()
             .col_expr(
                 workspace_access_token::Column::RevokedAt,
@@ -419,9 +526,29 @@ impl Storage {
             .filter(workspace_access_token::Column::Id.eq(token_id))
             .filter(workspace_access_token::Column::WorkspaceId.eq(id))
             .filter(workspace_access_token::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(revoked.rows_affected > 0)
+        let token = workspace_access_token::Entity::find_by_id(token_id)
+            .one(&txn)
+            .await?;
+        let (true, Some(token)) = (revoked.rows_affected > 0, token) else {
+            txn.rollback().await?;
+            return Ok(false);
+        };
+        let view = token_view(token);
+        let workspace = snapshot(&txn, id).await?;
+        let draft = EventDraft {
+            kind: EventKind::AccessTokenRevoked,
+            organization_id,
+            workspace_id: id,
+            actor,
+            workspace: workspace.as_ref(),
+            membership: None,
+            access_token: Some(&view),
+        };
+        events::record(&txn, sequence, draft).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// The unrevoked access tokens of `workspaces`, with their workspace.
@@ -429,15 +556,7 @@ impl Storage {
         &self,
         workspaces: Vec<Uuid>,
     ) -> Result<Vec<(Uuid, AccessTokenView)>, DbErr> {
-        Ok(workspace_access_token::Entity::find()
-            .filter(workspace_access_token::Column::WorkspaceId.is_in(workspaces))
-            .filter(workspace_access_token::Column::RevokedAt.is_null())
-            .order_by_asc(workspace_access_token::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|t| (t.workspace_id, token_view(t)))
-            .collect())
+        live_access_tokens_in(&self.db, workspaces).await
     }
 
     /// The caller a workspace access token (by its hash) stands for: its
@@ -470,6 +589,31 @@ impl Storage {
             workspace_scope: Some(token.workspace_id),
         }))
     }
+}
+
+/// `live_access_tokens` on `conn`.
+pub(super) async fn live_access_tokens_in<C: ConnectionTrait>(
+    conn: &C,
+    workspaces: Vec<Uuid>,
+) -> Result<Vec<(Uuid, AccessTokenView)>, DbErr> {
+    Ok(workspace_access_token::Entity::find()
+        .filter(workspace_access_token::Column::WorkspaceId.is_in(workspaces))
+        .filter(workspace_access_token::Column::RevokedAt.is_null())
+        .order_by_asc(workspace_access_token::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| (t.workspace_id, token_view(t)))
+        .collect())
+}
+
+/// Workspace `id` as its organization's OWNERs see it, read in `txn`:
+/// what its event carries.
+async fn snapshot(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<WorkspaceView>, DbErr> {
+    let Some(model) = workspace::Entity::find_by_id(id).one(txn).await? else {
+        return Ok(None);
+    };
+    Ok(views_in(txn, vec![model], Uuid::nil()).await?.pop())
 }
 
 /// Locks workspace `id`'s row until the transaction ends (SQLite: takes

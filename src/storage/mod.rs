@@ -6,6 +6,7 @@ mod availability;
 mod connection;
 mod directory;
 pub mod entities;
+mod events;
 mod lifecycle;
 pub mod migrations;
 mod workspaces;
@@ -32,6 +33,7 @@ pub use admin::NewApiToken;
 pub use availability::Availability;
 pub use connection::{Pooler, mask_url, redact};
 pub use directory::OrganizationContext;
+pub use events::{EventDraft, PendingEvent, RelayRound, all_events};
 pub use lifecycle::{Changed, MemberChange, WorkspaceAccess};
 pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 

@@ -6,16 +6,21 @@ use std::collections::{HashMap, HashSet};
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
-use super::{Storage, entities::*, violates_unique};
+use super::{
+    Storage,
+    entities::*,
+    events::{self, EventDraft},
+    violates_unique,
+};
 use crate::domain::{
-    CreateWorkspace, DocumentStoreIds, OrganizationRole, OrganizationSummary, WorkspaceMember,
-    WorkspaceRole, WorkspaceView,
+    CreateWorkspace, DocumentStoreIds, EventKind, OrganizationRole, OrganizationSummary,
+    WorkspaceMember, WorkspaceRole, WorkspaceView,
 };
 
 /// A workspace to insert: a checked request, where and by whom.
@@ -244,56 +249,65 @@ impl Storage {
         models: Vec<workspace::Model>,
         caller: Uuid,
     ) -> Result<Vec<WorkspaceView>, DbErr> {
-        if models.is_empty() {
-            return Ok(Vec::new());
-        }
-        let organization_ids: HashSet<Uuid> = models.iter().map(|m| m.organization_id).collect();
-        let organizations: HashMap<Uuid, organization::Model> = organization::Entity::find()
-            .filter(organization::Column::Id.is_in(organization_ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
-        let mut members: HashMap<Uuid, Vec<WorkspaceMember>> = HashMap::new();
-        for m in workspace_membership::Entity::find()
-            .filter(workspace_membership::Column::WorkspaceId.is_in(models.iter().map(|m| m.id)))
-            .order_by_asc(workspace_membership::Column::Id)
-            .all(&self.db)
-            .await?
-        {
-            members
-                .entry(m.workspace_id)
-                .or_default()
-                .push(member_of(m)?);
-        }
-        let tokens = self
-            .live_access_tokens(models.iter().map(|m| m.id).collect())
-            .await?;
-        for (workspace_id, token) in tokens {
-            if let Some(member) = members
-                .get_mut(&workspace_id)
-                .and_then(|ms| ms.iter_mut().find(|m| m.user_id == token.user_id))
-            {
-                member.access_tokens.push(token);
-            }
-        }
-        models
-            .into_iter()
-            .map(|w| {
-                let organization = organizations.get(&w.organization_id).ok_or_else(|| {
-                    DbErr::Custom(format!("workspace {} has no organization", w.id))
-                })?;
-                let organization = OrganizationSummary {
-                    id: organization.id,
-                    name: organization.name.clone(),
-                    slug: organization.slug.clone(),
-                };
-                let members = members.remove(&w.id).unwrap_or_default();
-                Ok(view_of(w, organization, members, caller))
-            })
-            .collect()
+        views_in(&self.db, models, caller).await
     }
+}
+
+/// `views` on `conn`: the pool, or a transaction (an event's snapshot).
+pub(super) async fn views_in<C: ConnectionTrait>(
+    conn: &C,
+    models: Vec<workspace::Model>,
+    caller: Uuid,
+) -> Result<Vec<WorkspaceView>, DbErr> {
+    if models.is_empty() {
+        return Ok(Vec::new());
+    }
+    let organization_ids: HashSet<Uuid> = models.iter().map(|m| m.organization_id).collect();
+    let organizations: HashMap<Uuid, organization::Model> = organization::Entity::find()
+        .filter(organization::Column::Id.is_in(organization_ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let mut members: HashMap<Uuid, Vec<WorkspaceMember>> = HashMap::new();
+    for m in workspace_membership::Entity::find()
+        .filter(workspace_membership::Column::WorkspaceId.is_in(models.iter().map(|m| m.id)))
+        .order_by_asc(workspace_membership::Column::Id)
+        .all(conn)
+        .await?
+    {
+        members
+            .entry(m.workspace_id)
+            .or_default()
+            .push(member_of(m)?);
+    }
+    let tokens =
+        super::lifecycle::live_access_tokens_in(conn, models.iter().map(|m| m.id).collect())
+            .await?;
+    for (workspace_id, token) in tokens {
+        if let Some(member) = members
+            .get_mut(&workspace_id)
+            .and_then(|ms| ms.iter_mut().find(|m| m.user_id == token.user_id))
+        {
+            member.access_tokens.push(token);
+        }
+    }
+    models
+        .into_iter()
+        .map(|w| {
+            let organization = organizations
+                .get(&w.organization_id)
+                .ok_or_else(|| DbErr::Custom(format!("workspace {} has no organization", w.id)))?;
+            let organization = OrganizationSummary {
+                id: organization.id,
+                name: organization.name.clone(),
+                slug: organization.slug.clone(),
+            };
+            let members = members.remove(&w.id).unwrap_or_default();
+            Ok(view_of(w, organization, members, caller))
+        })
+        .collect()
 }
 
 pub(super) fn member_of(m: workspace_membership::Model) -> Result<WorkspaceMember, DbErr> {
@@ -438,10 +452,17 @@ async fn insert_in(
         .into_iter()
         .map(member_of)
         .collect::<Result<_, _>>()?;
-    Ok(CreateOutcome::Created(Box::new(view_of(
-        workspace,
-        new.organization.clone(),
-        members,
-        new.creator,
-    ))))
+    let view = view_of(workspace, new.organization.clone(), members, new.creator);
+    // The event, in the transaction that creates the workspace.
+    let draft = EventDraft {
+        kind: EventKind::WorkspaceCreated,
+        organization_id,
+        workspace_id: id,
+        actor: new.creator,
+        workspace: Some(&view),
+        membership: None,
+        access_token: None,
+    };
+    events::record_next(txn, draft).await?;
+    Ok(CreateOutcome::Created(Box::new(view)))
 }

@@ -168,6 +168,11 @@ impl Metrics {
             .add(1, &[KeyValue::new("reason", reason)]);
     }
 
+    /// The meter other parts of the service register their instruments on.
+    pub fn meter(&self) -> opentelemetry::metrics::Meter {
+        self.inner.provider.meter(SERVICE_NAME)
+    }
+
     /// Reports the database pool's use with every collection.
     pub fn observe_pool(&self, storage: &Storage) {
         let meter = self.inner.provider.meter(SERVICE_NAME);

@@ -124,7 +124,11 @@ impl Workspaces {
         let update = validate_update(input, &rules.unwrap_or(self.rules))?;
         let access = self.access(caller, "id", id, Right::Manage).await?;
         Self::validated(caller)?;
-        match self.storage.update_workspace(access.id, &update).await? {
+        match self
+            .storage
+            .update_workspace(access.id, access.organization_id, &update, caller.user_id)
+            .await?
+        {
             Changed::Done => {}
             Changed::Stale => return Err(DomainError::EtagMismatch { id: access.id }),
             Changed::Missing => return Err(DomainError::WorkspaceNotFound { id: id.to_owned() }),
@@ -157,7 +161,12 @@ impl Workspaces {
         Self::validated(caller)?;
         match self
             .storage
-            .delete_workspace(access.id, access.organization_id, expected_revision)
+            .delete_workspace(
+                access.id,
+                access.organization_id,
+                expected_revision,
+                caller.user_id,
+            )
             .await?
         {
             Changed::Done => Ok(()),
@@ -187,7 +196,13 @@ impl Workspaces {
         self.may_grant(&access, role)?;
         match self
             .storage
-            .add_member(access.id, access.organization_id, user, role)
+            .add_member(
+                access.id,
+                access.organization_id,
+                user,
+                role,
+                caller.user_id,
+            )
             .await?
         {
             MemberChange::Done(Some(member)) => Ok(member),
@@ -246,7 +261,17 @@ impl Workspaces {
                 self.may_grant(&access, WorkspaceRole::Owner)?;
             }
         }
-        match self.storage.change_member(access.id, user, role).await? {
+        match self
+            .storage
+            .change_member(
+                access.id,
+                access.organization_id,
+                user,
+                role,
+                caller.user_id,
+            )
+            .await?
+        {
             MemberChange::Done(member) => Ok(member),
             MemberChange::LastOwner => Err(DomainError::LastOwner),
             MemberChange::NotMember => Err(DomainError::MemberNotFound { user_id: user }),
@@ -299,6 +324,7 @@ impl Workspaces {
             .storage
             .create_access_token(
                 access.id,
+                access.organization_id,
                 caller.user_id,
                 &name,
                 &hash_secret(&secret),
@@ -339,7 +365,11 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        if self.storage.revoke_access_token(access.id, token).await? {
+        if self
+            .storage
+            .revoke_access_token(access.id, access.organization_id, token, caller.user_id)
+            .await?
+        {
             Ok(())
         } else {
             Err(DomainError::AccessTokenNotFound {

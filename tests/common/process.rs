@@ -139,6 +139,11 @@ impl ServiceProcess {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Kills the process at once (SIGKILL): no shutdown, no flush.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("the process is killed");
+    }
+
     /// Sends SIGTERM, as Kubernetes does to stop a pod.
     pub fn terminate(&self) {
         let pid = self.child.id().expect("the process runs").to_string();

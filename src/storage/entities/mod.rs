@@ -2,6 +2,7 @@
 //! `storage::migrations`; these structs only describe them to sea-orm.
 
 pub mod api_token;
+pub mod event;
 pub mod idempotency_record;
 pub mod organization;
 pub mod organization_membership;

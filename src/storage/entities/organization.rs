@@ -19,6 +19,8 @@ pub struct Model {
     pub workspace_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The sequence number of the organization's last event.
+    pub event_sequence: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

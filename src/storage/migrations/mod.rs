@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261129_000001_name_keys_and_list_index;
 mod m20261129_000002_lifecycle;
+mod m20261129_000003_events;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261129_000001_name_keys_and_list_index::Migration),
             Box::new(m20261129_000002_lifecycle::Migration),
+            Box::new(m20261129_000003_events::Migration),
         ]
     }
 }

@@ -1,0 +1,156 @@
+//! A private NATS server with JetStream (Debian's nats-server) on a free
+//! port with a store of its own; stopped when dropped, and restartable on
+//! the same port and store.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use async_nats::jetstream;
+use workspace_service::proto::WorkspaceEvent;
+
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    store: tempfile::TempDir,
+}
+
+fn binary() -> Option<PathBuf> {
+    ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+}
+
+impl Nats {
+    /// A port nothing listens on yet, and the store a server will use:
+    /// `start` brings it up. `None` (skip) without nats-server, unless
+    /// `REQUIRE_TEST_DATABASE` is set (CI).
+    pub fn stopped() -> Option<Self> {
+        if binary().is_none() {
+            if std::env::var_os("REQUIRE_TEST_DATABASE").is_some() {
+                panic!("nats-server is not installed (Debian package nats-server)");
+            }
+            eprintln!("skipped: nats-server is not installed");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Self {
+            child: None,
+            port,
+            store: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    pub fn started() -> Option<Self> {
+        let mut nats = Self::stopped()?;
+        nats.start();
+        Some(nats)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new(binary().unwrap())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every message of `stream`, oldest first, once it holds at least
+    /// `count` (waits up to 30 s), with its headers and decoded event.
+    pub async fn events(&self, stream: &str, count: usize) -> Vec<StoredEvent> {
+        let client = async_nats::connect(self.url()).await.unwrap();
+        let context = jetstream::new(client);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut stream = loop {
+            if let Ok(stream) = context.get_stream(stream).await {
+                break stream;
+            }
+            assert!(Instant::now() < deadline, "no stream {stream}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        loop {
+            let stored = stream.info().await.unwrap().state.messages as usize;
+            if stored >= count {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stream holds {stored} events, not {count}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut events = Vec::new();
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let header = |name: &str| {
+                message
+                    .headers
+                    .get(name)
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default()
+            };
+            events.push(StoredEvent {
+                subject: message.subject.to_string(),
+                msg_id: header("Nats-Msg-Id"),
+                ce_type: header("ce-type"),
+                ce_id: header("ce-id"),
+                content_type: header("content-type"),
+                event: prost::Message::decode(message.payload.as_ref()).unwrap(),
+            });
+        }
+        events
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One message of the stream.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub subject: String,
+    pub msg_id: String,
+    pub ce_type: String,
+    pub ce_id: String,
+    pub content_type: String,
+    pub event: WorkspaceEvent,
+}
