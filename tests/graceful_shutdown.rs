@@ -95,9 +95,11 @@ async fn both_listeners_share_one_grace_period(backend: Backend) {
         .await
         .expect("the server stops");
     let took = signalled.elapsed();
-    // One grace (and some slack for a loaded machine), well under two.
+    // One grace (and slack for a loaded machine: 2.5 s was seen with a
+    // second build running on the two cores), under the two graces that
+    // listeners draining one after the other would take.
     assert!(
-        took >= grace && took < grace * 3 / 2 + Duration::from_millis(200),
+        took >= grace && took < grace * 2 - Duration::from_millis(100),
         "stopped {took:?} after the signal with a grace of {grace:?}"
     );
     let _ = blocker.rollback().await;

@@ -111,16 +111,6 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// Takes the next number of `draft`'s organization and writes it: for
-/// changes that did not lock the organization's row yet.
-pub(super) async fn record_next(
-    txn: &DatabaseTransaction,
-    draft: EventDraft<'_>,
-) -> Result<(), DbErr> {
-    let sequence = next_sequence(txn, draft.organization_id).await?;
-    record(txn, sequence, draft).await
-}
-
 /// One relay round's hold on the outbox: on PostgreSQL a transaction
 /// holding the relay lock (replicas take turns); on SQLite nothing (one
 /// process per file), so that no read transaction is held while events are

@@ -373,21 +373,28 @@ async fn insert_in(
     // lock now (waiting up to the busy timeout) rather than failing to
     // upgrade a read lock later; PostgreSQL locks the organization's row
     // until commit, so concurrent creates in one organization queue here.
+    // The same statement numbers the event this create writes (the
+    // organization's events are numbered in commit order; see events.rs)
+    // and returns the number: one round trip for both.
     let counted = organization::Entity::update_many()
         .col_expr(
             organization::Column::WorkspaceCount,
             Expr::col(organization::Column::WorkspaceCount).add(1),
+        )
+        .col_expr(
+            organization::Column::EventSequence,
+            Expr::col(organization::Column::EventSequence).add(1),
         )
         .col_expr(organization::Column::UpdatedAt, Expr::value(now))
         .filter(organization::Column::Id.eq(organization_id))
         .filter(Expr::col(organization::Column::WorkspaceCount).lt(Expr::cust(
             "COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)",
         )))
-        .exec(txn)
+        .exec_with_returning(txn)
         .await?;
-    if counted.rows_affected == 0 {
+    let Some(sequence) = counted.first().map(|org| org.event_sequence) else {
         return Ok(CreateOutcome::LimitReached);
-    }
+    };
 
     // Check 10: the unique index on (organization_id, normalized_name)
     // refuses a duplicate; `insert_workspace` turns that into NameTaken.
@@ -463,6 +470,6 @@ async fn insert_in(
         membership: None,
         access_token: None,
     };
-    events::record_next(txn, draft).await?;
+    events::record(txn, sequence, draft).await?;
     Ok(CreateOutcome::Created(Box::new(view)))
 }
