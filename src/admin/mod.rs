@@ -131,7 +131,7 @@ pub async fn run(storage: &Storage, args: AdminArgs) -> anyhow::Result<()> {
                 .delete_workspace(id, organization, None, OPERATOR)
                 .await?
             {
-                Changed::Done => id.to_string(),
+                Changed::Done(()) => id.to_string(),
                 _ => bail!("no workspace {id}"),
             }
         }

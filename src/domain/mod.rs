@@ -13,8 +13,8 @@ pub mod workspace;
 pub use error::{DomainError, FieldViolation, excerpt};
 pub use event::EventKind;
 pub use lifecycle::{
-    ACCESS_TOKEN_NAME_MAX_CHARS, AccessTokenView, UpdateWorkspaceInput, WorkspaceUpdate, etag_of,
-    parse_etag, validate_access_token, validate_update,
+    AccessTokenView, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, parse_etag,
+    validate_access_token, validate_update,
 };
 pub use name::normalize_name;
 pub use organization::{

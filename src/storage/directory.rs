@@ -25,7 +25,7 @@ pub struct OrganizationContext {
     pub workspace_count: i32,
 }
 
-fn caller(user: &user::Model) -> Caller {
+pub(super) fn caller(user: &user::Model) -> Caller {
     Caller {
         user_id: user.id,
         validated: user.validated,
@@ -63,7 +63,7 @@ impl Storage {
 
     /// The user with this id, if any.
     #[tracing::instrument(name = "db.user", skip_all, fields(otel.kind = "client", otel.name = "SELECT users", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "users", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
-    pub(super) async fn user(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+    async fn user(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
         user::Entity::find_by_id(id).one(&self.db).await
     }
 

@@ -36,7 +36,6 @@ pub struct EventDraft<'a> {
 pub struct PendingEvent {
     pub id: Uuid,
     pub organization_id: Uuid,
-    pub sequence: i64,
     pub kind: EventKind,
     pub payload: Vec<u8>,
     pub occurred_at: DateTime<Utc>,
@@ -59,15 +58,11 @@ pub(super) async fn next_sequence(
             Expr::col(organization::Column::EventSequence).add(1),
         )
         .filter(organization::Column::Id.eq(organization_id))
-        .exec(txn)
-        .await?;
-    let sequence: Option<i64> = organization::Entity::find_by_id(organization_id)
-        .select_only()
-        .column(organization::Column::EventSequence)
-        .into_tuple()
-        .one(txn)
-        .await?;
-    sequence.ok_or_else(|| DbErr::Custom(format!("no organization {organization_id}")))
+        .exec_with_returning(txn)
+        .await?
+        .first()
+        .map(|organization| organization.event_sequence)
+        .ok_or_else(|| DbErr::Custom(format!("no organization {organization_id}")))
 }
 
 /// Writes `draft` as event number `sequence` of its organization, in `txn`.
@@ -175,7 +170,6 @@ impl Storage {
                     kind: EventKind::parse(&row.event_type)?,
                     id: row.id,
                     organization_id: row.organization_id,
-                    sequence: row.sequence,
                     payload: row.payload,
                     occurred_at: row.occurred_at,
                 })

@@ -8,6 +8,8 @@
 //! - member changes lock the workspace's row first, so two removals or
 //!   demotions cannot both see "another OWNER is left".
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::Set,
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 use super::{
     Storage,
+    directory::caller,
     entities::*,
     events::{self, EventDraft},
     violates_unique,
@@ -34,17 +37,17 @@ use crate::domain::{
 pub struct WorkspaceAccess {
     pub id: Uuid,
     pub organization_id: Uuid,
-    pub revision: i64,
     /// The caller's organization role (the caller is a current member).
     pub organization_role: OrganizationRole,
     /// The caller's role in the workspace, if a member.
     pub workspace_role: Option<WorkspaceRole>,
 }
 
-/// How a conditional change ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Changed {
-    Done,
+/// How a conditional change ended: done (with what it gives back), or why
+/// not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed<T = ()> {
+    Done(T),
     /// The workspace's revision is not the one expected.
     Stale,
     /// The workspace is gone.
@@ -72,12 +75,7 @@ impl Storage {
         id: Uuid,
         caller: Uuid,
     ) -> Result<Option<WorkspaceAccess>, DbErr> {
-        let Some(workspace) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
-            return Ok(None);
-        };
-        let Some(organization_role) = self
-            .organization_role(workspace.organization_id, caller)
-            .await?
+        let Some((workspace, organization_role)) = self.workspace_with_role(id, caller).await?
         else {
             return Ok(None);
         };
@@ -90,7 +88,6 @@ impl Storage {
         Ok(Some(WorkspaceAccess {
             id,
             organization_id: workspace.organization_id,
-            revision: workspace.revision,
             organization_role,
             workspace_role,
         }))
@@ -106,17 +103,16 @@ impl Storage {
 
     /// Applies `update` to workspace `id` of `organization_id` if its
     /// revision is still the expected one; the revision moves on by one.
-    /// Writes the event in the same transaction.
+    /// Writes the event in the same transaction, and gives back the
+    /// workspace as it now is (as its organization's OWNERs see it).
     pub async fn update_workspace(
         &self,
         id: Uuid,
         organization_id: Uuid,
         update: &WorkspaceUpdate,
         actor: Uuid,
-    ) -> Result<Changed, DbErr> {
-        let txn = self.db.begin().await?;
-        // The organization's row first, as every change takes it.
-        let sequence = events::next_sequence(&txn, organization_id).await?;
+    ) -> Result<Changed<Option<WorkspaceView>>, DbErr> {
+        let change = Change::begin(self, organization_id, id, actor).await?;
         let now = Utc::now().trunc_subsecs(6);
         let mut query = workspace::Entity::update_many()
             .col_expr(workspace::Column::UpdatedAt, Expr::value(now))
@@ -140,14 +136,14 @@ impl Storage {
         if let Some(revision) = update.expected_revision {
             query = query.filter(workspace::Column::Revision.eq(revision));
         }
-        match query.exec(&txn).await {
+        match query.exec(&change.txn).await {
             Ok(result) if result.rows_affected > 0 => {}
             Ok(_) => {
-                txn.rollback().await?;
+                change.txn.rollback().await?;
                 return self.why_unchanged(id).await;
             }
             Err(err) => {
-                let _ = txn.rollback().await;
+                let _ = change.txn.rollback().await;
                 return if violates_unique(&err, "normalized_name") {
                     Ok(Changed::NameTaken)
                 } else {
@@ -155,19 +151,10 @@ impl Storage {
                 };
             }
         }
-        let workspace = snapshot(&txn, id).await?;
-        let draft = EventDraft {
-            kind: EventKind::WorkspaceUpdated,
-            organization_id,
-            workspace_id: id,
-            actor,
-            workspace: workspace.as_ref(),
-            membership: None,
-            access_token: None,
-        };
-        events::record(&txn, sequence, draft).await?;
-        txn.commit().await?;
-        Ok(Changed::Done)
+        let workspace = change
+            .finish(EventKind::WorkspaceUpdated, None, None)
+            .await?;
+        Ok(Changed::Done(workspace))
     }
 
     /// Deletes workspace `id` of `organization_id` (its memberships, access
@@ -180,59 +167,50 @@ impl Storage {
         expected_revision: Option<i64>,
         actor: Uuid,
     ) -> Result<Changed, DbErr> {
-        let txn = self.db.begin().await?;
-        // The organization's row first, as a create takes it: the counter
-        // and the rows move together.
+        let change = Change::begin(self, organization_id, id, actor).await?;
+        // The counter moves with the rows, under the organization's row
+        // lock a create takes too.
         organization::Entity::update_many()
             .col_expr(
                 organization::Column::WorkspaceCount,
                 Expr::col(organization::Column::WorkspaceCount).sub(1),
             )
             .filter(organization::Column::Id.eq(organization_id))
-            .exec(&txn)
+            .exec(&change.txn)
             .await?;
-        let sequence = events::next_sequence(&txn, organization_id).await?;
         // The event carries the workspace as it was.
-        let last_state = snapshot(&txn, id).await?;
+        let last_state = snapshot(&change.txn, id).await?;
         let mut delete = workspace::Entity::delete_many()
             .filter(workspace::Column::Id.eq(id))
             .filter(workspace::Column::OrganizationId.eq(organization_id));
         if let Some(revision) = expected_revision {
             delete = delete.filter(workspace::Column::Revision.eq(revision));
         }
-        let deleted = delete.exec(&txn).await?.rows_affected;
+        let deleted = delete.exec(&change.txn).await?.rows_affected;
         if deleted == 0 {
-            txn.rollback().await?;
+            change.txn.rollback().await?;
             return self.why_unchanged(id).await;
         }
         // The foreign keys would cascade; the statements say what goes.
         workspace_access_token::Entity::delete_many()
             .filter(workspace_access_token::Column::WorkspaceId.eq(id))
-            .exec(&txn)
+            .exec(&change.txn)
             .await?;
         workspace_membership::Entity::delete_many()
             .filter(workspace_membership::Column::WorkspaceId.eq(id))
-            .exec(&txn)
+            .exec(&change.txn)
             .await?;
         idempotency_record::Entity::delete_many()
             .filter(idempotency_record::Column::WorkspaceId.eq(id))
-            .exec(&txn)
+            .exec(&change.txn)
             .await?;
-        let draft = EventDraft {
-            kind: EventKind::WorkspaceDeleted,
-            organization_id,
-            workspace_id: id,
-            actor,
-            workspace: last_state.as_ref(),
-            membership: None,
-            access_token: None,
-        };
-        events::record(&txn, sequence, draft).await?;
-        txn.commit().await?;
-        Ok(Changed::Done)
+        change
+            .finish_with(EventKind::WorkspaceDeleted, last_state.as_ref(), None, None)
+            .await?;
+        Ok(Changed::Done(()))
     }
 
-    async fn why_unchanged(&self, id: Uuid) -> Result<Changed, DbErr> {
+    async fn why_unchanged<T>(&self, id: Uuid) -> Result<Changed<T>, DbErr> {
         Ok(
             match workspace::Entity::find_by_id(id).one(&self.db).await? {
                 Some(_) => Changed::Stale,
@@ -250,20 +228,20 @@ impl Storage {
         role: WorkspaceRole,
         actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
-        let txn = self.db.begin().await?;
-        let sequence = events::next_sequence(&txn, organization_id).await?;
-        if !lock_workspace(&txn, id).await? {
-            txn.rollback().await?;
+        let change = Change::begin(self, organization_id, id, actor).await?;
+        let txn = &change.txn;
+        if !lock_workspace(txn, id).await? {
+            change.txn.rollback().await?;
             return Ok(MemberChange::NotMember);
         }
         let in_organization = organization_membership::Entity::find()
             .filter(organization_membership::Column::OrganizationId.eq(organization_id))
             .filter(organization_membership::Column::UserId.eq(user_id))
-            .count(&txn)
+            .count(txn)
             .await?
             > 0;
         if !in_organization {
-            txn.rollback().await?;
+            change.txn.rollback().await?;
             return Ok(MemberChange::NotInOrganization);
         }
         let now = Utc::now().trunc_subsecs(6);
@@ -283,27 +261,18 @@ impl Storage {
             created_at: Set(now),
             updated_at: Set(now),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await;
         match inserted {
             Ok(_) => {
                 let member = member_of(membership)?;
-                let workspace = snapshot(&txn, id).await?;
-                let draft = EventDraft {
-                    kind: EventKind::MemberAdded,
-                    organization_id,
-                    workspace_id: id,
-                    actor,
-                    workspace: workspace.as_ref(),
-                    membership: Some(&member),
-                    access_token: None,
-                };
-                events::record(&txn, sequence, draft).await?;
-                txn.commit().await?;
+                change
+                    .finish(EventKind::MemberAdded, Some(&member), None)
+                    .await?;
                 Ok(MemberChange::Done(Some(member)))
             }
             Err(err) => {
-                let _ = txn.rollback().await;
+                let _ = change.txn.rollback().await;
                 if violates_unique(&err, "workspace_memberships") {
                     Ok(MemberChange::AlreadyMember)
                 } else {
@@ -323,21 +292,21 @@ impl Storage {
         role: Option<WorkspaceRole>,
         actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
-        let txn = self.db.begin().await?;
-        let sequence = events::next_sequence(&txn, organization_id).await?;
+        let change = Change::begin(self, organization_id, id, actor).await?;
+        let txn = &change.txn;
         // Serializes every member change of this workspace: the OWNER
         // count read below stays true until commit.
-        if !lock_workspace(&txn, id).await? {
-            txn.rollback().await?;
+        if !lock_workspace(txn, id).await? {
+            change.txn.rollback().await?;
             return Ok(MemberChange::NotMember);
         }
         let Some(membership) = workspace_membership::Entity::find()
             .filter(workspace_membership::Column::WorkspaceId.eq(id))
             .filter(workspace_membership::Column::UserId.eq(user_id))
-            .one(&txn)
+            .one(txn)
             .await?
         else {
-            txn.rollback().await?;
+            change.txn.rollback().await?;
             return Ok(MemberChange::NotMember);
         };
         let was_owner = membership.role == WorkspaceRole::Owner.as_str();
@@ -346,10 +315,10 @@ impl Storage {
             let owners = workspace_membership::Entity::find()
                 .filter(workspace_membership::Column::WorkspaceId.eq(id))
                 .filter(workspace_membership::Column::Role.eq(WorkspaceRole::Owner.as_str()))
-                .count(&txn)
+                .count(txn)
                 .await?;
             if owners <= 1 {
-                txn.rollback().await?;
+                change.txn.rollback().await?;
                 return Ok(MemberChange::LastOwner);
             }
         }
@@ -364,7 +333,7 @@ impl Storage {
                     )
                     .col_expr(workspace_membership::Column::UpdatedAt, Expr::value(now))
                     .filter(workspace_membership::Column::Id.eq(membership.id))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
                 let mut updated = member_of(membership)?;
                 updated.role = role;
@@ -375,30 +344,22 @@ impl Storage {
                 workspace_access_token::Entity::delete_many()
                     .filter(workspace_access_token::Column::WorkspaceId.eq(id))
                     .filter(workspace_access_token::Column::UserId.eq(user_id))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
                 workspace_membership::Entity::delete_by_id(membership.id)
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
                 None
             }
         };
-        let workspace = snapshot(&txn, id).await?;
-        let draft = EventDraft {
-            kind: if changed.is_some() {
-                EventKind::MemberUpdated
-            } else {
-                EventKind::MemberRemoved
-            },
-            organization_id,
-            workspace_id: id,
-            actor,
-            workspace: workspace.as_ref(),
-            membership: Some(changed.as_ref().unwrap_or(&before)),
-            access_token: None,
+        let kind = if changed.is_some() {
+            EventKind::MemberUpdated
+        } else {
+            EventKind::MemberRemoved
         };
-        events::record(&txn, sequence, draft).await?;
-        txn.commit().await?;
+        change
+            .finish(kind, Some(changed.as_ref().unwrap_or(&before)), None)
+            .await?;
         Ok(MemberChange::Done(changed))
     }
 
@@ -419,17 +380,13 @@ impl Storage {
             .limit(limit)
             .all(&self.db)
             .await?;
-        let mut members = rows
+        let members = rows
             .into_iter()
             .map(member_of)
             .collect::<Result<Vec<_>, _>>()?;
-        let tokens = self.live_access_tokens(vec![id]).await?;
-        for (_, token) in tokens {
-            if let Some(member) = members.iter_mut().find(|m| m.user_id == token.user_id) {
-                member.access_tokens.push(token);
-            }
-        }
-        Ok(members)
+        let mut by_workspace = HashMap::from([(id, members)]);
+        attach_access_tokens(&self.db, &mut by_workspace).await?;
+        Ok(by_workspace.remove(&id).unwrap_or_default())
     }
 
     /// Stores a new access token of `user_id` for workspace `id`.
@@ -442,8 +399,7 @@ impl Storage {
         token_hash: &str,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<AccessTokenView, DbErr> {
-        let txn = self.db.begin().await?;
-        let sequence = events::next_sequence(&txn, organization_id).await?;
+        let change = Change::begin(self, organization_id, id, user_id).await?;
         let now = Utc::now().trunc_subsecs(6);
         let token = workspace_access_token::Model {
             id: Uuid::now_v7(),
@@ -465,21 +421,12 @@ impl Storage {
             expires_at: Set(token.expires_at),
             revoked_at: Set(None),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(&change.txn)
         .await?;
         let view = token_view(token);
-        let workspace = snapshot(&txn, id).await?;
-        let draft = EventDraft {
-            kind: EventKind::AccessTokenCreated,
-            organization_id,
-            workspace_id: id,
-            actor: user_id,
-            workspace: workspace.as_ref(),
-            membership: None,
-            access_token: Some(&view),
-        };
-        events::record(&txn, sequence, draft).await?;
-        txn.commit().await?;
+        change
+            .finish(EventKind::AccessTokenCreated, None, Some(&view))
+            .await?;
         Ok(view)
     }
 
@@ -516,8 +463,7 @@ impl Storage {
         token_id: Uuid,
         actor: Uuid,
     ) -> Result<bool, DbErr> {
-        let txn = self.db.begin().await?;
-        let sequence = events::next_sequence(&txn, organization_id).await?;
+        let change = Change::begin(self, organization_id, id, actor).await?;
         let revoked = workspace_access_token::Entity::update_many()
             .col_expr(
                 workspace_access_token::Column::RevokedAt,
@@ -526,85 +472,133 @@ impl Storage {
             .filter(workspace_access_token::Column::Id.eq(token_id))
             .filter(workspace_access_token::Column::WorkspaceId.eq(id))
             .filter(workspace_access_token::Column::RevokedAt.is_null())
-            .exec(&txn)
+            .exec_with_returning(&change.txn)
             .await?;
-        let token = workspace_access_token::Entity::find_by_id(token_id)
-            .one(&txn)
-            .await?;
-        let (true, Some(token)) = (revoked.rows_affected > 0, token) else {
-            txn.rollback().await?;
+        let Some(token) = revoked.into_iter().next() else {
+            change.txn.rollback().await?;
             return Ok(false);
         };
         let view = token_view(token);
-        let workspace = snapshot(&txn, id).await?;
-        let draft = EventDraft {
-            kind: EventKind::AccessTokenRevoked,
-            organization_id,
-            workspace_id: id,
-            actor,
-            workspace: workspace.as_ref(),
-            membership: None,
-            access_token: Some(&view),
-        };
-        events::record(&txn, sequence, draft).await?;
-        txn.commit().await?;
+        change
+            .finish(EventKind::AccessTokenRevoked, None, Some(&view))
+            .await?;
         Ok(true)
     }
 
-    /// The unrevoked access tokens of `workspaces`, with their workspace.
-    pub(super) async fn live_access_tokens(
-        &self,
-        workspaces: Vec<Uuid>,
-    ) -> Result<Vec<(Uuid, AccessTokenView)>, DbErr> {
-        live_access_tokens_in(&self.db, workspaces).await
-    }
-
     /// The caller a workspace access token (by its hash) stands for: its
-    /// user, still a member of the workspace, limited to that workspace;
-    /// `None` when revoked, expired or unknown.
+    /// user, limited to the token's workspace (a removed member's tokens go
+    /// with the membership); `None` when revoked, expired or unknown. One
+    /// query for the token and its user.
     #[tracing::instrument(name = "db.user_of_workspace_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspace_access_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspace_access_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn user_of_workspace_token(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Caller>, DbErr> {
-        let Some(token) = workspace_access_token::Entity::find()
+        let found = workspace_access_token::Entity::find()
             .filter(workspace_access_token::Column::TokenHash.eq(token_hash))
             .filter(workspace_access_token::Column::RevokedAt.is_null())
+            .find_also_related(user::Entity)
             .one(&self.db)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if token.expires_at.is_some_and(|at| at <= now) {
-            return Ok(None);
-        }
-        let Some(user) = self.user(token.user_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Caller {
-            user_id: user.id,
-            validated: user.validated,
-            signin: None,
-            workspace_scope: Some(token.workspace_id),
+            .await?;
+        Ok(found.and_then(|(token, user)| {
+            let user = user?;
+            let live = token.expires_at.is_none_or(|at| at > now);
+            live.then(|| Caller {
+                workspace_scope: Some(token.workspace_id),
+                ..caller(&user)
+            })
         }))
     }
 }
 
-/// `live_access_tokens` on `conn`.
-pub(super) async fn live_access_tokens_in<C: ConnectionTrait>(
+/// Gives each member in `members` (by workspace) their unrevoked access
+/// tokens, read on `conn` in one query.
+pub(super) async fn attach_access_tokens<C: ConnectionTrait>(
     conn: &C,
-    workspaces: Vec<Uuid>,
-) -> Result<Vec<(Uuid, AccessTokenView)>, DbErr> {
-    Ok(workspace_access_token::Entity::find()
-        .filter(workspace_access_token::Column::WorkspaceId.is_in(workspaces))
+    members: &mut HashMap<Uuid, Vec<WorkspaceMember>>,
+) -> Result<(), DbErr> {
+    let tokens = workspace_access_token::Entity::find()
+        .filter(workspace_access_token::Column::WorkspaceId.is_in(members.keys().copied()))
         .filter(workspace_access_token::Column::RevokedAt.is_null())
         .order_by_asc(workspace_access_token::Column::Id)
         .all(conn)
-        .await?
-        .into_iter()
-        .map(|t| (t.workspace_id, token_view(t)))
-        .collect())
+        .await?;
+    for token in tokens {
+        if let Some(member) = members
+            .get_mut(&token.workspace_id)
+            .and_then(|ms| ms.iter_mut().find(|m| m.user_id == token.user_id))
+        {
+            member.access_tokens.push(token_view(token));
+        }
+    }
+    Ok(())
+}
+
+/// A change to a workspace in the making: its transaction, which holds the
+/// organization's row from the start (every change takes the organization
+/// first, then the workspace: one lock order), the number its event took,
+/// and who makes it.
+struct Change {
+    txn: DatabaseTransaction,
+    sequence: i64,
+    organization_id: Uuid,
+    workspace_id: Uuid,
+    actor: Uuid,
+}
+
+impl Change {
+    async fn begin(
+        storage: &Storage,
+        organization_id: Uuid,
+        workspace_id: Uuid,
+        actor: Uuid,
+    ) -> Result<Self, DbErr> {
+        let txn = storage.db.begin().await?;
+        let sequence = events::next_sequence(&txn, organization_id).await?;
+        Ok(Self {
+            txn,
+            sequence,
+            organization_id,
+            workspace_id,
+            actor,
+        })
+    }
+
+    /// Writes the event, carrying the workspace as it now is, and commits;
+    /// gives that workspace back.
+    async fn finish(
+        self,
+        kind: EventKind,
+        membership: Option<&WorkspaceMember>,
+        access_token: Option<&AccessTokenView>,
+    ) -> Result<Option<WorkspaceView>, DbErr> {
+        let workspace = snapshot(&self.txn, self.workspace_id).await?;
+        self.finish_with(kind, workspace.as_ref(), membership, access_token)
+            .await?;
+        Ok(workspace)
+    }
+
+    /// Writes the event with `workspace` as its state, and commits.
+    async fn finish_with(
+        self,
+        kind: EventKind,
+        workspace: Option<&WorkspaceView>,
+        membership: Option<&WorkspaceMember>,
+        access_token: Option<&AccessTokenView>,
+    ) -> Result<(), DbErr> {
+        let draft = EventDraft {
+            kind,
+            organization_id: self.organization_id,
+            workspace_id: self.workspace_id,
+            actor: self.actor,
+            workspace,
+            membership,
+            access_token,
+        };
+        events::record(&self.txn, self.sequence, draft).await?;
+        self.txn.commit().await
+    }
 }
 
 /// Workspace `id` as its organization's OWNERs see it, read in `txn`:

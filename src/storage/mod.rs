@@ -33,7 +33,7 @@ pub use admin::NewApiToken;
 pub use availability::Availability;
 pub use connection::{Pooler, mask_url, redact};
 pub use directory::OrganizationContext;
-pub use events::{EventDraft, PendingEvent, RelayRound, all_events};
+pub use events::{PendingEvent, RelayRound, all_events};
 pub use lifecycle::{Changed, MemberChange, WorkspaceAccess};
 pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 

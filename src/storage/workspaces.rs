@@ -144,22 +144,32 @@ impl Storage {
         id: Uuid,
         caller: Uuid,
     ) -> Result<Option<WorkspaceView>, DbErr> {
-        let Some(model) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
-            return Ok(None);
-        };
         // One rule everywhere: only a current member of the organization
         // sees any of its workspaces; its OWNERs and ADMINs see them all,
         // everyone else those they are members of.
-        let Some(role) = self
-            .organization_role(model.organization_id, caller)
-            .await?
-        else {
+        let Some((model, role)) = self.workspace_with_role(id, caller).await? else {
             return Ok(None);
         };
         let Some(view) = self.views(vec![model], caller).await?.pop() else {
             return Ok(None);
         };
         Ok((view.user_role.is_some() || role.sees_all_workspaces()).then_some(view))
+    }
+
+    /// Workspace `id` and `caller`'s role in its organization, when the
+    /// caller is a current member of it.
+    pub(super) async fn workspace_with_role(
+        &self,
+        id: Uuid,
+        caller: Uuid,
+    ) -> Result<Option<(workspace::Model, OrganizationRole)>, DbErr> {
+        let Some(model) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .organization_role(model.organization_id, caller)
+            .await?
+            .map(|role| (model, role)))
     }
 
     /// Up to `limit` workspaces `caller` may see, in id order (UUIDv7: the
@@ -282,17 +292,7 @@ pub(super) async fn views_in<C: ConnectionTrait>(
             .or_default()
             .push(member_of(m)?);
     }
-    let tokens =
-        super::lifecycle::live_access_tokens_in(conn, models.iter().map(|m| m.id).collect())
-            .await?;
-    for (workspace_id, token) in tokens {
-        if let Some(member) = members
-            .get_mut(&workspace_id)
-            .and_then(|ms| ms.iter_mut().find(|m| m.user_id == token.user_id))
-        {
-            member.access_tokens.push(token);
-        }
-    }
+    super::lifecycle::attach_access_tokens(conn, &mut members).await?;
     models
         .into_iter()
         .map(|w| {

@@ -64,18 +64,27 @@ fn page(page_size: i32, page_token: &str) -> Result<(Option<Uuid>, u64), DomainE
     Ok((after, size as u64))
 }
 
-/// The next page's token: the last id, when the page was full.
-fn next_token<T>(items: &[T], limit: u64, id: impl Fn(&T) -> Uuid) -> String {
-    match items.last() {
-        Some(last) if items.len() as u64 == limit => id(last).to_string(),
-        _ => String::new(),
-    }
-}
-
 /// A page of members or tokens, and the token of the next.
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_token: String,
+}
+
+impl<T> Page<T> {
+    /// A page of at most `limit` of `items`, read with one more than that:
+    /// a next page only when there is more (its token, the last id here).
+    fn cut(mut items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> Self {
+        let more = items.len() as u64 > limit;
+        items.truncate(limit as usize);
+        let next_page_token = match items.last() {
+            Some(last) if more => id(last).to_string(),
+            _ => String::new(),
+        };
+        Self {
+            items,
+            next_page_token,
+        }
+    }
 }
 
 impl Workspaces {
@@ -129,18 +138,21 @@ impl Workspaces {
             .update_workspace(access.id, access.organization_id, &update, caller.user_id)
             .await?
         {
-            Changed::Done => {}
-            Changed::Stale => return Err(DomainError::EtagMismatch { id: access.id }),
-            Changed::Missing => return Err(DomainError::WorkspaceNotFound { id: id.to_owned() }),
+            // The workspace as the change's transaction left it, with the
+            // caller's own role in it.
+            Changed::Done(Some(mut view)) => {
+                view.user_role = access.workspace_role;
+                Ok(view)
+            }
+            Changed::Stale => Err(DomainError::EtagMismatch { id: access.id }),
+            Changed::Done(None) | Changed::Missing => {
+                Err(DomainError::WorkspaceNotFound { id: id.to_owned() })
+            }
             Changed::NameTaken => {
                 let name = update.name.map(|(name, _)| name).unwrap_or_default();
-                return Err(DomainError::WorkspaceAlreadyExists { name });
+                Err(DomainError::WorkspaceAlreadyExists { name })
             }
         }
-        self.storage
-            .visible_workspace(access.id, caller.user_id)
-            .await?
-            .ok_or_else(|| DomainError::WorkspaceNotFound { id: id.to_owned() })
     }
 
     /// DeleteWorkspace.
@@ -169,7 +181,7 @@ impl Workspaces {
             )
             .await?
         {
-            Changed::Done => Ok(()),
+            Changed::Done(()) => Ok(()),
             Changed::Missing if allow_missing => Ok(()),
             Changed::Stale => Err(DomainError::EtagMismatch { id: access.id }),
             Changed::Missing | Changed::NameTaken => {
@@ -293,12 +305,8 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::See)
             .await?;
-        let items = self.storage.members(access.id, after, limit).await?;
-        let next_page_token = next_token(&items, limit, |m| m.id.unwrap_or_default());
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        let items = self.storage.members(access.id, after, limit + 1).await?;
+        Ok(Page::cut(items, limit, |m| m.id.unwrap_or_default()))
     }
 
     /// CreateWorkspaceAccessToken: the token and its secret, shown once.
@@ -346,12 +354,11 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        let items = self.storage.access_tokens(access.id, after, limit).await?;
-        let next_page_token = next_token(&items, limit, |t| t.id);
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        let items = self
+            .storage
+            .access_tokens(access.id, after, limit + 1)
+            .await?;
+        Ok(Page::cut(items, limit, |t| t.id))
     }
 
     /// RevokeWorkspaceAccessToken.
