@@ -177,20 +177,17 @@ impl WorkspaceService for WorkspaceApi {
         &self,
         request: Request<CreateWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
-        let _admitted = self.admit()?;
-        let (metadata, extensions, message) = request.into_parts();
-        self.within_deadline(&metadata, &extensions, async {
-            let caller = self.caller(&metadata, &extensions).await?;
-            let input = convert::create_input(message);
-            // Set only by the in-process JSON/HTTP call of a seed's route.
-            let rules = extensions.get::<SeedNameRules>().map(|rules| rules.0);
-            let workspace = self
-                .workspaces
-                .create(caller, &input, rules)
-                .await
-                .map_err(|e| status::failed("create the workspace", e))?;
-            Ok(Response::new(answer(workspace)))
-        })
+        // Set only by the in-process JSON/HTTP call of a seed's route.
+        let rules = request.extensions().get::<SeedNameRules>().map(|r| r.0);
+        self.serve(
+            request,
+            "create the workspace",
+            |caller, message| async move {
+                let input = convert::create_input(message);
+                let workspace = self.workspaces.create(caller, &input, rules).await?;
+                Ok(answer(workspace))
+            },
+        )
         .await
     }
 
@@ -198,16 +195,9 @@ impl WorkspaceService for WorkspaceApi {
         &self,
         request: Request<GetWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
-        let _admitted = self.admit()?;
-        let (metadata, extensions, message) = request.into_parts();
-        self.within_deadline(&metadata, &extensions, async {
-            let caller = self.caller(&metadata, &extensions).await?;
-            let workspace = self
-                .workspaces
-                .get(caller, &message.id)
-                .await
-                .map_err(|e| status::failed("get the workspace", e))?;
-            Ok(Response::new(answer(workspace)))
+        self.serve(request, "get the workspace", |caller, message| async move {
+            let workspace = self.workspaces.get(caller, &message.id).await?;
+            Ok(answer(workspace))
         })
         .await
     }
@@ -216,10 +206,7 @@ impl WorkspaceService for WorkspaceApi {
         &self,
         request: Request<ListWorkspacesRequest>,
     ) -> Result<Response<ListWorkspacesResponse>, Status> {
-        let _admitted = self.admit()?;
-        let (metadata, extensions, message) = request.into_parts();
-        self.within_deadline(&metadata, &extensions, async {
-            let caller = self.caller(&metadata, &extensions).await?;
+        self.serve(request, "list workspaces", |caller, message| async move {
             let ListWorkspacesRequest {
                 organization_id,
                 page_size,
@@ -228,8 +215,7 @@ impl WorkspaceService for WorkspaceApi {
             let mut page = self
                 .workspaces
                 .list(caller, &organization_id, page_size, &page_token)
-                .await
-                .map_err(|e| status::failed("list workspaces", e))?;
+                .await?;
             // However large the workspaces, the page fits in one answer:
             // what does not fit starts the next page.
             let mut workspaces: Vec<Workspace> = page
@@ -243,10 +229,10 @@ impl WorkspaceService for WorkspaceApi {
                 self.max_reply_bytes.saturating_sub(REPLY_HEADROOM),
             ));
             workspaces.truncate(page.workspaces.len());
-            Ok(Response::new(ListWorkspacesResponse {
+            Ok(ListWorkspacesResponse {
                 workspaces,
                 next_page_token: page.next_page_token,
-            }))
+            })
         })
         .await
     }
