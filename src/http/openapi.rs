@@ -84,7 +84,7 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
             responses.insert(
                 status.to_string(),
                 json!({
-                    "description": with_reasons(status, description),
+                    "description": with_reasons(status, description, !rule.body.is_empty()),
                     "content": {"application/json": {"schema": schema}},
                 }),
             );
@@ -150,10 +150,10 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
 
 /// `description` and the `ErrorInfo.reason`s the catalogue answers with
 /// `status`.
-fn with_reasons(status: u16, description: &str) -> String {
+fn with_reasons(status: u16, description: &str, with_body: bool) -> String {
     let reasons: Vec<&str> = Reason::ALL
         .iter()
-        .filter(|reason| http_status_of(**reason).as_u16() == status)
+        .filter(|reason| http_status_of(**reason, with_body).as_u16() == status)
         .map(|reason| reason.as_str())
         .collect();
     if reasons.is_empty() {

@@ -49,9 +49,21 @@ pub fn http_status(code: Code, reason: Option<Reason>) -> StatusCode {
     }
 }
 
-/// The HTTP status of a reason in the catalogue, through the gRPC table.
-pub fn http_status_of(reason: Reason) -> StatusCode {
-    http_status(code_for(reason), Some(reason))
+/// The HTTP status of a reason in the catalogue, through the gRPC table,
+/// on a route with a body or without.
+pub fn http_status_of(reason: Reason, with_body: bool) -> StatusCode {
+    http_status_on(code_for(reason), Some(reason), with_body)
+}
+
+/// `http_status` on a route that takes a body (`with_body`) or not: 422 is
+/// about a request's body (the REST APIs' schema validation); on a route
+/// without one, a bad path variable or query parameter is grpc-gateway's
+/// 400.
+pub fn http_status_on(code: Code, reason: Option<Reason>, with_body: bool) -> StatusCode {
+    match http_status(code, reason) {
+        StatusCode::UNPROCESSABLE_ENTITY if !with_body => StatusCode::BAD_REQUEST,
+        status => status,
+    }
 }
 
 /// `status` as grpc-gateway's JSON error answer. The details are decoded
@@ -68,12 +80,7 @@ pub fn error_response(
         .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
         .and_then(|info| info["reason"].as_str())
         .and_then(|reason| reason.parse().ok());
-    let mut http = http_status(status.code(), reason);
-    // 422 is about a request's body (the REST APIs' schema validation); a
-    // bad path variable or query parameter is grpc-gateway's 400.
-    if !with_body && http == StatusCode::UNPROCESSABLE_ENTITY {
-        http = StatusCode::BAD_REQUEST;
-    }
+    let http = http_status_on(status.code(), reason, with_body);
     let body = json!({
         "code": status.code() as i32,
         "message": status.message(),
@@ -143,7 +150,7 @@ mod tests {
             (BodyTimeout, 408),
         ];
         for (reason, http) in cases {
-            assert_eq!(http_status_of(reason).as_u16(), http, "{reason}");
+            assert_eq!(http_status_of(reason, true).as_u16(), http, "{reason}");
         }
         assert_eq!(http_status(Code::ResourceExhausted, None).as_u16(), 429);
         assert_eq!(http_status(Code::DeadlineExceeded, None).as_u16(), 504);
