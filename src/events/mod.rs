@@ -37,6 +37,13 @@ use crate::{
 /// Most events published in one round.
 const BATCH: u64 = 256;
 
+/// How often the backlog (pending events, the oldest one's age) is
+/// counted for the metrics.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// How often sent events past their retention are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
 /// How long JetStream may take to acknowledge one event.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -105,24 +112,34 @@ pub async fn relay(storage: Storage, settings: EventSettings, metrics: Metrics) 
             ),
         }
     }
-    let mut rounds = 0u64;
+    // The backlog is counted, and old events purged, on their own
+    // schedules: not two more queries every round of an idle relay.
+    let mut measure = tokio::time::interval(BACKLOG_EVERY);
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    let mut relay = tokio::time::interval(every);
+    for timer in [&mut measure, &mut purge, &mut relay] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     loop {
-        if let Some(publisher) = publisher.as_mut() {
-            match publisher.round(&storage, &instruments).await {
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = format!("{err:#}"), "relaying events"),
+        tokio::select! {
+            _ = relay.tick() => {
+                if let Some(publisher) = publisher.as_mut()
+                    && let Err(err) = publisher.round(&storage, &instruments).await
+                {
+                    tracing::warn!(error = format!("{err:#}"), "relaying events");
+                }
+            }
+            _ = measure.tick() => {
+                if let Ok((pending, oldest)) = storage.outbox_backlog().await {
+                    *instruments.backlog.lock().expect("not poisoned") = Backlog { pending, oldest };
+                }
+            }
+            _ = purge.tick() => {
+                if let Err(err) = storage.purge_sent_events(Utc::now() - retention).await {
+                    tracing::warn!(%err, "purging sent events");
+                }
             }
         }
-        if let Ok((pending, oldest)) = storage.outbox_backlog().await {
-            *instruments.backlog.lock().expect("not poisoned") = Backlog { pending, oldest };
-        }
-        rounds += 1;
-        if rounds.is_multiple_of(300)
-            && let Err(err) = storage.purge_sent_events(Utc::now() - retention).await
-        {
-            tracing::warn!(%err, "purging sent events");
-        }
-        tokio::time::sleep(every).await;
     }
 }
 
