@@ -3,9 +3,10 @@
 
 mod common;
 
+use common::reason_of as reason;
+
 use common::{Backend, PlanSpec, authed, concurrently, named, spawn_app};
 use tonic::Code;
-use tonic_types::StatusExt;
 use workspace_service::domain::Reason;
 use workspace_service::proto::{
     ListWorkspacesRequest, workspace_service_client::WorkspaceServiceClient,
@@ -15,14 +16,6 @@ on_both_databases!(
     fifty_concurrent_creates_of_one_name_give_one_success,
     limit_of_five_with_thirty_concurrent_creates_gives_exactly_five,
 );
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
 
 async fn fifty_concurrent_creates_of_one_name_give_one_success(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::reason_of as reason;
+
 use std::time::Duration;
 
 use common::{
@@ -55,15 +57,6 @@ fn delete(id: &str) -> DeleteWorkspaceRequest {
         id: id.to_owned(),
         ..Default::default()
     }
-}
-
-fn reason(status: &Status) -> String {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
 }
 
 async fn get(app: &TestApp, token: &str, id: &str) -> Result<Workspace, Status> {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::reason_of as reason;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -22,7 +24,6 @@ use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-use tonic_types::StatusExt;
 use workspace_service::{
     domain::Reason,
     proto::{
@@ -74,14 +75,6 @@ async fn behind(
         direct,
         _bouncer: bouncer,
     })
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
 }
 
 /// `per_org` creates in each organization at once, each followed by a Get

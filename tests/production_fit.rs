@@ -96,11 +96,7 @@ fn an_unsupported_database_url_is_named_with_its_password_masked() {
 
 #[test]
 fn a_refused_database_connection_says_why_at_once() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let (stderr, took) = migrate_fails(&format!(
         "postgres://u:S3cretPW@127.0.0.1:{port}/x?password=S3cretPW"
     ));

@@ -373,6 +373,33 @@ pub fn assert_error<T: std::fmt::Debug>(
     status
 }
 
+/// The `ErrorInfo.reason` of `status`; "" when it has none.
+pub fn reason_of(status: &Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// A port on 127.0.0.1 nothing listens on (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether the tests run as root: PostgreSQL and pgbouncer refuse to, and
+/// are started as another user.
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
 /// The workspaces of `org`, after asserting that none is half written:
 /// each has exactly one OWNER membership, its creator's (the owner's),
 /// and the organization's counter matches their number.

@@ -3,7 +3,6 @@
 //! the same port and store.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -37,11 +36,7 @@ impl Nats {
             eprintln!("skipped: nats-server is not installed");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         Some(Self {
             child: None,
             port,

@@ -2,8 +2,8 @@
 //! directory, pg_ctl on a free port. For tests that stop, break or
 //! configure a server; never the machine's shared one.
 
+use super::{free_port, is_root};
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -25,13 +25,6 @@ fn postgres_bin() -> Option<PathBuf> {
         .collect();
     found.sort();
     found.pop()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Runs a PostgreSQL tool, as the `postgres` user when we are root
@@ -96,11 +89,7 @@ impl OwnPostgres {
                 "UTF8",
             ],
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let server = Self {
             options: options.iter().map(|o| (*o).to_owned()).collect(),
             bin,

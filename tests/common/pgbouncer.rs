@@ -1,8 +1,8 @@
 //! A private pgbouncer (Debian's package) in front of the PostgreSQL server
 //! of `TEST_DATABASE_URL`, on a free port, stopped when dropped.
 
+use super::{free_port, is_root};
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -130,21 +130,6 @@ fn server_of(url: &str) -> (String, u16, String) {
         .rsplit_once(':')
         .map_or((authority, 5432), |(h, p)| (h, p.parse().unwrap()));
     (host.to_owned(), port, user)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
 }
 
 /// Lets the user pgbouncer switches to read its configuration and write
