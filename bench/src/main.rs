@@ -7,9 +7,13 @@
 //! 2. Drives CreateWorkspace with fresh names from every user at a fixed
 //!    concurrency for a fixed time: over gRPC, then over JSON/HTTP.
 //! 3. Measures the ceilings: an empty RPC through the same server stack
-//!    (the health check), and the database doing the same statements
-//!    without the service (pgbench with `bench/create_workspace.pgbench.sql`
-//!    on PostgreSQL; the same loop with the bare sqlx driver on SQLite).
+//!    (the health check); the database doing the same work in its cheapest
+//!    form (pgbench with `bench/create_workspace.cheapest.pgbench.sql`, one
+//!    statement, on PostgreSQL; the fewest statements through the bare
+//!    sqlx driver on SQLite), the ceiling the service is measured against;
+//!    and, beside it, the service's own statements replayed without the
+//!    service (`bench/create_workspace.pgbench.sql`; the same loop on
+//!    SQLite), which tells the statements' cost from the rest.
 //!    Steps 2 and 3 take turns for several rounds, so that a noisy
 //!    neighbour slows the service and its ceilings alike.
 //! 4. Prints calls/s, p50/p90/p99, errors by code, the server's peak
@@ -76,9 +80,19 @@ struct Args {
     /// The server's RUST_LOG (its default, `info`, logs one line per call).
     #[arg(long, default_value = "info")]
     server_log: String,
+    /// More of the server's environment, NAME=VALUE (repeatable): to
+    /// measure what a setting costs.
+    #[arg(long = "server-env", value_parser = parse_env)]
+    server_env: Vec<(String, String)>,
     /// pgbench, for the PostgreSQL ceiling.
     #[arg(long, default_value = "pgbench")]
     pgbench: PathBuf,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
 
 /// One user who creates workspaces.
@@ -93,6 +107,9 @@ struct Run {
     elapsed: Duration,
     latencies: Vec<Duration>,
     errors: BTreeMap<String, usize>,
+    /// CPU time the server process and the database's processes used
+    /// while it ran (`Cpu::since`).
+    cpu: Cpu,
 }
 
 impl Run {
@@ -102,11 +119,15 @@ impl Run {
             elapsed: Duration::ZERO,
             latencies: Vec::new(),
             errors: BTreeMap::new(),
+            cpu: Cpu::default(),
         }
     }
 
     /// Adds another round of the same measurement.
     fn absorb(&mut self, round: Run) {
+        self.cpu.server += round.cpu.server;
+        self.cpu.database += round.cpu.database;
+        self.cpu.client += round.cpu.client;
         self.elapsed += round.elapsed;
         self.latencies.extend(round.latencies);
         self.latencies.sort();
@@ -138,6 +159,15 @@ impl Run {
             ms(self.percentile(0.99)),
             self.latencies.len(),
             self.errors
+        );
+        let calls = self.latencies.len().max(1) as f64;
+        let per_call = |cpu: Duration| format!("{:.0} µs", cpu.as_secs_f64() * 1e6 / calls);
+        println!(
+            "{:<34} CPU per call: server {}, PostgreSQL {}, this process {}",
+            "",
+            per_call(self.cpu.server),
+            per_call(self.cpu.database),
+            per_call(self.cpu.client)
         );
     }
 }
@@ -249,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
         .env("HTTP_LISTEN_ADDR", http_addr.to_string())
         .env("SEED_DEMO", "false")
         .env("RUST_LOG", &args.server_log)
+        .envs(args.server_env.iter().cloned())
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -333,48 +364,90 @@ async fn main() -> anyhow::Result<()> {
     let mut grpc = Run::new("gRPC CreateWorkspace");
     let mut http = Run::new("HTTP POST /api/v1/workspaces");
     let mut empty = Run::new("gRPC empty call (health Check)");
-    let mut database = Run::new(if postgres {
-        "database ceiling (pgbench)"
+    let (cheapest_name, replay_name) = if postgres {
+        (
+            "ceiling: pgbench, cheapest form (one statement)",
+            "pgbench, the service's statements",
+        )
     } else {
-        "database ceiling (bare sqlx loop)"
-    });
-    let mut shares = Vec::new();
+        (
+            "ceiling: bare sqlx, cheapest form",
+            "bare sqlx, the service's statements",
+        )
+    };
+    let mut cheapest = Run::new(cheapest_name);
+    let mut replay = Run::new(replay_name);
+    let mut by_round = Vec::new();
     for round in 0..args.rounds {
-        let g = measure(
-            &grpc.name,
-            args.concurrency,
-            duration,
-            create_over_grpc(&format!("grpc {round}")),
-        )
-        .await;
-        let h = measure(
-            &http.name,
-            args.concurrency,
-            duration,
-            create_over_http(&format!("http {round}")),
-        )
-        .await;
-        let e = measure(&empty.name, args.concurrency, duration, empty_call()).await;
-        let d = if postgres {
-            pgbench(&args, rows.len(), &database_url).await?
+        // Each measurement with the CPU it cost.
+        macro_rules! timed {
+            ($run:expr) => {{
+                let before = Cpu::sample(pid);
+                let mut run = $run;
+                run.cpu = Cpu::since(before, pid);
+                run
+            }};
+        }
+        let g = timed!(
+            measure(
+                &grpc.name,
+                args.concurrency,
+                duration,
+                create_over_grpc(&format!("grpc {round}")),
+            )
+            .await
+        );
+        let h = timed!(
+            measure(
+                &http.name,
+                args.concurrency,
+                duration,
+                create_over_http(&format!("http {round}")),
+            )
+            .await
+        );
+        let e = timed!(measure(&empty.name, args.concurrency, duration, empty_call()).await);
+        let (c, r) = if postgres {
+            (
+                timed!(
+                    pgbench(
+                        &args,
+                        rows.len(),
+                        &database_url,
+                        CHEAPEST_SCRIPT,
+                        cheapest_name
+                    )
+                    .await?
+                ),
+                timed!(
+                    pgbench(&args, rows.len(), &database_url, REPLAY_SCRIPT, replay_name).await?
+                ),
+            )
         } else {
-            sqlite_loop(&args, &database_url, &rows, round).await?
+            (
+                timed!(
+                    sqlite_loop(&args, &database_url, &rows, round, SqliteWork::Cheapest).await?
+                ),
+                timed!(sqlite_loop(&args, &database_url, &rows, round, SqliteWork::Replay).await?),
+            )
         };
-        shares.push((
-            g.per_second() / d.per_second(),
-            h.per_second() / d.per_second(),
-        ));
+        by_round.push([
+            g.per_second() / c.per_second(),
+            h.per_second() / g.per_second(),
+            g.per_second() / r.per_second(),
+        ]);
         grpc.absorb(g);
         http.absorb(h);
         empty.absorb(e);
-        database.absorb(d);
+        cheapest.absorb(c);
+        replay.absorb(r);
     }
     let peak_rss = peak_rss_kib(pid);
     server.kill().await.ok();
 
     // 4. The figures.
     println!();
-    for run in [&grpc, &http, &empty, &database] {
+    for run in [&grpc, &http, &empty, &cheapest, &replay] {
         run.print();
     }
     println!();
@@ -386,28 +459,126 @@ async fn main() -> anyhow::Result<()> {
         ))
     );
     let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
-    println!(
-        "gRPC creates / database ceiling: {:.2}",
-        share(&grpc, &database)
-    );
-    println!(
-        "HTTP creates / database ceiling: {:.2}",
-        share(&http, &database)
-    );
-    println!(
-        "gRPC creates / empty calls:      {:.2}",
-        share(&grpc, &empty)
-    );
-    let by_round = |pick: fn(&(f64, f64)) -> f64| {
-        shares
+    let rounds = |i: usize| {
+        by_round
             .iter()
-            .map(|s| format!("{:.2}", pick(s)))
+            .map(|r| format!("{:.2}", r[i]))
             .collect::<Vec<_>>()
             .join(" ")
     };
-    println!("gRPC / database ceiling by round: {}", by_round(|s| s.0));
-    println!("HTTP / database ceiling by round: {}", by_round(|s| s.1));
+    println!(
+        "gRPC creates / cheapest-form ceiling: {:.2} (by round {})",
+        share(&grpc, &cheapest),
+        rounds(0)
+    );
+    println!(
+        "HTTP creates / gRPC creates:          {:.2} (by round {})",
+        share(&http, &grpc),
+        rounds(1)
+    );
+    println!(
+        "gRPC creates / its own statements:    {:.2} (by round {})",
+        share(&grpc, &replay),
+        rounds(2)
+    );
+    println!(
+        "HTTP creates / cheapest-form ceiling: {:.2}",
+        share(&http, &cheapest)
+    );
+    println!(
+        "gRPC creates / empty calls:           {:.2}",
+        share(&grpc, &empty)
+    );
     Ok(())
+}
+
+/// CPU time used, from /proc: by the server process, and by PostgreSQL's
+/// processes (every live `postgres` process, plus what the postmaster's
+/// exited backends used, as pgbench's backends exit before it is read).
+/// Other work on the machine's PostgreSQL counts too: it is shared.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    server: Duration,
+    database: Duration,
+    /// This process: the load, or the bare-driver loop on SQLite.
+    client: Duration,
+}
+
+impl Cpu {
+    /// The counters now.
+    fn sample(server: u32) -> Cpu {
+        let mut database = 0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(stat) = proc_stat(&entry.path().join("stat")) else {
+                continue;
+            };
+            if stat.comm == "postgres" {
+                database += stat.own;
+                if stat.parent_is_not_postgres() {
+                    database += stat.children;
+                }
+            }
+        }
+        let server = proc_stat(std::path::Path::new(&format!("/proc/{server}/stat")))
+            .map_or(0, |stat| stat.own);
+        let client = proc_stat(std::path::Path::new("/proc/self/stat")).map_or(0, |stat| stat.own);
+        Cpu {
+            server: ticks(server),
+            database: ticks(database),
+            client: ticks(client),
+        }
+    }
+
+    /// What was used between `before` and now.
+    fn since(before: Cpu, server: u32) -> Cpu {
+        let now = Cpu::sample(server);
+        Cpu {
+            server: now.server.saturating_sub(before.server),
+            database: now.database.saturating_sub(before.database),
+            client: now.client.saturating_sub(before.client),
+        }
+    }
+}
+
+/// Linux reports CPU time in USER_HZ ticks, 100 per second.
+fn ticks(count: u64) -> Duration {
+    Duration::from_millis(count * 10)
+}
+
+struct ProcStat {
+    comm: String,
+    parent: u32,
+    /// utime + stime.
+    own: u64,
+    /// cutime + cstime: reaped children.
+    children: u64,
+}
+
+impl ProcStat {
+    fn parent_is_not_postgres(&self) -> bool {
+        proc_stat(std::path::Path::new(&format!("/proc/{}/stat", self.parent)))
+            .is_none_or(|parent| parent.comm != "postgres")
+    }
+}
+
+fn proc_stat(path: &std::path::Path) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    let comm = text[open + 1..close].to_owned();
+    // Fields after the command: state (3), ppid (4), … utime (14),
+    // stime (15), cutime (16), cstime (17).
+    let fields: Vec<u64> = text[close + 2..]
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 4).copied().unwrap_or(0);
+    Some(ProcStat {
+        comm,
+        parent: field(4) as u32,
+        own: field(14) + field(15),
+        children: field(16) + field(17),
+    })
 }
 
 fn free_addr() -> anyhow::Result<SocketAddr> {
@@ -462,9 +633,20 @@ async fn pgbench_callers(storage: &Storage, rows: &[CallerRow]) -> anyhow::Resul
     Ok(())
 }
 
-/// PostgreSQL's own ceiling: pgbench running the service's statements.
-async fn pgbench(args: &Args, callers: usize, database_url: &str) -> anyhow::Result<Run> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("create_workspace.pgbench.sql");
+/// The cheapest form of a create's database work (the ceiling).
+const CHEAPEST_SCRIPT: &str = "create_workspace.cheapest.pgbench.sql";
+/// The statements the service sends for a create, replayed.
+const REPLAY_SCRIPT: &str = "create_workspace.pgbench.sql";
+
+/// PostgreSQL without the service: pgbench running `script` (in `bench/`).
+async fn pgbench(
+    args: &Args,
+    callers: usize,
+    database_url: &str,
+    script: &str,
+    name: &str,
+) -> anyhow::Result<Run> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script);
     let output = tokio::process::Command::new(&args.pgbench)
         .args(["-n", "-M", "prepared"])
         .args(["-c", &args.concurrency.to_string(), "-j", "2"])
@@ -495,20 +677,36 @@ async fn pgbench(args: &Args, callers: usize, database_url: &str) -> anyhow::Res
     let average = field("latency average =").unwrap_or(0.0);
     // pgbench reports the average only: every sample is that average.
     Ok(Run {
-        name: "database ceiling (pgbench)".into(),
+        name: name.into(),
         elapsed: Duration::from_secs_f64(transactions / tps),
         latencies: vec![Duration::from_secs_f64(average / 1e3); transactions as usize],
         errors: BTreeMap::new(),
+        cpu: Cpu::default(),
     })
 }
 
-/// SQLite's own ceiling: the service's statements through the bare sqlx
-/// driver, with the service's pool settings, at the same concurrency.
+/// What the bare-driver loop on SQLite sends per create.
+#[derive(Clone, Copy)]
+enum SqliteWork {
+    /// The fewest statements the work allows: one read that makes every
+    /// check (the token, its user, the only membership, its organization
+    /// and plan), then one transaction: the counter's conditional UPDATE
+    /// numbering the event, the workspace, the OWNER membership, the event.
+    Cheapest,
+    /// The service's statements: the token with its user, the memberships
+    /// with their organizations and plans (two reads), then the same
+    /// transaction with the whole rows sea-orm asks for.
+    Replay,
+}
+
+/// SQLite without the service: `work` through the bare sqlx driver, with
+/// the service's pool settings, at the same concurrency.
 async fn sqlite_loop(
     args: &Args,
     database_url: &str,
     rows: &[CallerRow],
     round: u64,
+    work: SqliteWork,
 ) -> anyhow::Result<Run> {
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -527,15 +725,20 @@ async fn sqlite_loop(
         )
         .await?;
     let rows = Arc::new(rows.to_vec());
+    let (name, label) = match work {
+        SqliteWork::Cheapest => ("ceiling: bare sqlx, cheapest form", "cheapest"),
+        SqliteWork::Replay => ("bare sqlx, the service's statements", "replay"),
+    };
     let run = measure(
-        "database ceiling (bare sqlx loop)",
+        name,
         args.concurrency,
         Duration::from_secs(args.seconds),
         move |w, i| {
             let (pool, rows) = (pool.clone(), rows.clone());
             async move {
                 let (hash, user, org, _) = &rows[(w + i) % rows.len()];
-                sqlite_create(&pool, hash, *user, *org, &format!("bare {round} {w} {i}"))
+                let name = format!("{label} {round} {w} {i}");
+                sqlite_create(&pool, work, hash, *user, *org, &name)
                     .await
                     .map_err(|e| e.to_string())
             }
@@ -545,33 +748,54 @@ async fn sqlite_loop(
     Ok(run)
 }
 
-/// The statements of one create, as the service sends them to SQLite.
+/// One create on SQLite, as `work` says.
 async fn sqlite_create(
     pool: &sqlx::SqlitePool,
+    work: SqliteWork,
     hash: &str,
     user: Uuid,
     org: Uuid,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT t.id, t.user_id, t.name, t.token_hash, t.expires_at, t.created_at, u.id, u.email, u.display_name, u.validated, u.created_at FROM api_tokens t LEFT JOIN users u ON t.user_id = u.id WHERE t.token_hash = ? LIMIT 1")
-        .bind(hash)
-        .fetch_optional(pool)
-        .await?;
-    sqlx::query("SELECT m.id, m.organization_id, m.user_id, m.role, m.created_at, o.id, o.name, o.slug, o.plan_id, o.workspace_creation, o.workspace_count, o.created_at, o.updated_at, p.id, p.name, p.creation_allowed, p.workspace_limit, p.created_at FROM organization_memberships m LEFT JOIN organizations o ON m.organization_id = o.id LEFT JOIN plans p ON o.plan_id = p.id WHERE m.user_id = ? ORDER BY m.organization_id LIMIT 2")
-        .bind(user)
-        .fetch_all(pool)
-        .await?;
+    use sqlx::Row;
     let now = chrono::Utc::now();
+    let organization: Uuid = match work {
+        SqliteWork::Cheapest => {
+            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
+                .bind(hash)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        }
+        SqliteWork::Replay => {
+            sqlx::query("SELECT t.id, t.user_id, t.name, t.token_hash, t.expires_at, t.created_at, u.id, u.email, u.display_name, u.validated, u.created_at FROM api_tokens t LEFT JOIN users u ON t.user_id = u.id WHERE t.token_hash = ? LIMIT 1")
+                .bind(hash)
+                .fetch_optional(pool)
+                .await?;
+            sqlx::query("SELECT m.id, m.organization_id, m.user_id, m.role, m.created_at, o.id, o.name, o.slug, o.plan_id, o.workspace_creation, o.workspace_count, o.event_sequence, o.created_at, o.updated_at, p.id, p.name, p.creation_allowed, p.workspace_limit, p.created_at FROM organization_memberships m LEFT JOIN organizations o ON m.organization_id = o.id LEFT JOIN plans p ON o.plan_id = p.id WHERE m.user_id = ? ORDER BY m.organization_id LIMIT 2")
+                .bind(user)
+                .fetch_all(pool)
+                .await?;
+            org
+        }
+    };
+    let returning = match work {
+        SqliteWork::Cheapest => "event_sequence",
+        SqliteWork::Replay => {
+            "id, name, slug, plan_id, workspace_creation, workspace_count, event_sequence, created_at, updated_at"
+        }
+    };
     let workspace = Uuid::now_v7();
     let mut txn = pool.begin().await?;
-    sqlx::query("UPDATE organizations SET workspace_count = workspace_count + 1, updated_at = ? WHERE id = ? AND workspace_count < (COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647))")
+    let sequence: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE organizations SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = ? WHERE id = ? AND workspace_count < (COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)) RETURNING {returning}")))
         .bind(now)
-        .bind(org)
-        .execute(&mut *txn)
-        .await?;
-    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?)")
+        .bind(organization)
+        .fetch_one(&mut *txn)
+        .await?
+        .try_get("event_sequence")?;
+    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1)")
         .bind(workspace)
-        .bind(org)
+        .bind(organization)
         .bind(name)
         .bind(workspace_service::domain::normalize_name(name))
         .bind(user)
@@ -584,6 +808,16 @@ async fn sqlite_create(
         .bind(workspace)
         .bind(user)
         .bind(now)
+        .bind(now)
+        .execute(&mut *txn)
+        .await?;
+    // An outbox payload the size of the service's.
+    sqlx::query("INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at) VALUES (?, ?, ?, ?, 'workspace.created', ?, ?, NULL)")
+        .bind(Uuid::now_v7())
+        .bind(organization)
+        .bind(sequence)
+        .bind(workspace)
+        .bind(vec![42u8; 420])
         .bind(now)
         .execute(&mut *txn)
         .await?;

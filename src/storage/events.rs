@@ -6,9 +6,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use prost::Message;
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -65,12 +64,10 @@ pub(super) async fn next_sequence(
         .ok_or_else(|| DbErr::Custom(format!("no organization {organization_id}")))
 }
 
-/// Writes `draft` as event number `sequence` of its organization, in `txn`.
-pub(super) async fn record(
-    txn: &DatabaseTransaction,
-    sequence: i64,
-    draft: EventDraft<'_>,
-) -> Result<(), DbErr> {
+/// `draft` as an outbox row, before it is numbered: its payload carries
+/// no `sequence`; the relay's read stamps the row's (`pending_events`), so
+/// a create can build its event before the statement that numbers it.
+pub(super) fn row(draft: EventDraft<'_>) -> event::Model {
     let id = Uuid::now_v7();
     let now = Utc::now().trunc_subsecs(6);
     let event = proto::WorkspaceEvent {
@@ -89,21 +86,50 @@ pub(super) async fn record(
             .membership
             .map(|m| messages::membership(&draft.workspace_id.to_string(), m)),
         access_token: draft.access_token.map(messages::access_token),
-        sequence,
+        sequence: 0,
     };
-    event::Entity::insert(event::ActiveModel {
-        id: Set(id),
-        organization_id: Set(draft.organization_id),
-        sequence: Set(sequence),
-        workspace_id: Set(draft.workspace_id),
-        event_type: Set(draft.kind.as_str().to_owned()),
-        payload: Set(event.encode_to_vec()),
-        occurred_at: Set(now),
-        sent_at: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    event::Model {
+        id,
+        organization_id: draft.organization_id,
+        sequence: 0,
+        workspace_id: draft.workspace_id,
+        event_type: draft.kind.as_str().to_owned(),
+        payload: event.encode_to_vec(),
+        occurred_at: now,
+        sent_at: None,
+    }
+}
+
+/// Writes `draft` as event number `sequence` of its organization, in `txn`.
+pub(super) async fn record(
+    txn: &DatabaseTransaction,
+    sequence: i64,
+    draft: EventDraft<'_>,
+) -> Result<(), DbErr> {
+    insert(
+        txn,
+        event::Model {
+            sequence,
+            ..row(draft)
+        },
+    )
+    .await
+}
+
+/// Inserts a numbered outbox row.
+pub(super) async fn insert<C: ConnectionTrait>(conn: &C, row: event::Model) -> Result<(), DbErr> {
+    event::Entity::insert(row.into_active_model())
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
+}
+
+/// The payload to publish: the stored one with the row's number.
+fn numbered_payload(row: &event::Model) -> Result<Vec<u8>, DbErr> {
+    let mut event = proto::WorkspaceEvent::decode(row.payload.as_slice())
+        .map_err(|err| DbErr::Custom(format!("event {} does not decode: {err}", row.id)))?;
+    event.sequence = row.sequence;
+    Ok(event.encode_to_vec())
 }
 
 /// One relay round's hold on the outbox: on PostgreSQL a transaction
@@ -163,18 +189,18 @@ impl Storage {
             Some(txn) => query.all(txn).await?,
             None => query.all(&self.db).await?,
         };
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .filter_map(|row| {
-                Some(PendingEvent {
-                    kind: EventKind::parse(&row.event_type)?,
+                let kind = EventKind::parse(&row.event_type)?;
+                Some(numbered_payload(&row).map(|payload| PendingEvent {
+                    kind,
                     id: row.id,
                     organization_id: row.organization_id,
-                    payload: row.payload,
+                    payload,
                     occurred_at: row.occurred_at,
-                })
+                }))
             })
-            .collect())
+            .collect()
     }
 
     /// Marks `ids` sent.

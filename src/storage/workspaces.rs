@@ -5,15 +5,15 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
 use super::{
     Storage,
+    connection::Db,
     entities::*,
     events::{self, EventDraft},
     violates_unique,
@@ -64,7 +64,9 @@ pub enum CreateOutcome {
 
 impl Storage {
     /// Inserts the workspace, the creator's OWNER membership, the first
-    /// member's membership and the idempotency record in one transaction.
+    /// member's membership, the idempotency record and the event, all or
+    /// nothing: on PostgreSQL in one statement (one round trip), on SQLite
+    /// in one transaction.
     ///
     /// Checks 9 and 10 of CreateWorkspace are decided here, by the database,
     /// so they hold across concurrent calls and replicas: the workspace
@@ -76,27 +78,19 @@ impl Storage {
         new: NewWorkspace<'_>,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<CreateOutcome, DbErr> {
-        let txn = self.db.begin().await?;
-        match insert_in(&txn, new, idempotency).await {
-            Ok(created @ CreateOutcome::Created(_)) => {
-                txn.commit().await?;
-                Ok(created)
-            }
-            Ok(refused) => {
-                txn.rollback().await?;
-                Ok(refused)
-            }
-            Err(err) => {
-                // The transaction is dead either way; report the first error.
-                let _ = txn.rollback().await;
-                if violates_unique(&err, "normalized_name") {
-                    Ok(CreateOutcome::NameTaken)
-                } else if violates_unique(&err, "request_id") {
-                    Ok(CreateOutcome::RequestIdTaken)
-                } else {
-                    Err(err)
-                }
-            }
+        let rows = CreateRows::new(new, idempotency);
+        let written = if self.db.get_database_backend() == DbBackend::Postgres {
+            write_in_one_statement(&self.db, &rows).await
+        } else {
+            write_in_transaction(self, &rows).await
+        };
+        match written {
+            Ok(true) => Ok(CreateOutcome::Created(Box::new(rows.view))),
+            Ok(false) => Ok(CreateOutcome::LimitReached),
+            // Nothing was written: the statement or transaction is undone.
+            Err(err) if violates_unique(&err, "normalized_name") => Ok(CreateOutcome::NameTaken),
+            Err(err) if violates_unique(&err, "request_id") => Ok(CreateOutcome::RequestIdTaken),
+            Err(err) => Err(err),
         }
     }
 
@@ -358,24 +352,203 @@ fn view_of(
     }
 }
 
-async fn insert_in(
-    txn: &DatabaseTransaction,
-    new: NewWorkspace<'_>,
-    idempotency: Option<&IdempotencyKey>,
-) -> Result<CreateOutcome, DbErr> {
-    // Microseconds: what PostgreSQL keeps, so the answer built here equals
-    // what a later read returns.
-    let now = Utc::now().trunc_subsecs(6);
-    let request = new.request;
-    let organization_id = new.organization.id;
+/// Every row one create writes, built before anything is sent: ids and
+/// the time are the service's, the event's payload is complete but for its
+/// number (the relay stamps it), and `view` is the answer.
+struct CreateRows {
+    workspace: workspace::Model,
+    memberships: Vec<workspace_membership::Model>,
+    record: Option<idempotency_record::Model>,
+    event: event::Model,
+    view: WorkspaceView,
+}
 
-    // Check 9. The first statement is a write, so SQLite takes its write
-    // lock now (waiting up to the busy timeout) rather than failing to
-    // upgrade a read lock later; PostgreSQL locks the organization's row
-    // until commit, so concurrent creates in one organization queue here.
-    // The same statement numbers the event this create writes (the
-    // organization's events are numbered in commit order; see events.rs)
-    // and returns the number: one round trip for both.
+impl CreateRows {
+    fn new(new: NewWorkspace<'_>, idempotency: Option<&IdempotencyKey>) -> Self {
+        // Microseconds: what PostgreSQL keeps, so the answer built here
+        // equals what a later read returns.
+        let now = Utc::now().trunc_subsecs(6);
+        let request = new.request;
+        let workspace = workspace::Model {
+            id: Uuid::now_v7(),
+            organization_id: new.organization.id,
+            name: request.name.clone(),
+            normalized_name: request.normalized_name.clone(),
+            description: request.description.clone(),
+            workspace_type: new.workspace_type.to_owned(),
+            document_upload_method: new.document_upload_method.to_owned(),
+            billing_account_email: request.billing_account_email.clone(),
+            workspace_document_store_credentials_id: request.document_store.map(|d| d.workspace),
+            pipeline_document_store_credentials_id: request.document_store.map(|d| d.pipeline),
+            file_store_credentials_id: request.file_store,
+            used_storage: 0.0,
+            files_count: 0,
+            created_by: new.creator,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let members: Vec<WorkspaceMember> = request
+            .initial_members(new.creator)
+            .into_iter()
+            .map(|(user_id, role)| WorkspaceMember {
+                id: Some(Uuid::now_v7()),
+                user_id,
+                role,
+                created_at: now,
+                updated_at: now,
+                access_tokens: Vec::new(),
+            })
+            .collect();
+        let memberships = members
+            .iter()
+            .filter_map(|m| {
+                Some(workspace_membership::Model {
+                    id: m.id?,
+                    workspace_id: workspace.id,
+                    user_id: m.user_id,
+                    role: m.role.as_str().to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                })
+            })
+            .collect();
+        let record = idempotency.map(|key| idempotency_record::Model {
+            id: Uuid::now_v7(),
+            user_id: key.user_id,
+            request_id: key.request_id.clone(),
+            request_fingerprint: key.fingerprint.clone(),
+            workspace_id: workspace.id,
+            created_at: now,
+        });
+        let view = view_of(
+            workspace.clone(),
+            new.organization.clone(),
+            members,
+            new.creator,
+        );
+        let event = events::row(EventDraft {
+            kind: EventKind::WorkspaceCreated,
+            organization_id: workspace.organization_id,
+            workspace_id: workspace.id,
+            actor: new.creator,
+            workspace: Some(&view),
+            membership: None,
+            access_token: None,
+        });
+        Self {
+            workspace,
+            memberships,
+            record,
+            event,
+            view,
+        }
+    }
+}
+
+/// Check 9 as a condition on the organization's counter: below its plan's
+/// limit (none: no limit).
+const BELOW_LIMIT: &str = "workspace_count < COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)";
+
+/// The whole create on PostgreSQL in one statement, so one round trip and
+/// its own transaction: the conditional counter UPDATE (check 9; it locks
+/// the organization's row, so its creates, and its events' numbers, go
+/// one at a time) and, only when it counted, the workspace (check 10 is the
+/// unique index: its violation undoes the whole statement), the
+/// memberships, the idempotency record and the event, numbered by the
+/// same UPDATE. `false`: the organization is at its limit.
+async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbErr> {
+    let sql = format!(
+        r#"WITH counted AS (
+    UPDATE organizations
+       SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = $1
+     WHERE id = $2 AND {BELOW_LIMIT}
+ RETURNING event_sequence
+), created AS (
+    INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type,
+                            document_upload_method, billing_account_email,
+                            workspace_document_store_credentials_id, pipeline_document_store_credentials_id,
+                            file_store_credentials_id, used_storage, files_count, created_by,
+                            created_at, updated_at, revision)
+    SELECT $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, $13, $1, $1, 1 FROM counted
+ RETURNING id
+), members AS (
+    INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
+    SELECT m.id, created.id, m.user_id, m.role, $1, $1
+      FROM created, (VALUES ($14::uuid, $15::uuid, $16::text), ($17::uuid, $18::uuid, $19::text)) AS m (id, user_id, role)
+     WHERE m.id IS NOT NULL
+), remembered AS (
+    INSERT INTO idempotency_records (id, user_id, request_id, request_fingerprint, workspace_id, created_at)
+    SELECT $20, $13, $21, $22, created.id, $1 FROM created WHERE $20::uuid IS NOT NULL
+), recorded AS (
+    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at)
+    SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1 FROM counted, created
+)
+SELECT event_sequence FROM counted"#
+    );
+    let w = &rows.workspace;
+    let member = |i: usize| rows.memberships.get(i);
+    let mut values: Vec<Value> = vec![
+        w.created_at.into(),
+        w.organization_id.into(),
+        w.id.into(),
+        w.name.clone().into(),
+        w.normalized_name.clone().into(),
+        w.description.clone().into(),
+        w.workspace_type.clone().into(),
+        w.document_upload_method.clone().into(),
+        w.billing_account_email.clone().into(),
+        w.workspace_document_store_credentials_id.into(),
+        w.pipeline_document_store_credentials_id.into(),
+        w.file_store_credentials_id.into(),
+        w.created_by.into(),
+    ];
+    debug_assert!(
+        rows.memberships.len() <= 2,
+        "the creator and a first member"
+    );
+    for i in 0..2 {
+        values.push(member(i).map(|m| m.id).into());
+        values.push(member(i).map(|m| m.user_id).into());
+        values.push(member(i).map(|m| m.role.clone()).into());
+    }
+    let record = rows.record.as_ref();
+    values.push(record.map(|r| r.id).into());
+    values.push(record.map(|r| r.request_id.clone()).into());
+    values.push(record.map(|r| r.request_fingerprint.clone()).into());
+    let event = &rows.event;
+    values.push(event.id.into());
+    values.push(event.event_type.clone().into());
+    values.push(event.payload.clone().into());
+    let counted = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(counted.is_some())
+}
+
+/// The create on SQLite: one transaction, the counter's UPDATE first, so
+/// the transaction takes the write lock at once (waiting up to the busy
+/// timeout) rather than failing to upgrade a read lock later; the event is
+/// numbered by the same UPDATE. `false`: the organization is at its limit.
+async fn write_in_transaction(storage: &Storage, rows: &CreateRows) -> Result<bool, DbErr> {
+    let txn = storage.db.begin().await?;
+    let written = write_rows(&txn, rows).await;
+    match written {
+        Ok(true) => txn.commit().await?,
+        // The transaction is dead either way; report the first error.
+        Ok(false) | Err(_) => {
+            let _ = txn.rollback().await;
+        }
+    }
+    written
+}
+
+async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool, DbErr> {
+    let w = &rows.workspace;
     let counted = organization::Entity::update_many()
         .col_expr(
             organization::Column::WorkspaceCount,
@@ -385,91 +558,37 @@ async fn insert_in(
             organization::Column::EventSequence,
             Expr::col(organization::Column::EventSequence).add(1),
         )
-        .col_expr(organization::Column::UpdatedAt, Expr::value(now))
-        .filter(organization::Column::Id.eq(organization_id))
-        .filter(Expr::col(organization::Column::WorkspaceCount).lt(Expr::cust(
-            "COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)",
-        )))
+        .col_expr(organization::Column::UpdatedAt, Expr::value(w.created_at))
+        .filter(organization::Column::Id.eq(w.organization_id))
+        .filter(Expr::cust(BELOW_LIMIT))
         .exec_with_returning(txn)
         .await?;
     let Some(sequence) = counted.first().map(|org| org.event_sequence) else {
-        return Ok(CreateOutcome::LimitReached);
+        return Ok(false);
     };
-
-    // Check 10: the unique index on (organization_id, normalized_name)
-    // refuses a duplicate; `insert_workspace` turns that into NameTaken.
-    let workspace = workspace::Model {
-        id: Uuid::now_v7(),
-        organization_id,
-        name: request.name.clone(),
-        normalized_name: request.normalized_name.clone(),
-        description: request.description.clone(),
-        workspace_type: new.workspace_type.to_owned(),
-        document_upload_method: new.document_upload_method.to_owned(),
-        billing_account_email: request.billing_account_email.clone(),
-        workspace_document_store_credentials_id: request.document_store.map(|d| d.workspace),
-        pipeline_document_store_credentials_id: request.document_store.map(|d| d.pipeline),
-        file_store_credentials_id: request.file_store,
-        used_storage: 0.0,
-        files_count: 0,
-        created_by: new.creator,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
-    };
-    let id = workspace.id;
-    workspace::Entity::insert(workspace.clone().into_active_model())
+    workspace::Entity::insert(w.clone().into_active_model())
         .exec_without_returning(txn)
         .await?;
-
-    let memberships: Vec<workspace_membership::Model> = request
-        .initial_members(new.creator)
-        .into_iter()
-        .map(|(user_id, role)| workspace_membership::Model {
-            id: Uuid::now_v7(),
-            workspace_id: id,
-            user_id,
-            role: role.as_str().to_owned(),
-            created_at: now,
-            updated_at: now,
-        })
-        .collect();
     workspace_membership::Entity::insert_many(
-        memberships
+        rows.memberships
             .iter()
             .cloned()
             .map(IntoActiveModel::into_active_model),
     )
     .exec_without_returning(txn)
     .await?;
-
-    if let Some(key) = idempotency {
-        idempotency_record::Entity::insert(idempotency_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(key.user_id),
-            request_id: Set(key.request_id.clone()),
-            request_fingerprint: Set(key.fingerprint.clone()),
-            workspace_id: Set(id),
-            created_at: Set(now),
-        })
-        .exec_without_returning(txn)
-        .await?;
+    if let Some(record) = &rows.record {
+        idempotency_record::Entity::insert(record.clone().into_active_model())
+            .exec_without_returning(txn)
+            .await?;
     }
-    let members = memberships
-        .into_iter()
-        .map(member_of)
-        .collect::<Result<_, _>>()?;
-    let view = view_of(workspace, new.organization.clone(), members, new.creator);
-    // The event, in the transaction that creates the workspace.
-    let draft = EventDraft {
-        kind: EventKind::WorkspaceCreated,
-        organization_id,
-        workspace_id: id,
-        actor: new.creator,
-        workspace: Some(&view),
-        membership: None,
-        access_token: None,
-    };
-    events::record(txn, sequence, draft).await?;
-    Ok(CreateOutcome::Created(Box::new(view)))
+    events::insert(
+        txn,
+        event::Model {
+            sequence,
+            ..rows.event.clone()
+        },
+    )
+    .await?;
+    Ok(true)
 }
