@@ -23,6 +23,7 @@ on_both_databases!(
     check_3_non_member_is_permission_denied,
     check_3_unknown_organization_is_permission_denied_like_a_foreign_one,
     check_3_organization_is_inferred_when_the_caller_has_exactly_one,
+    check_3_holds_for_a_caller_in_more_organizations_than_authentication_reads,
     check_4_unvalidated_account_is_failed_precondition,
     check_5_plain_member_is_insufficient_role,
     check_5_admins_only_policy_is_workspace_creation_disabled,
@@ -282,6 +283,65 @@ async fn check_3_organization_is_inferred_when_the_caller_has_exactly_one(backen
         .await,
         Code::PermissionDenied,
         Reason::NotOrganizationMember,
+    );
+}
+
+/// Authentication with an API token reads the caller's first
+/// `CallerOrganizations::READ` organizations for CreateWorkspace; beyond
+/// them the create asks the database. Each organization, with its own role,
+/// policy and plan, answers as it would alone.
+async fn check_3_holds_for_a_caller_in_more_organizations_than_authentication_reads(
+    backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let count = workspace_service::storage::CallerOrganizations::READ as usize + 3;
+    let user = app.user().await;
+    let mut organizations = Vec::new();
+    for i in 0..count {
+        // Every third one lets a plain MEMBER create nothing.
+        let org = app.organization(PlanSpec::default()).await;
+        let role = if i % 3 == 2 {
+            OrganizationRole::Member
+        } else {
+            OrganizationRole::WorkspaceCreator
+        };
+        app.storage
+            .put_organization_member(org.id, user.id, role)
+            .await
+            .unwrap();
+        organizations.push((org, role));
+    }
+    organizations.sort_by_key(|(org, _)| org.id);
+    for (i, (org, role)) in organizations.iter().enumerate() {
+        let answer = app
+            .create(&user.token, named(org, &format!("Place {i}")))
+            .await;
+        if *role == OrganizationRole::Member {
+            assert_error(answer, Code::PermissionDenied, Reason::InsufficientRole);
+        } else {
+            let created = answer.unwrap_or_else(|e| panic!("organization {i}: {e:?}"));
+            assert_eq!(
+                created.organization_id,
+                org.id.to_string(),
+                "organization {i}"
+            );
+        }
+    }
+    // Not among them: a stranger's organization is still refused.
+    let foreign = app.organization(PlanSpec::default()).await;
+    assert_error(
+        app.create(&user.token, named(&foreign, "Foreign")).await,
+        Code::PermissionDenied,
+        Reason::NotOrganizationMember,
+    );
+    let mut request = named(&foreign, "Which one");
+    request.organization_id.clear();
+    assert_error(
+        app.create(&user.token, request).await,
+        Code::InvalidArgument,
+        Reason::OrganizationRequired,
     );
 }
 

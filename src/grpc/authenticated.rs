@@ -18,6 +18,7 @@ use super::status;
 use crate::{
     auth::{Authenticator, Credentials},
     domain::Caller,
+    storage::CallerOrganizations,
 };
 
 /// The caller a request was authenticated as: set here, or by the HTTP
@@ -25,6 +26,16 @@ use crate::{
 /// never come from the network.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthenticatedCaller(pub Caller);
+
+/// The caller's organizations, read with its credentials for a
+/// CreateWorkspace (`Authenticator::authenticate_creator`); like the
+/// caller, never from the network.
+#[derive(Clone, Debug)]
+pub struct KnownOrganizations(pub CallerOrganizations);
+
+/// CreateWorkspace's gRPC path: its authentication reads the caller's
+/// organizations too.
+pub const CREATE_WORKSPACE_PATH: &str = "/workspace.v1.WorkspaceService/CreateWorkspace";
 
 /// The name rules of the seed whose dialect a JSON/HTTP route speaks, put
 /// in the call's extensions by the in-process HTTP call: like the caller,
@@ -110,26 +121,33 @@ where
                     return Ok(status::database_unavailable().into_http());
                 }
                 let credentials = credentials(request.headers());
+                let creating = request.uri().path() == CREATE_WORKSPACE_PATH;
                 let authenticated = async {
                     tokio::select! {
                         biased;
-                        result = authenticator.authenticate(credentials) => {
+                        result = authenticator.authenticate_creator(credentials, creating) => {
                             result.map_err(Status::from)
                         }
                         () = availability.lost() => Err(status::database_unavailable()),
                     }
                 };
-                let caller = match tokio::time::timeout_at(deadline, authenticated).await {
-                    Ok(Ok(caller)) => caller,
-                    Ok(Err(status)) => {
-                        if status.code() == tonic::Code::Unavailable {
-                            storage.suspect_outage();
+                let (caller, organizations) =
+                    match tokio::time::timeout_at(deadline, authenticated).await {
+                        Ok(Ok(found)) => found,
+                        Ok(Err(status)) => {
+                            if status.code() == tonic::Code::Unavailable {
+                                storage.suspect_outage();
+                            }
+                            return Ok(status.into_http());
                         }
-                        return Ok(status.into_http());
-                    }
-                    Err(_) => return Ok(status::deadline_exceeded().into_http()),
-                };
+                        Err(_) => return Ok(status::deadline_exceeded().into_http()),
+                    };
                 request.extensions_mut().insert(AuthenticatedCaller(caller));
+                if let Some(organizations) = organizations {
+                    request
+                        .extensions_mut()
+                        .insert(KnownOrganizations(organizations));
+                }
             }
             inner.call(request).await
         })

@@ -27,7 +27,10 @@ use crate::{
     workspaces::Workspaces,
 };
 
-pub use authenticated::{Authenticated, AuthenticatedCaller, SeedNameRules, credentials};
+pub use authenticated::{
+    Authenticated, AuthenticatedCaller, CREATE_WORKSPACE_PATH, KnownOrganizations, SeedNameRules,
+    credentials,
+};
 pub use convert::create_input;
 pub use status::{ERROR_DOMAIN, code_for, overloaded_with, status_of_reason};
 
@@ -175,16 +178,23 @@ impl WorkspaceApi {
 impl WorkspaceService for WorkspaceApi {
     async fn create_workspace(
         &self,
-        request: Request<CreateWorkspaceRequest>,
+        mut request: Request<CreateWorkspaceRequest>,
     ) -> Result<Response<Workspace>, Status> {
         // Set only by the in-process JSON/HTTP call of a seed's route.
         let rules = request.extensions().get::<SeedNameRules>().map(|r| r.0);
+        let organizations = request
+            .extensions_mut()
+            .remove::<KnownOrganizations>()
+            .map(|known| known.0);
         self.serve(
             request,
             "create the workspace",
             |caller, message| async move {
                 let input = convert::create_input(message);
-                let workspace = self.workspaces.create(caller, &input, rules).await?;
+                let workspace = self
+                    .workspaces
+                    .create(caller, organizations, &input, rules)
+                    .await?;
                 Ok(answer(workspace))
             },
         )

@@ -15,7 +15,8 @@ use tonic::{
 use super::{GrpcService, rules::HttpRule};
 use crate::{
     domain::{Caller, NameRules},
-    grpc::{AuthenticatedCaller, SeedNameRules},
+    grpc::{AuthenticatedCaller, KnownOrganizations, SeedNameRules},
+    storage::CallerOrganizations,
     telemetry,
 };
 
@@ -34,6 +35,7 @@ pub async fn call(
     rule: &HttpRule,
     headers: &HeaderMap,
     caller: Caller,
+    organizations: Option<CallerOrganizations>,
     rules: Option<NameRules>,
     message: DynamicMessage,
 ) -> Result<DynamicMessage, Status> {
@@ -43,6 +45,11 @@ pub async fn call(
     *request.metadata_mut() = MetadataMap::from_headers(forwarded(headers));
     // Authenticated already, before the body was read: not again.
     request.extensions_mut().insert(AuthenticatedCaller(caller));
+    if let Some(organizations) = organizations {
+        request
+            .extensions_mut()
+            .insert(KnownOrganizations(organizations));
+    }
     if let Some(rules) = rules {
         request.extensions_mut().insert(SeedNameRules(rules));
     }

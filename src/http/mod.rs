@@ -263,10 +263,11 @@ impl Gateway {
         }
         // Check 1 before the body: without valid credentials the answer is
         // 401 and not a byte of the body is read.
-        let caller = self
+        let creating = rule.grpc_path() == crate::grpc::CREATE_WORKSPACE_PATH;
+        let (caller, organizations) = self
             .inner
             .authenticator
-            .authenticate(crate::grpc::credentials(&headers))
+            .authenticate_creator(crate::grpc::credentials(&headers), creating)
             .await
             .map_err(tonic::Status::from)?;
         let body = if rule.body.is_empty() {
@@ -293,7 +294,16 @@ impl Gateway {
         let rules = dialect
             .is_seed()
             .then(|| dialect.name_rules(self.inner.name_rules));
-        let reply = call::call(&self.inner.grpc, rule, &headers, caller, rules, message).await?;
+        let reply = call::call(
+            &self.inner.grpc,
+            rule,
+            &headers,
+            caller,
+            organizations,
+            rules,
+            message,
+        )
+        .await?;
         if dialect.is_seed() {
             return Ok(seed_answer(dialect, &reply, &caller)?);
         }

@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
 use uuid::Uuid;
 
 use super::{Storage, entities::*};
@@ -23,6 +26,44 @@ pub struct OrganizationContext {
     pub policy: WorkspaceCreationPolicy,
     pub plan: Plan,
     pub workspace_count: i32,
+}
+
+/// The caller's organizations, read with its credentials for a
+/// CreateWorkspace (check 3 then asks nothing more): the first few of its
+/// memberships by organization id, each with the organization's context.
+#[derive(Debug, Clone)]
+pub struct CallerOrganizations {
+    memberships: Vec<(OrganizationRole, OrganizationContext)>,
+    /// Whether `memberships` are all of the caller's.
+    complete: bool,
+}
+
+impl CallerOrganizations {
+    /// How many memberships are read with the credentials.
+    pub const READ: u64 = 8;
+
+    /// What `Storage::memberships(user, given, 2)` would answer, when these
+    /// tell: always for no `given` organization; for one, when it is among
+    /// them or they are all of the caller's.
+    pub fn memberships(
+        &self,
+        given: Option<Uuid>,
+    ) -> Option<Vec<(OrganizationRole, OrganizationContext)>> {
+        match given {
+            None => Some(self.memberships.iter().take(2).cloned().collect()),
+            Some(id) => {
+                let found = self
+                    .memberships
+                    .iter()
+                    .find(|(_, context)| context.organization.id == id);
+                match found {
+                    Some(membership) => Some(vec![membership.clone()]),
+                    None if self.complete => Some(Vec::new()),
+                    None => None,
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn caller(user: &user::Model) -> Caller {
@@ -171,6 +212,91 @@ impl Storage {
                 .is_none_or(|expires| expires > now)
                 .then(|| caller(&user))
         }))
+    }
+
+    /// `user_of_api_token`, and in the same query the user's first
+    /// `CallerOrganizations::READ` memberships with their organizations and
+    /// plans: authentication and CreateWorkspace's check 3 in one round
+    /// trip.
+    #[tracing::instrument(name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    pub async fn user_and_organizations_of_api_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Caller, CallerOrganizations)>, DbErr> {
+        const SQL: &str = "SELECT t.expires_at, u.id AS user_id, u.validated, \
+            m.role, o.id AS organization_id, o.name AS organization_name, o.slug, \
+            o.workspace_creation, o.workspace_count, \
+            p.name AS plan_name, p.creation_allowed, p.workspace_limit \
+            FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            LEFT JOIN organization_memberships m ON m.user_id = u.id \
+            LEFT JOIN organizations o ON o.id = m.organization_id \
+            LEFT JOIN plans p ON p.id = o.plan_id \
+            WHERE t.token_hash = $1 ORDER BY m.organization_id LIMIT $2";
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => SQL.to_owned(),
+            _ => SQL.replace("$1", "?").replace("$2", "?"),
+        };
+        let limit = CallerOrganizations::READ as i64 + 1;
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [token_hash.into(), limit.into()],
+            ))
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let expires_at: Option<DateTime<Utc>> = first.try_get("", "expires_at")?;
+        if expires_at.is_some_and(|expires| expires <= now) {
+            return Ok(None);
+        }
+        let caller = Caller {
+            user_id: first.try_get("", "user_id")?,
+            validated: first.try_get("", "validated")?,
+            signin: None,
+            workspace_scope: None,
+        };
+        let mut memberships = Vec::new();
+        for row in &rows {
+            let Some(organization_id) = row.try_get::<Option<Uuid>>("", "organization_id")? else {
+                continue;
+            };
+            let role: String = row.try_get("", "role")?;
+            let policy: String = row.try_get("", "workspace_creation")?;
+            let context = OrganizationContext {
+                organization: OrganizationSummary {
+                    id: organization_id,
+                    name: row.try_get("", "organization_name")?,
+                    slug: row.try_get("", "slug")?,
+                },
+                policy: policy
+                    .parse()
+                    .map_err(|_| corrupt("workspace creation policy", &policy))?,
+                plan: Plan {
+                    name: row.try_get("", "plan_name")?,
+                    creation_allowed: row.try_get("", "creation_allowed")?,
+                    workspace_limit: row.try_get("", "workspace_limit")?,
+                },
+                workspace_count: row.try_get("", "workspace_count")?,
+            };
+            let role = role
+                .parse()
+                .map_err(|_| corrupt("organization role", &role))?;
+            memberships.push((role, context));
+        }
+        let complete = (rows.len() as i64) < limit;
+        memberships.truncate(CallerOrganizations::READ as usize);
+        Ok(Some((
+            caller,
+            CallerOrganizations {
+                memberships,
+                complete,
+            },
+        )))
     }
 
     /// The user an unexpired session (by its hash) belongs to; one query

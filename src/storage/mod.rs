@@ -32,7 +32,7 @@ use connection::{Db, pooler_safe};
 pub use admin::NewApiToken;
 pub use availability::Availability;
 pub use connection::{Pooler, mask_url, redact};
-pub use directory::OrganizationContext;
+pub use directory::{CallerOrganizations, OrganizationContext};
 pub use events::{PendingEvent, RelayRound, all_events};
 pub use lifecycle::{Changed, MemberChange, WorkspaceAccess};
 pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};

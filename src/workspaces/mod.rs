@@ -12,7 +12,10 @@ use crate::{
         OrganizationRole, Reason, WorkspaceView, parse_id, validate_create,
         workspace::{UPLOAD_METHOD_MANUAL, WORKSPACE_TYPE_CUSTOM},
     },
-    storage::{CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext, Storage},
+    storage::{
+        CallerOrganizations, CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext,
+        Storage,
+    },
     telemetry,
 };
 
@@ -95,6 +98,7 @@ impl Workspaces {
     pub async fn create(
         &self,
         caller: Caller,
+        organizations: Option<CallerOrganizations>,
         input: &CreateWorkspaceInput,
         rules: Option<NameRules>,
     ) -> Result<WorkspaceView, DomainError> {
@@ -119,7 +123,7 @@ impl Workspaces {
         // organization answers the same as someone else's: no leak. Read
         // with its policy, plan and count in one query.
         let (role, context) = self
-            .organization_and_role(caller, request.organization_id)
+            .organization_and_role(caller, organizations, request.organization_id)
             .await?;
         let organization_id = context.organization.id;
         telemetry::record_organization(organization_id);
@@ -333,10 +337,15 @@ impl Workspaces {
     async fn organization_and_role(
         &self,
         caller: Caller,
+        known: Option<CallerOrganizations>,
         given: Option<Uuid>,
     ) -> Result<(OrganizationRole, OrganizationContext), DomainError> {
-        // Two are enough to tell "only one" from "several".
-        let mut memberships = self.storage.memberships(caller.user_id, given, 2).await?;
+        // Two are enough to tell "only one" from "several"; read with the
+        // credentials when they tell.
+        let mut memberships = match known.and_then(|known| known.memberships(given)) {
+            Some(memberships) => memberships,
+            None => self.storage.memberships(caller.user_id, given, 2).await?,
+        };
         match memberships.len() {
             0 => Err(DomainError::NotOrganizationMember),
             1 => Ok(memberships.remove(0)),
