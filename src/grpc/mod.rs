@@ -457,7 +457,8 @@ async fn run_within<T>(
     if deadline < Duration::from_millis(1) {
         return Err(status::deadline_exceeded());
     }
-    tokio::time::timeout(deadline, call)
+    let at = tokio::time::Instant::now() + deadline;
+    tokio::time::timeout_at(at, crate::storage::deadline::within(at, call))
         .await
         .unwrap_or_else(|_| Err(status::deadline_exceeded()))
 }

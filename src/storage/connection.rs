@@ -72,7 +72,7 @@ impl Db {
     }
 
     /// Whether each statement must be wrapped in a transaction of its own.
-    fn isolates_statements(&self) -> bool {
+    pub(crate) fn isolates_statements(&self) -> bool {
         !self.pooler.keeps_statements() && self.pool.get_database_backend() == DbBackend::Postgres
     }
 

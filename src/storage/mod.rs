@@ -4,6 +4,7 @@
 mod admin;
 mod availability;
 mod connection;
+pub mod deadline;
 mod directory;
 pub mod entities;
 mod events;

@@ -1,19 +1,25 @@
 //! Workspaces and their memberships: the transaction that creates one, and
 //! the queries that read them back as a caller may see them.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, RuntimeErr,
     sea_query::{Expr, ExprTrait, Query},
+    sqlx,
 };
 use uuid::Uuid;
 
 use super::{
     Storage,
     connection::Db,
+    deadline,
     entities::*,
     events::{self, EventDraft},
     violates_unique,
@@ -450,15 +456,23 @@ impl CreateRows {
 /// limit (none: no limit).
 const BELOW_LIMIT: &str = "workspace_count < COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)";
 
-/// The whole create on PostgreSQL in one statement, so one round trip and
-/// its own transaction: the conditional counter UPDATE (check 9; it locks
-/// the organization's row, so its creates, and its events' numbers, go
-/// one at a time) and, only when it counted, the workspace (check 10 is the
+/// How much earlier than the call's deadline the statement stops waiting:
+/// the call's timer (tokio's, to the millisecond) must not answer
+/// DEADLINE_EXCEEDED while the statement may still write.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// The SQLSTATE `workspace_call_in_time` raises.
+const DEADLINE_PASSED: &str = "WS504";
+
+/// The create on PostgreSQL as one statement: one round trip, its own
+/// transaction. The conditional counter UPDATE (check 9; it locks the
+/// organization's row, so its creates, and its events' numbers, go one at
+/// a time) and, only when it counted, the workspace (check 10 is the
 /// unique index: its violation undoes the whole statement), the
-/// memberships, the idempotency record and the event, numbered by the
-/// same UPDATE. `false`: the organization is at its limit.
-async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbErr> {
-    let sql = format!(
+/// memberships, the idempotency record and the event, numbered by the same
+/// UPDATE.
+static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
         r#"WITH counted AS (
     UPDATE organizations
        SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = $1
@@ -471,6 +485,7 @@ async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbEr
                             file_store_credentials_id, used_storage, files_count, created_by,
                             created_at, updated_at, revision)
     SELECT $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, $13, $1, $1, 1 FROM counted
+     WHERE $26::bigint IS NULL OR workspace_call_in_time(statement_timestamp() + $26 * interval '1 microsecond')
  RETURNING id
 ), members AS (
     INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
@@ -485,49 +500,107 @@ async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbEr
     SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1 FROM counted, created
 )
 SELECT event_sequence FROM counted"#
-    );
+    )
+});
+
+/// The create on PostgreSQL (`ONE_STATEMENT`). `false`: the organization
+/// is at its limit.
+///
+/// Once sent, the statement runs to its end even if the call is dropped.
+/// So that a call cut at its deadline writes nothing, the statement is
+/// given the time the call has left when it is sent (less a margin) and,
+/// once the UPDATE holds the organization's row, `workspace_call_in_time`
+/// (migration m20261129_000004) refuses to go on past it, which undoes the
+/// whole statement. The time counts from the statement's start on the
+/// database's clock, so the two clocks are never compared; the connection
+/// is taken from the pool first, so the wait for one is not counted as
+/// time left. The call's own timer then answers DEADLINE_EXCEEDED. A call
+/// its client abandons without a deadline is not seen by the database: its
+/// create ends whole, or not at all.
+///
+/// Behind a transaction pooler the statement runs in a transaction (as
+/// every statement there does), which a dropped call rolls back.
+async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbErr> {
+    let failed = |err: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)));
+    let mut conn = db
+        .pool()
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .map_err(failed)?;
+    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    if db.isolates_statements() {
+        let mut txn = sqlx::Connection::begin(&mut *conn).await.map_err(failed)?;
+        sqlx::raw_sql("DEALLOCATE ALL")
+            .execute(&mut *txn)
+            .await
+            .map_err(failed)?;
+        let counted = bind(statement.persistent(false), rows, None)
+            .fetch_optional(&mut *txn)
+            .await
+            .map_err(failed)?;
+        txn.commit().await.map_err(failed)?;
+        return Ok(counted.is_some());
+    }
+    let deadline = deadline::current();
+    let time_left = deadline.map(|at| {
+        let left = at.saturating_duration_since(tokio::time::Instant::now());
+        left.saturating_sub(DEADLINE_MARGIN).as_micros() as i64
+    });
+    let counted = bind(statement, rows, time_left)
+        .fetch_optional(&mut *conn)
+        .await;
+    match (counted, deadline) {
+        (Err(sqlx::Error::Database(err)), Some(at))
+            if err.code().as_deref() == Some(DEADLINE_PASSED) =>
+        {
+            // The lock came too late: the call's timer answers.
+            tokio::time::sleep_until(at).await;
+            Err(failed(sqlx::Error::Database(err)))
+        }
+        (counted, _) => Ok(counted.map_err(failed)?.is_some()),
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `ONE_STATEMENT`'s parameters.
+fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) -> PgQuery<'q> {
     let w = &rows.workspace;
-    let member = |i: usize| rows.memberships.get(i);
-    let mut values: Vec<Value> = vec![
-        w.created_at.into(),
-        w.organization_id.into(),
-        w.id.into(),
-        w.name.clone().into(),
-        w.normalized_name.clone().into(),
-        w.description.clone().into(),
-        w.workspace_type.clone().into(),
-        w.document_upload_method.clone().into(),
-        w.billing_account_email.clone().into(),
-        w.workspace_document_store_credentials_id.into(),
-        w.pipeline_document_store_credentials_id.into(),
-        w.file_store_credentials_id.into(),
-        w.created_by.into(),
-    ];
+    let mut query = query
+        .bind(w.created_at)
+        .bind(w.organization_id)
+        .bind(w.id)
+        .bind(&w.name)
+        .bind(&w.normalized_name)
+        .bind(&w.description)
+        .bind(&w.workspace_type)
+        .bind(&w.document_upload_method)
+        .bind(&w.billing_account_email)
+        .bind(w.workspace_document_store_credentials_id)
+        .bind(w.pipeline_document_store_credentials_id)
+        .bind(w.file_store_credentials_id)
+        .bind(w.created_by);
     debug_assert!(
         rows.memberships.len() <= 2,
         "the creator and a first member"
     );
     for i in 0..2 {
-        values.push(member(i).map(|m| m.id).into());
-        values.push(member(i).map(|m| m.user_id).into());
-        values.push(member(i).map(|m| m.role.clone()).into());
+        let member = rows.memberships.get(i);
+        query = query
+            .bind(member.map(|m| m.id))
+            .bind(member.map(|m| m.user_id))
+            .bind(member.map(|m| m.role.as_str()));
     }
     let record = rows.record.as_ref();
-    values.push(record.map(|r| r.id).into());
-    values.push(record.map(|r| r.request_id.clone()).into());
-    values.push(record.map(|r| r.request_fingerprint.clone()).into());
-    let event = &rows.event;
-    values.push(event.id.into());
-    values.push(event.event_type.clone().into());
-    values.push(event.payload.clone().into());
-    let counted = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?;
-    Ok(counted.is_some())
+    query
+        .bind(record.map(|r| r.id))
+        .bind(record.map(|r| r.request_id.as_str()))
+        .bind(record.map(|r| r.request_fingerprint.as_str()))
+        .bind(rows.event.id)
+        .bind(&rows.event.event_type)
+        .bind(&rows.event.payload)
+        .bind(time_left)
 }
 
 /// The create on SQLite: one transaction, the counter's UPDATE first, so

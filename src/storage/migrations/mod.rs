@@ -6,6 +6,7 @@ mod m20261122_000001_initial;
 mod m20261129_000001_name_keys_and_list_index;
 mod m20261129_000002_lifecycle;
 mod m20261129_000003_events;
+mod m20261129_000004_call_deadline;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_name_keys_and_list_index::Migration),
             Box::new(m20261129_000002_lifecycle::Migration),
             Box::new(m20261129_000003_events::Migration),
+            Box::new(m20261129_000004_call_deadline::Migration),
         ]
     }
 }
