@@ -693,8 +693,8 @@ enum SqliteWork {
     /// and plan), then one transaction: the counter's conditional UPDATE
     /// numbering the event, the workspace, the OWNER membership, the event.
     Cheapest,
-    /// The service's statements: the token with its user, the memberships
-    /// with their organizations and plans (two reads), then the same
+    /// The service's statements: the token with its user and the user's
+    /// first organizations with their plans (one read), then the same
     /// transaction with the whole rows sea-orm asks for.
     Replay,
 }
@@ -768,12 +768,9 @@ async fn sqlite_create(
                 .await?
         }
         SqliteWork::Replay => {
-            sqlx::query("SELECT t.id, t.user_id, t.name, t.token_hash, t.expires_at, t.created_at, u.id, u.email, u.display_name, u.validated, u.created_at FROM api_tokens t LEFT JOIN users u ON t.user_id = u.id WHERE t.token_hash = ? LIMIT 1")
+            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
                 .bind(hash)
-                .fetch_optional(pool)
-                .await?;
-            sqlx::query("SELECT m.id, m.organization_id, m.user_id, m.role, m.created_at, o.id, o.name, o.slug, o.plan_id, o.workspace_creation, o.workspace_count, o.event_sequence, o.created_at, o.updated_at, p.id, p.name, p.creation_allowed, p.workspace_limit, p.created_at FROM organization_memberships m LEFT JOIN organizations o ON m.organization_id = o.id LEFT JOIN plans p ON o.plan_id = p.id WHERE m.user_id = ? ORDER BY m.organization_id LIMIT 2")
-                .bind(user)
+                .bind(9_i64)
                 .fetch_all(pool)
                 .await?;
             org

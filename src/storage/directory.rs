@@ -103,13 +103,13 @@ impl Storage {
     // ---- reads -------------------------------------------------------
 
     /// The user with this id, if any.
-    #[tracing::instrument(name = "db.user", skip_all, fields(otel.kind = "client", otel.name = "SELECT users", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "users", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.user", skip_all, fields(otel.kind = "client", otel.name = "SELECT users", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "users", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     async fn user(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
         user::Entity::find_by_id(id).one(&self.db).await
     }
 
     /// `user_id`'s role in `organization_id`, if it is a member.
-    #[tracing::instrument(name = "db.organization_role", skip_all, fields(otel.kind = "client", otel.name = "SELECT organization_memberships", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "organization_memberships", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.organization_role", skip_all, fields(otel.kind = "client", otel.name = "SELECT organization_memberships", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "organization_memberships", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn organization_role(
         &self,
         organization_id: Uuid,
@@ -132,7 +132,7 @@ impl Storage {
     /// The organizations `user_id` is a member of (only `organization_id`
     /// if given), with its role in each and each one's policy, plan and
     /// count: one query. At most `limit` of them, by organization id.
-    #[tracing::instrument(name = "db.memberships", skip_all, fields(otel.kind = "client", otel.name = "SELECT organization_memberships", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "organization_memberships", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.memberships", skip_all, fields(otel.kind = "client", otel.name = "SELECT organization_memberships", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "organization_memberships", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn memberships(
         &self,
         user_id: Uuid,
@@ -170,7 +170,7 @@ impl Storage {
 
     /// The kinds of those of `ids` that belong to `organization_id`; one
     /// query for all of them.
-    #[tracing::instrument(name = "db.credentials_kinds", skip_all, fields(otel.kind = "client", otel.name = "SELECT storage_credentials", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "storage_credentials", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.credentials_kinds", skip_all, fields(otel.kind = "client", otel.name = "SELECT storage_credentials", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "storage_credentials", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn credentials_kinds(
         &self,
         organization_id: Uuid,
@@ -194,7 +194,7 @@ impl Storage {
 
     /// The user an unexpired API token (by its hash) belongs to; one query
     /// for the token and its user.
-    #[tracing::instrument(name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn user_of_api_token(
         &self,
         token_hash: &str,
@@ -218,7 +218,7 @@ impl Storage {
     /// `CallerOrganizations::READ` memberships with their organizations and
     /// plans: authentication and CreateWorkspace's check 3 in one round
     /// trip.
-    #[tracing::instrument(name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn user_and_organizations_of_api_token(
         &self,
         token_hash: &str,
@@ -301,7 +301,7 @@ impl Storage {
 
     /// The user an unexpired session (by its hash) belongs to; one query
     /// for the session and its user.
-    #[tracing::instrument(name = "db.user_of_session", skip_all, fields(otel.kind = "client", otel.name = "SELECT sessions", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "sessions", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.user_of_session", skip_all, fields(otel.kind = "client", otel.name = "SELECT sessions", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "sessions", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn user_of_session(
         &self,
         token_hash: &str,

@@ -489,7 +489,7 @@ impl Storage {
     /// user, limited to the token's workspace (a removed member's tokens go
     /// with the membership); `None` when revoked, expired or unknown. One
     /// query for the token and its user.
-    #[tracing::instrument(name = "db.user_of_workspace_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspace_access_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspace_access_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.user_of_workspace_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspace_access_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspace_access_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn user_of_workspace_token(
         &self,
         token_hash: &str,

@@ -78,7 +78,7 @@ impl Storage {
     /// so they hold across concurrent calls and replicas: the workspace
     /// limit by one conditional UPDATE of the organization's counter, the
     /// name by the unique index. Nothing is checked first and inserted after.
-    #[tracing::instrument(name = "db.insert_workspace", skip_all, fields(otel.kind = "client", otel.name = "INSERT workspaces", db.system.name = self.system(), db.operation.name = "INSERT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.insert_workspace", skip_all, fields(otel.kind = "client", otel.name = "INSERT workspaces", db.system.name = self.system(), db.operation.name = "INSERT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn insert_workspace(
         &self,
         new: NewWorkspace<'_>,
@@ -102,7 +102,7 @@ impl Storage {
 
     /// The workspace a caller's earlier call with `request_id` created, with
     /// that call's request fingerprint.
-    #[tracing::instrument(name = "db.idempotency_record", skip_all, fields(otel.kind = "client", otel.name = "SELECT idempotency_records", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "idempotency_records", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.idempotency_record", skip_all, fields(otel.kind = "client", otel.name = "SELECT idempotency_records", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "idempotency_records", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn idempotency_record(
         &self,
         user_id: Uuid,
@@ -122,7 +122,7 @@ impl Storage {
     /// Whether the organization has a workspace of this normalized name.
     /// Only for `validate_only`, which writes nothing; real creates rely on
     /// the unique index.
-    #[tracing::instrument(name = "db.name_taken", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.name_taken", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn name_taken(
         &self,
         organization_id: Uuid,
@@ -138,7 +138,7 @@ impl Storage {
 
     /// The workspace `id` if `caller` may see it: a member of it, or an
     /// OWNER or ADMIN of its organization.
-    #[tracing::instrument(name = "db.visible_workspace", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.visible_workspace", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn visible_workspace(
         &self,
         id: Uuid,
@@ -176,7 +176,7 @@ impl Storage {
     /// order of creation) after `after`, optionally of one organization.
     /// Keyset paging: a workspace inserted meanwhile lands after the
     /// cursor or before it, never shifting a page.
-    #[tracing::instrument(name = "db.visible_workspaces", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    #[tracing::instrument(level = "debug", name = "db.visible_workspaces", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn visible_workspaces(
         &self,
         caller: Uuid,

@@ -21,7 +21,7 @@ mod process;
 mod prometheus;
 mod requests;
 
-use std::time::Duration;
+use std::{io::IsTerminal, time::Duration};
 
 use anyhow::Context as _;
 use opentelemetry::{
@@ -90,7 +90,12 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = match format {
-        LogFormat::Text => fmt::layer().with_writer(std::io::stderr).boxed(),
+        // Colours only for a terminal: escape codes in a file or a pipe
+        // are noise, and writing them costs every line.
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed(),
         LogFormat::Json => fmt::layer()
             .event_format(json::JsonLines)
             .with_writer(std::io::stderr)
