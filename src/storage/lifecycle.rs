@@ -545,6 +545,9 @@ struct Change {
     organization_id: Uuid,
     workspace_id: Uuid,
     actor: Uuid,
+    /// SQLite: this process's turn to write, until the change ends
+    /// (dropped after the transaction).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Change {
@@ -554,6 +557,7 @@ impl Change {
         workspace_id: Uuid,
         actor: Uuid,
     ) -> Result<Self, DbErr> {
+        let turn = storage.write_turn().await;
         let txn = storage.db.begin().await?;
         let sequence = events::next_sequence(&txn, organization_id).await?;
         Ok(Self {
@@ -562,6 +566,7 @@ impl Change {
             organization_id,
             workspace_id,
             actor,
+            _turn: turn,
         })
     }
 

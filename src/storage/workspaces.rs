@@ -608,6 +608,7 @@ fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) ->
 /// timeout) rather than failing to upgrade a read lock later; the event is
 /// numbered by the same UPDATE. `false`: the organization is at its limit.
 async fn write_in_transaction(storage: &Storage, rows: &CreateRows) -> Result<bool, DbErr> {
+    let _turn = storage.write_turn().await;
     let txn = storage.db.begin().await?;
     let written = write_rows(&txn, rows).await;
     match written {
