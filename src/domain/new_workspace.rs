@@ -21,6 +21,27 @@ impl CreateWorkspace {
         members
     }
 
+    /// The first members (`initial_members`) as of `now`, each with the id
+    /// `id` gives it (none for a preview).
+    pub fn initial_member_views(
+        &self,
+        creator: Uuid,
+        now: DateTime<Utc>,
+        mut id: impl FnMut() -> Option<Uuid>,
+    ) -> Vec<WorkspaceMember> {
+        self.initial_members(creator)
+            .into_iter()
+            .map(|(user_id, role)| WorkspaceMember {
+                id: id(),
+                user_id,
+                role,
+                created_at: now,
+                updated_at: now,
+                access_tokens: Vec::new(),
+            })
+            .collect()
+    }
+
     /// The workspace this request would create, as `creator` would see it,
     /// without ids: `validate_only`'s answer.
     pub fn preview(
@@ -29,18 +50,7 @@ impl CreateWorkspace {
         organization: OrganizationSummary,
         now: DateTime<Utc>,
     ) -> WorkspaceView {
-        let members = self
-            .initial_members(creator)
-            .into_iter()
-            .map(|(user_id, role)| WorkspaceMember {
-                id: None,
-                user_id,
-                role,
-                created_at: now,
-                updated_at: now,
-                access_tokens: Vec::new(),
-            })
-            .collect();
+        let members = self.initial_member_views(creator, now, || None);
         WorkspaceView {
             id: None,
             name: self.name.clone(),

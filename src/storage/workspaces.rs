@@ -394,18 +394,7 @@ impl CreateRows {
             updated_at: now,
             revision: 1,
         };
-        let members: Vec<WorkspaceMember> = request
-            .initial_members(new.creator)
-            .into_iter()
-            .map(|(user_id, role)| WorkspaceMember {
-                id: Some(Uuid::now_v7()),
-                user_id,
-                role,
-                created_at: now,
-                updated_at: now,
-                access_tokens: Vec::new(),
-            })
-            .collect();
+        let members = request.initial_member_views(new.creator, now, || Some(Uuid::now_v7()));
         let memberships = members
             .iter()
             .filter_map(|m| {
