@@ -67,32 +67,57 @@ impl CallerOrganizations {
 }
 
 pub(super) fn caller(user: &user::Model) -> Caller {
+    caller_of(user.id, user.validated)
+}
+
+fn caller_of(user_id: Uuid, validated: bool) -> Caller {
     Caller {
-        user_id: user.id,
-        validated: user.validated,
+        user_id,
+        validated,
         signin: None,
         workspace_scope: None,
     }
 }
 
 fn context(org: organization::Model, plan: plan::Model) -> Result<OrganizationContext, DbErr> {
+    let organization = OrganizationSummary {
+        id: org.id,
+        name: org.name,
+        slug: org.slug,
+    };
+    let plan = Plan {
+        name: plan.name,
+        creation_allowed: plan.creation_allowed,
+        workspace_limit: plan.workspace_limit,
+    };
+    context_of(
+        organization,
+        &org.workspace_creation,
+        org.workspace_count,
+        plan,
+    )
+}
+
+/// An organization's context from its parts as stored.
+fn context_of(
+    organization: OrganizationSummary,
+    policy: &str,
+    workspace_count: i32,
+    plan: Plan,
+) -> Result<OrganizationContext, DbErr> {
     Ok(OrganizationContext {
-        policy: org
-            .workspace_creation
+        policy: policy
             .parse()
-            .map_err(|_| corrupt("workspace creation policy", &org.workspace_creation))?,
-        organization: OrganizationSummary {
-            id: org.id,
-            name: org.name,
-            slug: org.slug,
-        },
-        plan: Plan {
-            name: plan.name,
-            creation_allowed: plan.creation_allowed,
-            workspace_limit: plan.workspace_limit,
-        },
-        workspace_count: org.workspace_count,
+            .map_err(|_| corrupt("workspace creation policy", policy))?,
+        organization,
+        plan,
+        workspace_count,
     })
+}
+
+/// A stored organization role.
+fn role_of(role: &str) -> Result<OrganizationRole, DbErr> {
+    role.parse().map_err(|_| corrupt("organization role", role))
 }
 
 fn corrupt(what: &str, value: &str) -> DbErr {
@@ -120,13 +145,7 @@ impl Storage {
             .filter(organization_membership::Column::UserId.eq(user_id))
             .one(&self.db)
             .await?;
-        membership
-            .map(|m| {
-                m.role
-                    .parse()
-                    .map_err(|_| corrupt("organization role", &m.role))
-            })
-            .transpose()
+        membership.map(|m| role_of(&m.role)).transpose()
     }
 
     /// The organizations `user_id` is a member of (only `organization_id`
@@ -154,10 +173,7 @@ impl Storage {
             .await?
             .into_iter()
             .map(|(membership, org, plan)| {
-                let role = membership
-                    .role
-                    .parse()
-                    .map_err(|_| corrupt("organization role", &membership.role))?;
+                let role = role_of(&membership.role)?;
                 let missing = || membership.organization_id.to_string();
                 let org =
                     org.ok_or_else(|| corrupt("membership of no organization", &missing()))?;
@@ -254,39 +270,34 @@ impl Storage {
         if expires_at.is_some_and(|expires| expires <= now) {
             return Ok(None);
         }
-        let caller = Caller {
-            user_id: first.try_get("", "user_id")?,
-            validated: first.try_get("", "validated")?,
-            signin: None,
-            workspace_scope: None,
-        };
+        let caller = caller_of(
+            first.try_get("", "user_id")?,
+            first.try_get("", "validated")?,
+        );
         let mut memberships = Vec::new();
         for row in &rows {
             let Some(organization_id) = row.try_get::<Option<Uuid>>("", "organization_id")? else {
                 continue;
             };
-            let role: String = row.try_get("", "role")?;
-            let policy: String = row.try_get("", "workspace_creation")?;
-            let context = OrganizationContext {
-                organization: OrganizationSummary {
-                    id: organization_id,
-                    name: row.try_get("", "organization_name")?,
-                    slug: row.try_get("", "slug")?,
-                },
-                policy: policy
-                    .parse()
-                    .map_err(|_| corrupt("workspace creation policy", &policy))?,
-                plan: Plan {
-                    name: row.try_get("", "plan_name")?,
-                    creation_allowed: row.try_get("", "creation_allowed")?,
-                    workspace_limit: row.try_get("", "workspace_limit")?,
-                },
-                workspace_count: row.try_get("", "workspace_count")?,
+            let organization = OrganizationSummary {
+                id: organization_id,
+                name: row.try_get("", "organization_name")?,
+                slug: row.try_get("", "slug")?,
             };
-            let role = role
-                .parse()
-                .map_err(|_| corrupt("organization role", &role))?;
-            memberships.push((role, context));
+            let plan = Plan {
+                name: row.try_get("", "plan_name")?,
+                creation_allowed: row.try_get("", "creation_allowed")?,
+                workspace_limit: row.try_get("", "workspace_limit")?,
+            };
+            let policy: String = row.try_get("", "workspace_creation")?;
+            let context = context_of(
+                organization,
+                &policy,
+                row.try_get("", "workspace_count")?,
+                plan,
+            )?;
+            let role: String = row.try_get("", "role")?;
+            memberships.push((role_of(&role)?, context));
         }
         let complete = (rows.len() as i64) < limit;
         memberships.truncate(CallerOrganizations::READ as usize);
