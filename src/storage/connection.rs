@@ -26,9 +26,12 @@
 //! trips than without a pooler (BEGIN, DEALLOCATE ALL, COMMIT); work that
 //! already runs in a transaction pays one.
 
+use std::sync::Arc;
+
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    QueryResult, RuntimeErr, Statement, TransactionTrait,
+    sqlx::{self, PgConnection, Postgres, pool::PoolConnection},
 };
 
 /// What sits between the service and PostgreSQL (`DATABASE_POOLER`).
@@ -86,6 +89,32 @@ impl Db {
         Ok(txn)
     }
 
+    /// A PostgreSQL connection of the pool, for a statement sent with sqlx
+    /// itself (one that must know when it is sent: see
+    /// `workspaces::write_in_one_statement`).
+    pub(crate) async fn postgres_connection(&self) -> Result<PoolConnection<Postgres>, DbErr> {
+        self.pool
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(from_sqlx)
+    }
+
+    /// `begin` on a connection from `postgres_connection`.
+    pub(crate) async fn begin_on<'c>(
+        &self,
+        conn: &'c mut PgConnection,
+    ) -> Result<sqlx::Transaction<'c, Postgres>, DbErr> {
+        let mut txn = sqlx::Connection::begin(conn).await.map_err(from_sqlx)?;
+        if self.isolates_statements() {
+            sqlx::raw_sql("DEALLOCATE ALL")
+                .execute(&mut *txn)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        Ok(txn)
+    }
+
     /// Runs one statement: as is, or in a transaction of its own behind a
     /// transaction pooler.
     async fn single<T, F>(&self, run: F) -> Result<T, DbErr>
@@ -139,6 +168,12 @@ impl ConnectionTrait for Db {
     fn support_returning(&self) -> bool {
         self.pool.support_returning()
     }
+}
+
+/// A statement sqlx sent itself failed: as sea-orm reports a query's
+/// failure, so the rest of storage reads it the same.
+pub(crate) fn from_sqlx(err: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
 /// The database a URL names, when the service speaks it.

@@ -3,14 +3,14 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, LazyLock},
+    sync::LazyLock,
     time::Duration,
 };
 
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, RuntimeErr,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Query},
     sqlx,
 };
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     Storage,
-    connection::Db,
+    connection::{Db, from_sqlx},
     deadline,
     entities::*,
     events::{self, EventDraft},
@@ -510,25 +510,15 @@ SELECT event_sequence FROM counted"#
 /// Behind a transaction pooler the statement runs in a transaction (as
 /// every statement there does), which a dropped call rolls back.
 async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbErr> {
-    let failed = |err: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)));
-    let mut conn = db
-        .pool()
-        .get_postgres_connection_pool()
-        .acquire()
-        .await
-        .map_err(failed)?;
+    let mut conn = db.postgres_connection().await?;
     let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
     if db.isolates_statements() {
-        let mut txn = sqlx::Connection::begin(&mut *conn).await.map_err(failed)?;
-        sqlx::raw_sql("DEALLOCATE ALL")
-            .execute(&mut *txn)
-            .await
-            .map_err(failed)?;
+        let mut txn = db.begin_on(&mut conn).await?;
         let counted = bind(statement.persistent(false), rows, None)
             .fetch_optional(&mut *txn)
             .await
-            .map_err(failed)?;
-        txn.commit().await.map_err(failed)?;
+            .map_err(from_sqlx)?;
+        txn.commit().await.map_err(from_sqlx)?;
         return Ok(counted.is_some());
     }
     let deadline = deadline::current();
@@ -545,9 +535,9 @@ async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbEr
         {
             // The lock came too late: the call's timer answers.
             tokio::time::sleep_until(at).await;
-            Err(failed(sqlx::Error::Database(err)))
+            Err(from_sqlx(sqlx::Error::Database(err)))
         }
-        (counted, _) => Ok(counted.map_err(failed)?.is_some()),
+        (counted, _) => Ok(counted.map_err(from_sqlx)?.is_some()),
     }
 }
 
