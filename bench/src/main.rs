@@ -426,9 +426,27 @@ async fn main() -> anyhow::Result<()> {
         } else {
             (
                 timed!(
-                    sqlite_loop(&args, &database_url, &rows, round, SqliteWork::Cheapest).await?
+                    sqlite_loop(
+                        &args,
+                        &database_url,
+                        &rows,
+                        round,
+                        SqliteWork::Cheapest,
+                        cheapest_name
+                    )
+                    .await?
                 ),
-                timed!(sqlite_loop(&args, &database_url, &rows, round, SqliteWork::Replay).await?),
+                timed!(
+                    sqlite_loop(
+                        &args,
+                        &database_url,
+                        &rows,
+                        round,
+                        SqliteWork::Replay,
+                        replay_name
+                    )
+                    .await?
+                ),
             )
         };
         by_round.push([
@@ -707,6 +725,7 @@ async fn sqlite_loop(
     rows: &[CallerRow],
     round: u64,
     work: SqliteWork,
+    name: &str,
 ) -> anyhow::Result<Run> {
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -725,9 +744,10 @@ async fn sqlite_loop(
         )
         .await?;
     let rows = Arc::new(rows.to_vec());
-    let (name, label) = match work {
-        SqliteWork::Cheapest => ("ceiling: bare sqlx, cheapest form", "cheapest"),
-        SqliteWork::Replay => ("bare sqlx, the service's statements", "replay"),
+    // Workspace names tell the two loops' rows apart.
+    let label = match work {
+        SqliteWork::Cheapest => "cheapest",
+        SqliteWork::Replay => "replay",
     };
     let run = measure(
         name,
