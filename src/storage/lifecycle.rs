@@ -228,12 +228,11 @@ impl Storage {
         role: WorkspaceRole,
         actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
-        let change = Change::begin(self, organization_id, id, actor).await?;
-        let txn = &change.txn;
-        if !lock_workspace(txn, id).await? {
-            change.txn.rollback().await?;
+        let Some(change) = Change::begin_on_workspace(self, organization_id, id, actor).await?
+        else {
             return Ok(MemberChange::NotMember);
-        }
+        };
+        let txn = &change.txn;
         let in_organization = organization_membership::Entity::find()
             .filter(organization_membership::Column::OrganizationId.eq(organization_id))
             .filter(organization_membership::Column::UserId.eq(user_id))
@@ -292,14 +291,13 @@ impl Storage {
         role: Option<WorkspaceRole>,
         actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
-        let change = Change::begin(self, organization_id, id, actor).await?;
-        let txn = &change.txn;
         // Serializes every member change of this workspace: the OWNER
         // count read below stays true until commit.
-        if !lock_workspace(txn, id).await? {
-            change.txn.rollback().await?;
+        let Some(change) = Change::begin_on_workspace(self, organization_id, id, actor).await?
+        else {
             return Ok(MemberChange::NotMember);
-        }
+        };
+        let txn = &change.txn;
         let Some(membership) = workspace_membership::Entity::find()
             .filter(workspace_membership::Column::WorkspaceId.eq(id))
             .filter(workspace_membership::Column::UserId.eq(user_id))
@@ -568,6 +566,22 @@ impl Change {
             actor,
             _turn: turn,
         })
+    }
+
+    /// `begin`, then workspace `id`'s row locked until the change ends;
+    /// `None` (rolled back) when there is no such workspace.
+    async fn begin_on_workspace(
+        storage: &Storage,
+        organization_id: Uuid,
+        id: Uuid,
+        actor: Uuid,
+    ) -> Result<Option<Self>, DbErr> {
+        let change = Self::begin(storage, organization_id, id, actor).await?;
+        if !lock_workspace(&change.txn, id).await? {
+            change.txn.rollback().await?;
+            return Ok(None);
+        }
+        Ok(Some(change))
     }
 
     /// Writes the event, carrying the workspace as it now is, and commits;
