@@ -32,7 +32,7 @@ pub struct WorkspaceUpdate {
 }
 
 /// The fields UpdateWorkspace may change.
-const UPDATABLE: &[&str] = &["name", "description"];
+pub const UPDATABLE: &[&str] = &["name", "description"];
 
 /// Check 2 of UpdateWorkspace: the mask, then the fields it names, by the
 /// rules CreateWorkspace applies.

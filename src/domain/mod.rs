@@ -13,7 +13,7 @@ pub mod workspace;
 pub use error::{DomainError, FieldViolation, excerpt};
 pub use event::EventKind;
 pub use lifecycle::{
-    AccessTokenView, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, parse_etag,
+    AccessTokenView, UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, parse_etag,
     validate_access_token, validate_update,
 };
 pub use name::normalize_name;

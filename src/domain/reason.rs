@@ -157,6 +157,8 @@ catalogue! {
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE",
     /// No HTTP route for this path and method.
     RouteNotFound = "ROUTE_NOT_FOUND",
+    /// An HTTP route that exists, called with a method it does not take.
+    MethodNotAllowed = "METHOD_NOT_ALLOWED",
 }
 
 impl Reason {

@@ -64,7 +64,7 @@ pub fn code_for(reason: Reason) -> Code {
         Unavailable => Code::Unavailable,
         Internal => Code::Internal,
         DeadlineExceeded | BodyTimeout => Code::DeadlineExceeded,
-        UnsupportedMediaType => Code::Unimplemented,
+        UnsupportedMediaType | MethodNotAllowed => Code::Unimplemented,
     }
 }
 

@@ -27,22 +27,29 @@ use crate::{
 const FORWARDED_HEADERS: &[&str] = &["authorization", "cookie", "grpc-timeout", "x-request-id"];
 const TRACE_HEADERS: &[&str] = &["traceparent", "tracestate"];
 
-/// Calls `rule`'s RPC on `service` as `caller` with `message` and the
-/// forwarded part of `headers` (and a seed's name rules, for a route that
-/// speaks its dialect); the reply, or the status the service answered.
+/// grpc-gateway's prefix for metadata in HTTP headers: `Grpc-Metadata-Foo`
+/// in a request is the call's `foo`; the reply's header metadata `foo`
+/// comes back as `Grpc-Metadata-Foo`.
+const METADATA_PREFIX: &str = "grpc-metadata-";
+
+/// Calls `rule`'s RPC on `service` as `caller` with `message` and
+/// `metadata` (`metadata_of` the request's headers; and a seed's name
+/// rules, for a route that speaks its dialect); the reply and its
+/// metadata as `Grpc-Metadata-*` headers, or the status the service
+/// answered.
 pub async fn call(
     service: &GrpcService,
     rule: &HttpRule,
-    headers: &HeaderMap,
+    metadata: HeaderMap,
     caller: Caller,
     organizations: Option<CallerOrganizations>,
     rules: Option<NameRules>,
     message: DynamicMessage,
-) -> Result<DynamicMessage, Status> {
+) -> Result<(DynamicMessage, HeaderMap), Status> {
     let path = PathAndQuery::try_from(rule.grpc_path())
         .map_err(|e| Status::internal(format!("the RPC's path: {e}")))?;
     let mut request = tonic::Request::new(message);
-    *request.metadata_mut() = MetadataMap::from_headers(forwarded(headers));
+    *request.metadata_mut() = MetadataMap::from_headers(metadata);
     // Authenticated already, before the body was read: not again.
     request.extensions_mut().insert(AuthenticatedCaller(caller));
     if let Some(organizations) = organizations {
@@ -61,11 +68,15 @@ pub async fn call(
     let reply = grpc
         .unary(request, path, DynamicCodec(rule.rpc.output()))
         .await?;
-    Ok(reply.into_inner())
+    let (metadata, message, _) = reply.into_parts();
+    Ok((message, headers_of_metadata(&metadata.into_headers())))
 }
 
-/// The headers the gRPC call carries, with the current trace context.
-fn forwarded(headers: &HeaderMap) -> HeaderMap {
+/// The metadata a call carries, from an HTTP request's `headers`: the
+/// forwarded headers, each `Grpc-Metadata-<name>` as `<name>` (names of
+/// the gRPC protocol itself, `grpc-*`, `te` and `content-type`, are not
+/// the client's to set), and the current trace context.
+pub fn metadata_of(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     let traced = telemetry::inject_current_context(&mut out);
     let trace_headers: &[&str] = if traced { &[] } else { TRACE_HEADERS };
@@ -74,7 +85,41 @@ fn forwarded(headers: &HeaderMap) -> HeaderMap {
             out.append(*name, value.clone());
         }
     }
+    for (name, value) in headers {
+        let Some(key) = name.as_str().strip_prefix(METADATA_PREFIX) else {
+            continue;
+        };
+        if is_reserved(key) {
+            continue;
+        }
+        if let Ok(key) = http::HeaderName::from_bytes(key.as_bytes()) {
+            out.append(key, value.clone());
+        }
+    }
     out
+}
+
+/// The reply's metadata as grpc-gateway answers it: `Grpc-Metadata-<name>`.
+fn headers_of_metadata(metadata: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in metadata {
+        if is_reserved(name.as_str()) {
+            continue;
+        }
+        if let Ok(header) =
+            http::HeaderName::from_bytes(format!("{METADATA_PREFIX}{name}").as_bytes())
+        {
+            out.append(header, value.clone());
+        }
+    }
+    out
+}
+
+fn is_reserved(name: &str) -> bool {
+    name.is_empty()
+        || name.starts_with("grpc-")
+        || name.starts_with(':')
+        || matches!(name, "te" | "content-type" | "date" | "content-length")
 }
 
 /// Encodes any message; decodes replies as the descriptor says.
@@ -117,5 +162,46 @@ impl Decoder for DynamicDecoder {
         DynamicMessage::decode(self.0.clone(), src)
             .map(Some)
             .map_err(|e| Status::internal(format!("decoding the reply: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grpc_metadata_headers_become_metadata_and_back() {
+        let sent = metadata_of(&headers(&[
+            ("grpc-metadata-x-tenant", "a"),
+            ("grpc-metadata-authorization", "Bearer t"),
+            ("grpc-metadata-grpc-timeout", "1n"),
+            ("grpc-metadata-content-type", "text/plain"),
+            ("x-other", "dropped"),
+        ]));
+        assert_eq!(sent.get("x-tenant").unwrap(), "a");
+        assert_eq!(sent.get("authorization").unwrap(), "Bearer t");
+        assert!(sent.get("grpc-timeout").is_none());
+        assert!(sent.get("content-type").is_none());
+        assert!(sent.get("x-other").is_none());
+
+        let answered = headers_of_metadata(&headers(&[
+            ("x-served-by", "b"),
+            ("grpc-status", "0"),
+            ("content-type", "application/grpc"),
+        ]));
+        assert_eq!(answered.len(), 1);
+        assert_eq!(answered.get("grpc-metadata-x-served-by").unwrap(), "b");
     }
 }

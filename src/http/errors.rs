@@ -44,6 +44,14 @@ pub fn route_not_found() -> Status {
     )
 }
 
+pub fn method_not_allowed() -> Status {
+    refused(
+        Reason::MethodNotAllowed,
+        "",
+        "This route does not take this method; the Allow header lists those it takes.",
+    )
+}
+
 pub fn invalid_timeout() -> Status {
     refused(
         Reason::InvalidTimeout,

@@ -18,6 +18,7 @@ mod body;
 mod call;
 mod dialect;
 mod errors;
+mod json;
 mod openapi;
 mod read;
 mod rules;
@@ -36,7 +37,7 @@ use serde_json::Value;
 
 pub use body::request_message;
 pub use dialect::{ApiV1Dialect, Dialect, DialectChoice};
-pub use read::body_fields;
+pub use read::{BodyFormat, body_fields};
 pub use rules::{HttpRule, http_rules};
 
 use crate::{
@@ -98,6 +99,7 @@ struct Inner {
     dialects: Vec<Dialect>,
     grpc: GrpcService,
     names: SerializeOptions,
+    proto_names: bool,
     name_rules: NameRules,
     max_body_bytes: usize,
     openapi: Value,
@@ -141,6 +143,7 @@ impl Gateway {
                 dialects,
                 grpc,
                 names: json_options(options.names),
+                proto_names: options.names == JsonNames::Proto,
                 name_rules: options.name_rules,
                 max_body_bytes: options.max_body_bytes,
                 openapi,
@@ -170,6 +173,10 @@ impl Gateway {
         for (path, methods) in by_path {
             router = router.route(&path, methods);
         }
+        let gateway = self.clone();
+        let router = router.method_not_allowed_fallback(move || async move {
+            gateway.error(&errors::method_not_allowed(), false)
+        });
         let gateway = self.clone();
         router.fallback(move || async move { gateway.error(&errors::route_not_found(), false) })
     }
@@ -255,31 +262,38 @@ impl Gateway {
             form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect();
-        let headers = request.headers().clone();
-        if let Some(value) = headers.get("grpc-timeout")
+        let metadata = call::metadata_of(request.headers());
+        if let Some(value) = metadata.get("grpc-timeout")
             && value.to_str().ok().and_then(parse_grpc_timeout).is_none()
         {
             return Err(errors::invalid_timeout().into());
         }
+        let idempotency_key = request
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         // Check 1 before the body: without valid credentials the answer is
         // 401 and not a byte of the body is read.
         let creating = rule.grpc_path() == crate::grpc::CREATE_WORKSPACE_PATH;
         let (caller, organizations) = self
             .inner
             .authenticator
-            .authenticate_creator(crate::grpc::credentials(&headers), creating)
+            .authenticate_creator(crate::grpc::credentials(&metadata), creating)
             .await
             .map_err(tonic::Status::from)?;
         let body = if rule.body.is_empty() {
             None
         } else {
-            let fields = read::read_fields(
-                rule,
-                request,
-                self.inner.max_body_bytes,
-                dialect.reads_forms(),
-            )
-            .await?;
+            let format = if dialect.is_seed() {
+                BodyFormat::Seed {
+                    forms: dialect.reads_forms(),
+                }
+            } else {
+                BodyFormat::Gateway
+            };
+            let fields =
+                read::read_fields(rule, request, self.inner.max_body_bytes, format).await?;
             if dialect.is_seed() {
                 Some(dialect.request(fields).map_err(Refusal::Invalid)?)
             } else {
@@ -287,30 +301,37 @@ impl Gateway {
             }
         };
         let mut message = body::request_message(rule, body, &path, &query)?;
-        if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-            set_if_empty(&mut message, "request_id", key);
+        if let Some(key) = idempotency_key {
+            set_if_empty(&mut message, "request_id", &key);
         }
 
         let rules = dialect
             .is_seed()
             .then(|| dialect.name_rules(self.inner.name_rules));
-        let reply = call::call(
+        // A preview (AIP-163) created nothing: 200, not 201.
+        let status = match message.get_field_by_name("validate_only").as_deref() {
+            Some(prost_reflect::Value::Bool(true)) => http::StatusCode::OK,
+            _ => rule.success_status(),
+        };
+        let (reply, reply_headers) = call::call(
             &self.inner.grpc,
             rule,
-            &headers,
+            metadata,
             caller,
             organizations,
             rules,
             message,
         )
         .await?;
-        if dialect.is_seed() {
-            return Ok(seed_answer(dialect, &reply, &caller)?);
-        }
-        let json = reply
-            .serialize_with_options(serde_json::value::Serializer, &self.inner.names)
-            .map_err(|e| tonic::Status::internal(format!("unencodable reply: {e}")))?;
-        Ok((rule.success_status(), Json(json)).into_response())
+        let mut response = if dialect.is_seed() {
+            seed_answer(dialect, &reply, &caller)?
+        } else {
+            let json = json::reply(&reply, &self.inner.names, self.inner.proto_names)
+                .map_err(|e| tonic::Status::internal(format!("unencodable reply: {e}")))?;
+            (status, Json(json)).into_response()
+        };
+        response.headers_mut().extend(reply_headers);
+        Ok(response)
     }
 }
 

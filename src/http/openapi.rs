@@ -45,12 +45,16 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
                 {
                     continue;
                 }
-                parameters.push(json!({
+                let mut parameter = json!({
                     "name": field.name(),
                     "in": "query",
                     "required": false,
                     "schema": field_schema(&field),
-                }));
+                });
+                if field.name() == "page_size" {
+                    parameter["example"] = json!(10);
+                }
+                parameters.push(parameter);
             }
         } else {
             parameters.push(json!({
@@ -75,6 +79,15 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
                 "content": {"application/json": {"schema": created}},
             }),
         );
+        if !dialect.is_seed() && input.get_field_by_name("validate_only").is_some() {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": format!("The {} a validate_only request would create; nothing was written.", output.name()),
+                    "content": {"application/json": {"schema": reference(&output)}},
+                }),
+            );
+        }
         for (status, description) in error_statuses(rule, dialect) {
             let schema = if dialect.is_seed() {
                 dialect.error_schema(status)
@@ -109,13 +122,17 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
             let schema = if dialect.is_seed() {
                 dialect.request_schema()
             } else {
-                reference(&input)
+                body_schema(rule, names, &mut schemas)
             };
             let mut content = Map::new();
-            content.insert("application/json".into(), json!({"schema": schema}));
+            let example = example_body(rule, dialect, names);
+            content.insert(
+                "application/json".into(),
+                json!({"schema": schema, "example": example}),
+            );
             if dialect.reads_forms() {
                 for form in ["application/x-www-form-urlencoded", "multipart/form-data"] {
-                    content.insert(form.into(), json!({"schema": schema}));
+                    content.insert(form.into(), json!({"schema": schema, "example": example}));
                 }
             }
             operation["requestBody"] = json!({"required": true, "content": content});
@@ -146,6 +163,35 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
             },
         },
     })
+}
+
+/// A valid body for the route, in its dialect's names: what a client
+/// reading this document would send first (scripts/fuzz-http.sh sends
+/// each and requires it to be accepted).
+fn example_body(rule: &HttpRule, dialect: Dialect, names: JsonNames) -> Value {
+    const NAME: &str = "Engineering Team Workspace";
+    let name = |camel: &'static str, proto: &'static str| match names {
+        JsonNames::Camel => camel,
+        JsonNames::Proto => proto,
+    };
+    match dialect {
+        Dialect::Seed000 | Dialect::Seed003 => json!({"name": NAME}),
+        Dialect::Seed001 => json!({"name": NAME, "billingAccountEmail": "billing@example.com"}),
+        Dialect::Seed002 | Dialect::Seed004 => {
+            json!({"name": NAME, "description": "For the engineers"})
+        }
+        Dialect::GrpcGateway => match rule.rpc.name() {
+            "CreateWorkspace" => json!({"name": NAME, "description": "For the engineers"}),
+            "UpdateWorkspace" => json!({"description": "Updated by the example"}),
+            "AddWorkspaceMember" => json!({
+                name("userId", "user_id"): "00000000-0000-4000-8000-000000000000",
+                "role": "ROLE_WORKSPACE_MEMBER",
+            }),
+            "UpdateWorkspaceMember" => json!({"role": "ROLE_WORKSPACE_OWNER"}),
+            "CreateWorkspaceAccessToken" => json!({"name": "ci"}),
+            _ => json!({}),
+        },
+    }
 }
 
 /// `description` and the `ErrorInfo.reason`s the catalogue answers with
@@ -231,6 +277,87 @@ fn reference(message: &MessageDescriptor) -> Value {
     }
 }
 
+/// The body of a `body: "*"` route: the request message without the
+/// fields its path binds (grpc-gateway takes those from the path, so the
+/// body neither needs nor lists them); a component of its own,
+/// `<message>.Body`, when the path binds any.
+fn body_schema(rule: &HttpRule, names: JsonNames, schemas: &mut BTreeMap<String, Value>) -> Value {
+    let input = rule.rpc.input();
+    if rule.path_fields.is_empty() {
+        return reference(&input);
+    }
+    let bound: Vec<String> = rule
+        .path_fields
+        .iter()
+        .filter_map(|name| input.get_field_by_name(name))
+        .map(|field| match names {
+            JsonNames::Camel => field.json_name().to_owned(),
+            JsonNames::Proto => field.name().to_owned(),
+        })
+        .collect();
+    let mut schema = schemas
+        .get(input.full_name())
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.retain(|name, _| !bound.contains(name));
+    }
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|name| !bound.iter().any(|b| name == b.as_str()));
+        if required.is_empty() {
+            schema.as_object_mut().map(|o| o.remove("required"));
+        }
+    }
+    if let Some(mask) = input.get_field_by_name("update_mask") {
+        require_an_update(&mut schema, &mask, names);
+    }
+    let name = format!("{}.Body", input.full_name());
+    schemas.insert(name.clone(), schema);
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// An update body names something to update: one of the fields
+/// UpdateWorkspace changes, or an `update_mask` of them.
+fn require_an_update(schema: &mut Value, mask: &FieldDescriptor, names: JsonNames) {
+    let name_of = |field: &FieldDescriptor| match names {
+        JsonNames::Camel => field.json_name().to_owned(),
+        JsonNames::Proto => field.name().to_owned(),
+    };
+    let message = mask.parent_message();
+    let updatable: Vec<String> = crate::domain::UPDATABLE
+        .iter()
+        .filter_map(|name| message.get_field_by_name(name))
+        .map(|field| name_of(&field))
+        .collect();
+    let paths = updatable.join("|");
+    schema["properties"][name_of(mask)] = json!({
+        "type": "string",
+        "pattern": format!("^({paths})(,({paths}))*$"),
+        "description": "The fields to change, comma-separated; without it, the fields the body gives.",
+    });
+    let any_of: Vec<Value> = updatable
+        .iter()
+        .chain(std::iter::once(&name_of(mask)))
+        .map(|name| json!({"required": [name]}))
+        .collect();
+    schema["anyOf"] = Value::Array(any_of);
+}
+
+/// `schema`, or null.
+fn nullable(mut schema: Value) -> Value {
+    match schema.get("$ref") {
+        Some(_) => json!({"nullable": true, "allOf": [schema]}),
+        None => {
+            if let Value::Object(fields) = &mut schema
+                && fields.contains_key("type")
+            {
+                fields.insert("nullable".into(), Value::Bool(true));
+            }
+            schema
+        }
+    }
+}
+
 fn is_well_known(message: &MessageDescriptor) -> bool {
     message.full_name().starts_with("google.protobuf.")
 }
@@ -288,6 +415,10 @@ fn field_schema(field: &FieldDescriptor) -> Value {
     };
     if field.is_list() {
         json!({"type": "array", "items": item})
+    } else if let Kind::Message(_) = field.kind() {
+        // A message field that is not set is written as null (grpc-gateway's
+        // EmitUnpopulated).
+        nullable(item)
     } else {
         item
     }

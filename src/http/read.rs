@@ -6,23 +6,36 @@ use http::{HeaderMap, header};
 use serde_json::{Map, Value};
 use tonic::Status;
 
-use super::{body, errors, rules::HttpRule};
+use super::{body, errors, json, rules::HttpRule};
 
 /// Most parts a multipart form may have: the request messages have a
 /// dozen fields; thousands of empty parts are an attack, not a request.
 const MAX_FORM_PARTS: usize = 256;
 
+/// How a route reads its bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// grpc-gateway's: JSON, also when sent as a form (`curl -d` labels
+    /// JSON a form), a key given twice refused as protojson refuses it;
+    /// forms are read when the body is one.
+    Gateway,
+    /// JSON only, or JSON and forms (a seed's framework): by content type,
+    /// a repeated JSON key read as its last value, as Python's json does.
+    Seed { forms: bool },
+}
+
 /// The body's fields as a JSON object: a JSON body, or form fields
-/// (urlencoded or multipart, when `forms`) typed by the request message's
-/// fields.
+/// (urlencoded or multipart, when the format reads them) typed by the
+/// request message's fields.
 pub async fn read_fields(
     rule: &HttpRule,
     request: Request,
     max_bytes: usize,
-    forms: bool,
+    format: BodyFormat,
 ) -> Result<Map<String, Value>, Status> {
     let content_type = content_type(request.headers());
     let descriptor = rule.rpc.input();
+    let forms = format != BodyFormat::Seed { forms: false };
     if !forms && is_form(&content_type) {
         return Err(errors::unsupported_media_type(&content_type));
     }
@@ -63,7 +76,7 @@ pub async fn read_fields(
         return Ok(fields);
     }
     let bytes = read_limited(request.into_body(), max_bytes).await?;
-    body_fields(&descriptor, &content_type, &bytes)
+    body_fields(&descriptor, &content_type, &bytes, format)
 }
 
 /// How much of a body over the limit is read and thrown away, so that a
@@ -131,7 +144,19 @@ pub fn body_fields(
     descriptor: &prost_reflect::MessageDescriptor,
     content_type: &str,
     bytes: &[u8],
+    format: BodyFormat,
 ) -> Result<Map<String, Value>, Status> {
+    let gateway = format == BodyFormat::Gateway;
+    // A form's first key is a field's name: one starting with `{` is JSON
+    // sent without its content type (curl -d), which grpc-gateway reads.
+    let json_as_form = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let content_type = match content_type {
+        "application/x-www-form-urlencoded" if gateway && json_as_form => "application/json",
+        other => other,
+    };
     match content_type {
         "application/x-www-form-urlencoded" => {
             let mut fields = Map::new();
@@ -144,7 +169,12 @@ pub fn body_fields(
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Map::new());
             }
-            match serde_json::from_slice::<Value>(bytes) {
+            let parsed = if gateway {
+                serde_json::from_slice::<json::Strict>(bytes).map(|strict| strict.0)
+            } else {
+                serde_json::from_slice::<Value>(bytes)
+            };
+            match parsed {
                 Ok(Value::Object(fields)) => Ok(fields),
                 Ok(_) => Err(errors::malformed("The body must be a JSON object.")),
                 Err(e) => Err(errors::malformed(&format!(

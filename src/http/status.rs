@@ -39,6 +39,7 @@ pub fn http_status(code: Code, reason: Option<Reason>) -> StatusCode {
         (Code::Unimplemented, Some(Reason::UnsupportedMediaType)) => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
+        (Code::Unimplemented, Some(Reason::MethodNotAllowed)) => StatusCode::METHOD_NOT_ALLOWED,
         (Code::Unimplemented, _) => StatusCode::NOT_IMPLEMENTED,
         (Code::Unavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
         (Code::DeadlineExceeded, Some(Reason::BodyTimeout)) => StatusCode::REQUEST_TIMEOUT,
@@ -146,6 +147,7 @@ mod tests {
             (BodyTooLarge, 413),
             (UnsupportedMediaType, 415),
             (RouteNotFound, 404),
+            (MethodNotAllowed, 405),
             (MemoryBudgetExhausted, 429),
             (BodyTimeout, 408),
         ];
