@@ -296,11 +296,15 @@ pub struct ServerSettings {
 
     /// Most open client connections per listener; one more is closed at
     /// once. With the HTTP/2 windows below it bounds what unread request
-    /// data the connections can hold.
+    /// data the connections can hold. Twice MAX_CONCURRENT_CALLS: a proxy
+    /// that opens one upstream connection per call in flight (nginx
+    /// `grpc_pass`) then meets the call limit, answered RESOURCE_EXHAUSTED
+    /// with a RetryInfo, before the connection limit, which it would turn
+    /// into 502s.
     #[arg(
         long = "max-connections",
         env = "MAX_CONNECTIONS",
-        default_value_t = 256,
+        default_value_t = 512,
         global = true
     )]
     pub max_client_connections: usize,

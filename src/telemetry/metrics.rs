@@ -21,7 +21,12 @@
 //!   `.refused` (over MAX_CONNECTIONS) and `.timed_out` (idle or slow
 //!   headers); `workspace_service.request_bodies.refused` by `reason`
 //!   (`budget`: the memory budget was used up; `timeout`: the body stopped
-//!   arriving).
+//!   arriving). These counters start at 0 for every listener and reason,
+//!   so that `rate()` in alerts and dashboards has a series before the
+//!   first refusal.
+//! - `workspace_service.database.available`: 1 while the health monitor
+//!   finds the database answering, 0 while it does not (what readiness
+//!   follows).
 
 use std::{
     sync::{Arc, Weak},
@@ -137,6 +142,18 @@ impl Metrics {
             provider,
             scrape,
         };
+        // Every series a refusal can make, at 0: a counter that appears
+        // only with its first increment leaves `rate()` empty until then.
+        for listener in ["grpc", "http"] {
+            let attributes = [KeyValue::new("listener", listener)];
+            inner.connections_refused.add(0, &attributes);
+            inner.connections_timed_out.add(0, &attributes);
+        }
+        for reason in ["budget", "timeout"] {
+            inner
+                .bodies_refused
+                .add(0, &[KeyValue::new("reason", reason)]);
+        }
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -199,6 +216,16 @@ impl Metrics {
             .with_description("The most database connections the pool opens.")
             .with_callback(move |observer| {
                 observer.observe(i64::from(for_max.pool_stats().max), &[pool()]);
+            })
+            .build();
+        let for_available = storage.clone();
+        let _ = meter
+            .i64_observable_gauge("workspace_service.database.available")
+            .with_description(
+                "1 while the database answers the health monitor, 0 while it does not (readiness follows it).",
+            )
+            .with_callback(move |observer| {
+                observer.observe(i64::from(for_available.availability().is_up()), &[]);
             })
             .build();
     }
