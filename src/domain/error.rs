@@ -124,6 +124,11 @@ pub enum DomainError {
     #[error("Too many calls for this organization are in flight; retry shortly.")]
     OrganizationOverloaded { limit: usize },
 
+    /// The call's deadline passed before the database could go on (a
+    /// statement that waited on a lock past it); nothing was written.
+    #[error("The call's deadline passed before it finished.")]
+    DeadlineExceeded,
+
     /// The database did not answer; worth retrying.
     #[error("The service is unavailable; try again.")]
     Unavailable(#[source] anyhow::Error),
@@ -175,6 +180,7 @@ impl DomainError {
             Self::UserNotInOrganization { .. } => Reason::UserNotInOrganization,
             Self::AccessTokenNotFound { .. } => Reason::AccessTokenNotFound,
             Self::AccessTokenNotAllowed { .. } => Reason::AccessTokenNotAllowed,
+            Self::DeadlineExceeded => Reason::DeadlineExceeded,
             Self::Unavailable(_) => Reason::Unavailable,
             Self::Internal(_) => Reason::Internal,
         }

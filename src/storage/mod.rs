@@ -446,11 +446,31 @@ pub struct PoolStats {
 /// (UNAVAILABLE, worth a retry) or something else went wrong (INTERNAL).
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) {
+        if sql_state(&err).as_deref() == Some(DEADLINE_PASSED) {
+            DomainError::DeadlineExceeded
+        } else if is_unavailable(&err) {
             DomainError::Unavailable(err.into())
         } else {
             DomainError::Internal(err.into())
         }
+    }
+}
+
+/// The SQLSTATE `workspace_call_in_time` raises (migration
+/// m20261129_000004): the call's deadline passed while its statement
+/// waited, and the statement wrote nothing.
+pub(crate) const DEADLINE_PASSED: &str = "WS504";
+
+/// The SQLSTATE of a database error, if `err` is one.
+fn sql_state(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            match inner.as_ref() {
+                sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -485,4 +505,67 @@ fn is_connection_lost(err: &sqlx::Error) -> bool {
 /// Whether `err` is a unique-constraint violation mentioning `table`.
 fn violates_unique(err: &DbErr, table: &str) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) if message.contains(table))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{borrow::Cow, error::Error as StdError, fmt, sync::Arc};
+
+    use super::*;
+
+    /// A database error with a SQLSTATE, as PostgreSQL sends one.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl fmt::Display for Coded {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl StdError for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "the call's deadline passed while it waited"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn database_error(code: &'static str) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Database(
+            Box::new(Coded(code)),
+        ))))
+    }
+
+    #[test]
+    fn a_statement_stopped_at_the_deadline_is_deadline_exceeded() {
+        let error = DomainError::from(database_error(DEADLINE_PASSED));
+        assert_eq!(error.reason(), crate::domain::Reason::DeadlineExceeded);
+        let status = tonic::Status::from(error);
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        // Class 57 is a server going away; anything else stays internal.
+        assert!(matches!(
+            DomainError::from(database_error("57P01")),
+            DomainError::Unavailable(_)
+        ));
+        assert!(matches!(
+            DomainError::from(database_error("XX000")),
+            DomainError::Internal(_)
+        ));
+    }
 }

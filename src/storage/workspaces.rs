@@ -17,6 +17,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    DEADLINE_PASSED,
     Storage,
     connection::{Db, from_sqlx},
     deadline,
@@ -449,9 +450,6 @@ const BELOW_LIMIT: &str = "workspace_count < COALESCE((SELECT plans.workspace_li
 /// the call's timer (tokio's, to the millisecond) must not answer
 /// DEADLINE_EXCEEDED while the statement may still write.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
-
-/// The SQLSTATE `workspace_call_in_time` raises.
-const DEADLINE_PASSED: &str = "WS504";
 
 /// The create on PostgreSQL as one statement: one round trip, its own
 /// transaction. The conditional counter UPDATE (check 9; it locks the
