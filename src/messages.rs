@@ -45,8 +45,11 @@ pub fn access_token(t: &AccessTokenView) -> proto::WorkspaceAccessToken {
     }
 }
 
-/// A time as a protobuf Timestamp.
+/// A time as a protobuf Timestamp, within the range every encoding of a
+/// reply can write (a stored time past year 9999 shows as its last
+/// instant): no stored value can make a read fail.
 pub fn timestamp(at: DateTime<Utc>) -> Option<Timestamp> {
+    let at = at.min(crate::domain::latest_time());
     Some(Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
@@ -98,5 +101,19 @@ pub fn workspace(view: WorkspaceView) -> proto::Workspace {
         } else {
             String::new()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_time_past_year_9999_is_written_as_its_last_instant() {
+        let year_14645 = DateTime::from_timestamp(400_000_000_000, 0).unwrap();
+        let written = timestamp(year_14645).unwrap();
+        assert_eq!(written.seconds, 253_402_300_799);
+        // prost-types' RFC 3339 form, which the JSON mapping writes, works.
+        assert_eq!(written.to_string(), "9999-12-31T23:59:59.999999999Z");
     }
 }

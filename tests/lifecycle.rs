@@ -545,6 +545,37 @@ async fn access_tokens_act_on_their_workspace_only_until_revoked_or_expired(back
         Code::InvalidArgument,
         Reason::ExpireTimeInPast,
     );
+    // Past year 9999 no reply could carry it (RFC 3339): refused, so no
+    // member's Get or List over JSON can fail on it.
+    assert_error(
+        grpc.create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                name: "Year 14645".into(),
+                expire_time: Some(prost_types::Timestamp {
+                    seconds: 400_000_000_000,
+                    nanos: 0,
+                }),
+            },
+        ))
+        .await,
+        Code::InvalidArgument,
+        Reason::ExpireTimeOutOfRange,
+    );
+    assert_error(
+        grpc.create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: mine.id.clone(),
+                name: "invoice\u{202E}fdp.exe".into(),
+                expire_time: None,
+            },
+        ))
+        .await,
+        Code::InvalidArgument,
+        Reason::AccessTokenNameInvalid,
+    );
 }
 
 async fn creates_and_deletes_racing_under_a_limit_keep_the_counter_exact(backend: Backend) {

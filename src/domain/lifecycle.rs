@@ -135,7 +135,15 @@ pub struct AccessTokenView {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// CreateWorkspaceAccessToken's checks: a name, an expiry in the future.
+/// The latest time every encoding of a reply can carry: RFC 3339 (JSON,
+/// protobuf's Timestamp) ends at year 9999.
+pub fn latest_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 999_999_999).expect("9999-12-31T23:59:59Z")
+}
+
+/// CreateWorkspaceAccessToken's checks: a name without control or
+/// bidirectional characters, an expiry in the future and before year
+/// 10000.
 pub fn validate_access_token(
     name: &str,
     expires_at: Option<DateTime<Utc>>,
@@ -144,7 +152,12 @@ pub fn validate_access_token(
     let name = name.trim();
     let mut violations = Vec::new();
     let chars = name.chars().count();
-    if chars == 0 || chars > ACCESS_TOKEN_NAME_MAX_CHARS || name.chars().any(|c| c.is_control()) {
+    if chars == 0
+        || chars > ACCESS_TOKEN_NAME_MAX_CHARS
+        || name
+            .chars()
+            .any(|c| c.is_control() || super::name::is_bidi_control(c))
+    {
         violations.push(FieldViolation::new(
             "name",
             Reason::AccessTokenNameInvalid,
@@ -158,6 +171,12 @@ pub fn validate_access_token(
             "expire_time",
             Reason::ExpireTimeInPast,
             "expire_time must be in the future.",
+        ));
+    } else if expires_at.is_some_and(|at| at > latest_time()) {
+        violations.push(FieldViolation::new(
+            "expire_time",
+            Reason::ExpireTimeOutOfRange,
+            "expire_time must be at most 9999-12-31T23:59:59Z.",
         ));
     }
     if violations.is_empty() {
@@ -185,6 +204,17 @@ mod tests {
             },
             &NameRules::default(),
         )
+    }
+
+    #[test]
+    fn access_tokens_refuse_far_expiries_and_bidirectional_names() {
+        let now = Utc::now();
+        let year_14645 = DateTime::from_timestamp(400_000_000_000, 0).unwrap();
+        let refused = validate_access_token("ci", Some(year_14645), now).unwrap_err();
+        assert_eq!(refused.reason(), Reason::ExpireTimeOutOfRange);
+        assert!(validate_access_token("ci", Some(latest_time()), now).is_ok());
+        let refused = validate_access_token("ci\u{202E}gnp.exe", None, now).unwrap_err();
+        assert_eq!(refused.reason(), Reason::AccessTokenNameInvalid);
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub mod workspace;
 pub use error::{DomainError, FieldViolation, excerpt};
 pub use event::EventKind;
 pub use lifecycle::{
-    AccessTokenView, UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, parse_etag,
-    validate_access_token, validate_update,
+    AccessTokenView, UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, latest_time,
+    parse_etag, validate_access_token, validate_update,
 };
 pub use name::normalize_name;
 pub use organization::{

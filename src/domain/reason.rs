@@ -130,6 +130,8 @@ catalogue! {
     AccessTokenNameInvalid = "ACCESS_TOKEN_NAME_INVALID",
     /// An access token's expiry is not in the future.
     ExpireTimeInPast = "EXPIRE_TIME_IN_PAST",
+    /// An expiry past 9999-12-31, which RFC 3339 (and so JSON) cannot write.
+    ExpireTimeOutOfRange = "EXPIRE_TIME_OUT_OF_RANGE",
     /// No such access token in this workspace.
     AccessTokenNotFound = "ACCESS_TOKEN_NOT_FOUND",
     /// A workspace access token may not do this (create tokens, or act

@@ -368,7 +368,7 @@ impl WorkspaceService for WorkspaceApi {
                 if message.expire_time.is_some() && expires_at.is_none() {
                     return Err(DomainError::invalid(
                         "expire_time",
-                        crate::domain::Reason::ExpireTimeInPast,
+                        crate::domain::Reason::ExpireTimeOutOfRange,
                         "expire_time is not a valid time.",
                     ));
                 }

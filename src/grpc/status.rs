@@ -43,7 +43,8 @@ pub fn code_for(reason: Reason) -> Code {
         | InvalidEtag
         | InvalidRole
         | AccessTokenNameInvalid
-        | ExpireTimeInPast => Code::InvalidArgument,
+        | ExpireTimeInPast
+        | ExpireTimeOutOfRange => Code::InvalidArgument,
         NotOrganizationMember
         | InsufficientRole
         | WorkspaceCreationDisabled

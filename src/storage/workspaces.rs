@@ -17,8 +17,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    DEADLINE_PASSED,
-    Storage,
+    DEADLINE_PASSED, Storage,
     connection::{Db, from_sqlx},
     deadline,
     entities::*,
