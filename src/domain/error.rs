@@ -18,6 +18,20 @@ pub fn excerpt(value: &str) -> String {
     }
 }
 
+/// The start of `text` that fits in `max_bytes` (cut on a character, an
+/// ellipsis added when cut): what an answer may carry of something the
+/// caller sent.
+pub fn bounded(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// One invalid field of a request (`google.rpc.BadRequest.FieldViolation`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
@@ -216,6 +230,15 @@ impl DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_text_fits_its_bytes_and_cuts_on_a_character() {
+        assert_eq!(bounded("short", 16), "short");
+        let long = "\u{FDFA}".repeat(1_000);
+        let cut = bounded(&long, 100);
+        assert!(cut.len() <= 100, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn excerpts_keep_short_values_and_cut_long_ones_on_a_character() {

@@ -10,7 +10,7 @@ mod organization;
 mod reason;
 pub mod workspace;
 
-pub use error::{DomainError, FieldViolation, excerpt};
+pub use error::{DomainError, FieldViolation, bounded, excerpt};
 pub use event::EventKind;
 pub use lifecycle::{
     AccessTokenView, UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, latest_time,

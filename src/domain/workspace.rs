@@ -218,7 +218,8 @@ pub(super) fn check_name(name: &str, rules: &NameRules, violations: &mut Vec<Fie
             "name",
             Reason::NameTooShort,
             format!(
-                "The name of the workspace '{name}' must contain more than {} characters. Give your workspace a longer name.",
+                "The name of the workspace '{}' must contain more than {} characters. Give your workspace a longer name.",
+                super::excerpt(name),
                 rules.min_chars.saturating_sub(1)
             ),
         ));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::domain::{DomainError, Reason};
+use crate::domain::{DomainError, Reason, bounded};
 
 /// `google.rpc.ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "workspace.v1";
@@ -159,11 +159,26 @@ fn status_of(error: DomainError) -> Status {
     status_with_message(error, message)
 }
 
+/// How much of an error a status carries: the message, each metadata
+/// value, each violation's field and description, and how many
+/// violations, so that its trailers (`grpc-message` and
+/// `grpc-status-details-bin`, base64) stay under 4 KiB whatever the
+/// request held: clients refuse larger metadata (grpc-python: 16 KiB in
+/// all) and would see RESOURCE_EXHAUSTED instead of the error.
+const MESSAGE_BYTES: usize = 160;
+const METADATA_VALUE_BYTES: usize = 128;
+/// The longest path of a request field is 67 bytes.
+const FIELD_BYTES: usize = 80;
+const DESCRIPTION_BYTES: usize = 112;
+/// A CreateWorkspaceRequest can break 7 rules at once.
+const VIOLATIONS: usize = 8;
+
 fn status_with_message(error: DomainError, message: String) -> Status {
+    let message = bounded(&message, MESSAGE_BYTES);
     let metadata: HashMap<String, String> = error
         .metadata()
         .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
+        .map(|(key, value)| (key.to_owned(), bounded(&value, METADATA_VALUE_BYTES)))
         .collect();
     let mut details =
         ErrorDetails::with_error_info(error.reason().as_str(), ERROR_DOMAIN, metadata);
@@ -174,9 +189,10 @@ fn status_with_message(error: DomainError, message: String) -> Status {
         details.set_bad_request(
             violations
                 .iter()
+                .take(VIOLATIONS)
                 .map(|v| FieldViolation {
-                    field: v.field.clone(),
-                    description: v.description.clone(),
+                    field: bounded(&v.field, FIELD_BYTES),
+                    description: bounded(&v.description, DESCRIPTION_BYTES),
                     reason: v.reason.as_str().to_owned(),
                     localized_message: None,
                 })

@@ -317,8 +317,11 @@ impl Failure {
         }
     }
 
-    /// A body refused by the dialect's own schema, before any call.
-    fn invalid(violations: Vec<Violation>) -> Self {
+    /// A body refused by the dialect's own schema, before any call: its
+    /// first violations (an answer lists a few, as a status carries a
+    /// few, not one per key of a hostile body).
+    fn invalid(mut violations: Vec<Violation>) -> Self {
+        violations.truncate(8);
         let first = violations.first();
         let reason = first.map(|v| match &v.kind {
             ViolationKind::Missing => Reason::FieldRequired,

@@ -250,7 +250,7 @@ fn read_object(
                     loc: loc(field.name),
                     kind: ViolationKind::WrongType("string"),
                     description: format!("'{}' must be a string.", field.name),
-                    input: Some(other),
+                    input: Some(echo(other)),
                 });
             }
             (Some(Value::Object(nested)), Kind::NullableObject(inner)) => {
@@ -263,18 +263,20 @@ fn read_object(
                     loc: loc(field.name),
                     kind: ViolationKind::WrongType("object"),
                     description: format!("'{}' must be an object.", field.name),
-                    input: Some(other),
+                    input: Some(echo(other)),
                 });
             }
         }
     }
     if refuse_unknown {
         for (name, value) in body {
+            // The name is the caller's: an answer quotes its start only.
+            let name = crate::domain::excerpt(&name);
             violations.push(Violation {
                 loc: loc(&name),
                 kind: ViolationKind::Unsupported,
                 description: format!("Unsupported field '{name}'."),
-                input: Some(value),
+                input: Some(echo(value)),
             });
         }
     }
@@ -346,6 +348,24 @@ pub fn json_schema(fields: &'static [Field]) -> Value {
         schema["required"] = Value::Array(required);
     }
     schema
+}
+
+/// A refused value as an error may echo it (pydantic's `input`): a
+/// string up to 64 characters, anything else while its JSON is short; a
+/// longer value is cut to a string of its start.
+fn echo(value: Value) -> Value {
+    const MAX_BYTES: usize = 256;
+    match value {
+        Value::String(text) => Value::String(crate::domain::excerpt(&text)),
+        other => {
+            let text = other.to_string();
+            if text.len() <= MAX_BYTES {
+                other
+            } else {
+                Value::String(crate::domain::bounded(&text, MAX_BYTES))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
