@@ -73,7 +73,7 @@ pub fn validate_update(
     let name = paths.contains(&"name").then(|| {
         let name = input.name.trim();
         check_name(name, rules, &mut violations);
-        (name.to_owned(), normalize_name(name))
+        name
     });
     let description = paths.contains(&"description").then(|| {
         check_description(&input.description, &mut violations);
@@ -89,6 +89,9 @@ pub fn validate_update(
     if !violations.is_empty() {
         return Err(DomainError::InvalidArgument(violations));
     }
+    // The name's key (NFKC, case folding, look-alikes) only for a name
+    // within its length: its cost is bounded by the rules, not the input.
+    let name = name.map(|name| (name.to_owned(), normalize_name(name)));
     Ok(WorkspaceUpdate {
         name,
         description,
@@ -204,6 +207,37 @@ mod tests {
             },
             &NameRules::default(),
         )
+    }
+
+    /// CPU time of this thread.
+    fn thread_cpu() -> std::time::Duration {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+
+    #[test]
+    fn a_name_over_the_limit_is_refused_before_its_key_is_computed() {
+        // U+FDFA grows 18-fold under NFKC: the key of a megabyte of it is
+        // what a hostile caller would make the service compute.
+        let huge = "\u{FDFA}".repeat(20_000);
+        let start = thread_cpu();
+        let refused = update(&huge, "", &[]).unwrap_err();
+        let checking = thread_cpu() - start;
+        assert_eq!(refused.reason(), Reason::NameTooLong);
+        let start = thread_cpu();
+        let key = normalize_name(&huge);
+        let keying = thread_cpu() - start;
+        assert!(!key.is_empty());
+        // Measured in one run: the refusal costs a small part of the key.
+        assert!(
+            checking * 4 < keying,
+            "refusing took {checking:?}, the key {keying:?}"
+        );
     }
 
     #[test]
