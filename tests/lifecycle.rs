@@ -34,6 +34,7 @@ on_both_databases!(
     creates_and_deletes_racing_under_a_limit_keep_the_counter_exact,
     of_two_updates_with_one_etag_exactly_one_wins,
     concurrent_removals_never_leave_a_workspace_without_an_owner,
+    the_smaller_holes_stay_closed,
 );
 
 async fn client(app: &TestApp) -> WorkspaceServiceClient<Channel> {
@@ -732,4 +733,145 @@ async fn concurrent_removals_never_leave_a_workspace_without_an_owner(backend: B
         .await
         .unwrap();
     assert_eq!(left, 1);
+}
+
+/// Issue 26's smaller findings: a role number the enum does not have, a
+/// revocation by an account that is not validated, allow_missing on a
+/// workspace the caller sees but may not delete, a members page token of
+/// another workspace.
+async fn the_smaller_holes_stay_closed(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let token = &org.owner.token;
+    let mut grpc = client(&app).await;
+    let alpha = app.create_named(&org, "Alpha").await;
+    let beta = app.create_named(&org, "Beta").await;
+    let member = app.member(org.id, OrganizationRole::Member).await;
+
+    assert_error(
+        grpc.add_workspace_member(authed(
+            token,
+            AddWorkspaceMemberRequest {
+                workspace_id: alpha.id.clone(),
+                user_id: member.id.to_string(),
+                role: 99,
+            },
+        ))
+        .await,
+        Code::InvalidArgument,
+        Reason::InvalidRole,
+    );
+    grpc.add_workspace_member(authed(
+        token,
+        AddWorkspaceMemberRequest {
+            workspace_id: alpha.id.clone(),
+            user_id: member.id.to_string(),
+            role: Role::Unspecified as i32,
+        },
+    ))
+    .await
+    .expect("ROLE_UNSPECIFIED adds a MEMBER");
+
+    // A MEMBER sees Alpha but may not delete it: allow_missing does not
+    // turn that into a success, and Alpha stays.
+    assert_error(
+        grpc.delete_workspace(authed(
+            &member.token,
+            DeleteWorkspaceRequest {
+                id: alpha.id.clone(),
+                allow_missing: true,
+                ..Default::default()
+            },
+        ))
+        .await,
+        Code::NotFound,
+        Reason::WorkspaceNotFound,
+    );
+    assert!(get(&app, token, &alpha.id).await.is_ok());
+    // A workspace that is not there is deleted already.
+    grpc.delete_workspace(authed(
+        &member.token,
+        DeleteWorkspaceRequest {
+            id: Uuid::now_v7().to_string(),
+            allow_missing: true,
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect("allow_missing answers a missing workspace as deleted");
+
+    // An organization ADMIN whose account is not validated revokes nothing.
+    let created = grpc
+        .create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: alpha.id.clone(),
+                name: "Kept".into(),
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let unvalidated = app.user_validated(false).await;
+    app.storage
+        .put_organization_member(org.id, unvalidated.id, OrganizationRole::Admin)
+        .await
+        .unwrap();
+    assert_error(
+        grpc.revoke_workspace_access_token(authed(
+            &unvalidated.token,
+            RevokeWorkspaceAccessTokenRequest {
+                workspace_id: alpha.id.clone(),
+                token_id: created.access_token.unwrap().id,
+            },
+        ))
+        .await,
+        Code::FailedPrecondition,
+        Reason::AccountNotValidated,
+    );
+    assert!(get(&app, &created.secret, &alpha.id).await.is_ok());
+
+    // A members page token is for its own workspace only.
+    let first = grpc
+        .list_workspace_members(authed(
+            token,
+            ListWorkspaceMembersRequest {
+                workspace_id: alpha.id.clone(),
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.next_page_token.is_empty());
+    assert_error(
+        grpc.list_workspace_members(authed(
+            token,
+            ListWorkspaceMembersRequest {
+                workspace_id: beta.id.clone(),
+                page_size: 1,
+                page_token: first.next_page_token.clone(),
+            },
+        ))
+        .await,
+        Code::InvalidArgument,
+        Reason::InvalidPageToken,
+    );
+    let rest = grpc
+        .list_workspace_members(authed(
+            token,
+            ListWorkspaceMembersRequest {
+                workspace_id: alpha.id.clone(),
+                page_size: 1,
+                page_token: first.next_page_token,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.memberships.len(), 1);
 }

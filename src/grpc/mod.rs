@@ -285,7 +285,16 @@ impl WorkspaceService for WorkspaceApi {
         request: Request<AddWorkspaceMemberRequest>,
     ) -> Result<Response<WorkspaceMembership>, Status> {
         self.serve(request, "add the member", |caller, message| async move {
+            // ROLE_UNSPECIFIED is the default (MEMBER); a number the enum
+            // does not have is refused, not read as the default.
             let role = convert::workspace_role(message.role);
+            if role.is_none() && message.role != crate::proto::Role::Unspecified as i32 {
+                return Err(DomainError::invalid(
+                    "role",
+                    crate::domain::Reason::InvalidRole,
+                    "role must be ROLE_WORKSPACE_OWNER, ROLE_WORKSPACE_ADMIN or ROLE_WORKSPACE_MEMBER.",
+                ));
+            }
             let member = self
                 .workspaces
                 .add_member(caller, &message.workspace_id, &message.user_id, role)

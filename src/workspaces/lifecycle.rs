@@ -15,13 +15,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Workspaces, page_size_of};
+use super::{PageToken, Workspaces, page_size_of};
 use crate::{
     auth::issue::{WORKSPACE_TOKEN_PREFIX, hash_secret, new_secret},
     domain::{
-        AccessTokenView, Caller, DomainError, NameRules, Reason, UpdateWorkspaceInput,
-        WorkspaceMember, WorkspaceRole, WorkspaceView, parse_etag, parse_id, validate_access_token,
-        validate_update,
+        AccessTokenView, Caller, DomainError, NameRules, UpdateWorkspaceInput, WorkspaceMember,
+        WorkspaceRole, WorkspaceView, parse_etag, parse_id, validate_access_token, validate_update,
     },
     storage::{Changed, MemberChange, WorkspaceAccess},
 };
@@ -47,20 +46,16 @@ fn allows(access: &WorkspaceAccess, right: Right) -> bool {
         }
 }
 
-/// A page: at most `page_size` (default 50, at most 1,000) after the id in
-/// `page_token` ("" for the first page).
-fn page(page_size: i32, page_token: &str) -> Result<(Option<Uuid>, u64), DomainError> {
+/// A page of a workspace's members or tokens: at most `page_size`
+/// (default 50, at most 1,000) after the cursor in `page_token` ("" for
+/// the first page), which must be one made for this workspace.
+fn page(
+    page_size: i32,
+    page_token: &str,
+    workspace: Uuid,
+) -> Result<(Option<Uuid>, u64), DomainError> {
     let size = page_size_of(page_size)?;
-    let after = match page_token.trim() {
-        "" => None,
-        token => Some(Uuid::parse_str(token).map_err(|_| {
-            DomainError::invalid(
-                "page_token",
-                Reason::InvalidPageToken,
-                "page_token must be a next_page_token this service returned.",
-            )
-        })?),
-    };
+    let after = PageToken::decode(page_token.trim(), Some(workspace))?;
     Ok((after, size as u64))
 }
 
@@ -73,11 +68,11 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// A page of at most `limit` of `items`, read with one more than that:
     /// a next page only when there is more (its token, the last id here).
-    fn cut(mut items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> Self {
+    fn cut(mut items: Vec<T>, limit: u64, workspace: Uuid, id: impl Fn(&T) -> Uuid) -> Self {
         let more = items.len() as u64 > limit;
         items.truncate(limit as usize);
         let next_page_token = match items.last() {
-            Some(last) if more => id(last).to_string(),
+            Some(last) if more => PageToken::encode(id(last), Some(workspace)),
             _ => String::new(),
         };
         Self {
@@ -167,7 +162,14 @@ impl Workspaces {
             parse_etag(etag).map_err(|v| DomainError::InvalidArgument(vec![v]))?;
         let access = match self.access(caller, "id", id, Right::Delete).await {
             Ok(access) => access,
-            Err(DomainError::WorkspaceNotFound { .. }) if allow_missing => return Ok(()),
+            // allow_missing answers a workspace that is not there (or not
+            // visible) as deleted; one the caller sees but may not delete
+            // is not deleted, and the answer says so.
+            Err(DomainError::WorkspaceNotFound { .. })
+                if allow_missing && self.access(caller, "id", id, Right::See).await.is_err() =>
+            {
+                return Ok(());
+            }
             Err(err) => return Err(err),
         };
         Self::validated(caller)?;
@@ -301,12 +303,15 @@ impl Workspaces {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<WorkspaceMember>, DomainError> {
-        let (after, limit) = page(page_size, page_token)?;
+        page_size_of(page_size)?;
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::See)
             .await?;
+        let (after, limit) = page(page_size, page_token, access.id)?;
         let items = self.storage.members(access.id, after, limit + 1).await?;
-        Ok(Page::cut(items, limit, |m| m.id.unwrap_or_default()))
+        Ok(Page::cut(items, limit, access.id, |m| {
+            m.id.unwrap_or_default()
+        }))
     }
 
     /// CreateWorkspaceAccessToken: the token and its secret, shown once.
@@ -350,15 +355,16 @@ impl Workspaces {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<AccessTokenView>, DomainError> {
-        let (after, limit) = page(page_size, page_token)?;
+        page_size_of(page_size)?;
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
+        let (after, limit) = page(page_size, page_token, access.id)?;
         let items = self
             .storage
             .access_tokens(access.id, after, limit + 1)
             .await?;
-        Ok(Page::cut(items, limit, |t| t.id))
+        Ok(Page::cut(items, limit, access.id, |t| t.id))
     }
 
     /// RevokeWorkspaceAccessToken.
@@ -372,6 +378,7 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
+        Self::validated(caller)?;
         if self
             .storage
             .revoke_access_token(access.id, access.organization_id, token, caller.user_id)

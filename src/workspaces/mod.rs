@@ -383,19 +383,23 @@ impl Workspaces {
     }
 }
 
-/// ListWorkspaces' opaque cursor: the last id of a page, bound to the
-/// organization filter it was made with.
-struct PageToken;
+/// The opaque cursor of every List: the last id of a page, bound to what
+/// the list was of (ListWorkspaces' organization filter, the workspace of
+/// ListWorkspaceMembers and ListWorkspaceAccessTokens).
+pub(crate) struct PageToken;
 
 impl PageToken {
     const VERSION: &'static str = "v1";
 
-    fn encode(last: Uuid, organization_id: Option<Uuid>) -> String {
+    pub(crate) fn encode(last: Uuid, organization_id: Option<Uuid>) -> String {
         let organization = organization_id.map(|id| id.to_string()).unwrap_or_default();
         URL_SAFE_NO_PAD.encode(format!("{}|{organization}|{last}", Self::VERSION))
     }
 
-    fn decode(token: &str, organization_id: Option<Uuid>) -> Result<Option<Uuid>, DomainError> {
+    pub(crate) fn decode(
+        token: &str,
+        organization_id: Option<Uuid>,
+    ) -> Result<Option<Uuid>, DomainError> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -403,7 +407,7 @@ impl PageToken {
             DomainError::invalid(
                 "page_token",
                 Reason::InvalidPageToken,
-                "page_token is not one this service returned for this organization_id.",
+                "page_token is not one this service returned for this list.",
             )
         };
         let text = URL_SAFE_NO_PAD
