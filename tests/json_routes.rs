@@ -464,6 +464,33 @@ async fn requests_as_curl_and_grpc_gateway_clients_send_them(backend: Backend) {
         twice.1
     );
 
+    // A form whose percent-encoding is not UTF-8 is refused, not read as
+    // U+FFFD (seed 002 reads forms); so is an Idempotency-Key that is not
+    // ASCII, rather than dropped.
+    let latin1 = client
+        .post(owner.url("/api/v3/workspaces"))
+        .bearer_auth(&org.owner.token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=Caf%E9+Team")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(latin1.status(), StatusCode::BAD_REQUEST);
+    let key = client
+        .post(&create)
+        .bearer_auth(&org.owner.token)
+        .header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes("ключ".as_bytes()).unwrap(),
+        )
+        .json(&json!({"name": "Keyed"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(key).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"][0]["reason"], "INVALID_REQUEST_ID", "{body}");
+
     // PUT on a route that takes GET, PATCH and DELETE: 405 with a JSON
     // body and the methods it takes.
     let put = client

@@ -52,6 +52,14 @@ pub fn method_not_allowed() -> Status {
     )
 }
 
+pub fn invalid_idempotency_key() -> Status {
+    refused(
+        Reason::InvalidRequestId,
+        "Idempotency-Key",
+        "Idempotency-Key must be printable ASCII; a UUID is recommended.",
+    )
+}
+
 pub fn invalid_timeout() -> Status {
     refused(
         Reason::InvalidTimeout,

@@ -258,21 +258,24 @@ impl Gateway {
     ) -> Result<Response, Refusal> {
         let rule = &self.inner.rules[index];
         let dialect = self.inner.dialects[index];
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
+        let query = read::form_pairs(request.uri().query().unwrap_or("").as_bytes())?;
         let metadata = call::metadata_of(request.headers());
         if let Some(value) = metadata.get("grpc-timeout")
             && value.to_str().ok().and_then(parse_grpc_timeout).is_none()
         {
             return Err(errors::invalid_timeout().into());
         }
-        let idempotency_key = request
-            .headers()
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        // An Idempotency-Key that is not visible ASCII is refused, not
+        // dropped (a retry would create again).
+        let idempotency_key = match request.headers().get("idempotency-key") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| errors::invalid_idempotency_key())?
+                    .to_owned(),
+            ),
+        };
         // Check 1 before the body: without valid credentials the answer is
         // 401 and not a byte of the body is read.
         let creating = rule.grpc_path() == crate::grpc::CREATE_WORKSPACE_PATH;

@@ -160,7 +160,7 @@ pub fn body_fields(
     match content_type {
         "application/x-www-form-urlencoded" => {
             let mut fields = Map::new();
-            for (name, text) in form_urlencoded::parse(bytes) {
+            for (name, text) in form_pairs(bytes)? {
                 body::insert_text(descriptor, &mut fields, &name, &text)?;
             }
             Ok(fields)
@@ -184,6 +184,32 @@ pub fn body_fields(
         }
         other => Err(errors::unsupported_media_type(other)),
     }
+}
+
+/// The pairs of an urlencoded form (or query), decoded strictly: a
+/// percent-encoded byte sequence that is not UTF-8 (`%FF`) is refused, not
+/// read as U+FFFD.
+pub fn form_pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, Status> {
+    let decode = |part: &[u8]| -> Result<String, Status> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .map(|text| text.into_owned())
+            .map_err(|_| errors::malformed("A form field is not UTF-8 text once percent-decoded."))
+    };
+    bytes
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut halves = pair.splitn(2, |b| *b == b'=');
+            let name = decode(halves.next().unwrap_or_default())?;
+            let value = decode(halves.next().unwrap_or_default())?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 fn is_form(content_type: &str) -> bool {
