@@ -35,6 +35,7 @@ on_both_databases!(
     of_two_updates_with_one_etag_exactly_one_wins,
     concurrent_removals_never_leave_a_workspace_without_an_owner,
     the_smaller_holes_stay_closed,
+    an_admin_racing_a_promotion_never_removes_an_owner,
 );
 
 async fn client(app: &TestApp) -> WorkspaceServiceClient<Channel> {
@@ -874,4 +875,107 @@ async fn the_smaller_holes_stay_closed(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(rest.memberships.len(), 1);
+}
+
+/// While an OWNER promotes a member to OWNER, a workspace ADMIN removes
+/// (or demotes) that member: one of the two must lose. The target's role
+/// is read under the workspace's lock, so when the promotion commits
+/// first, the ADMIN is refused.
+async fn an_admin_racing_a_promotion_never_removes_an_owner(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let workspace = app.create_named(&org, "Raced").await;
+    let admin = app.member(org.id, OrganizationRole::Member).await;
+    let mut grpc = client(&app).await;
+    let add = |user: Uuid, role: Role| {
+        authed(
+            &org.owner.token,
+            AddWorkspaceMemberRequest {
+                workspace_id: workspace.id.clone(),
+                user_id: user.to_string(),
+                role: role as i32,
+            },
+        )
+    };
+    grpc.add_workspace_member(add(admin.id, Role::WorkspaceAdmin))
+        .await
+        .unwrap();
+    let channel = app.channel().await;
+    let mut both = Vec::new();
+    for round in 0..20 {
+        let target = app.member(org.id, OrganizationRole::Member).await;
+        grpc.add_workspace_member(add(target.id, Role::WorkspaceMember))
+            .await
+            .unwrap();
+        let (mut owner_side, mut admin_side) = (
+            WorkspaceServiceClient::new(channel.clone()),
+            WorkspaceServiceClient::new(channel.clone()),
+        );
+        let promote = owner_side.update_workspace_member(authed(
+            &org.owner.token,
+            UpdateWorkspaceMemberRequest {
+                workspace_id: workspace.id.clone(),
+                user_id: target.id.to_string(),
+                role: Role::WorkspaceOwner as i32,
+            },
+        ));
+        let (promoted, lowered) = if round % 2 == 0 {
+            let remove = admin_side.remove_workspace_member(authed(
+                &admin.token,
+                RemoveWorkspaceMemberRequest {
+                    workspace_id: workspace.id.clone(),
+                    user_id: target.id.to_string(),
+                },
+            ));
+            let (promoted, removed) = tokio::join!(promote, remove);
+            (promoted.is_ok(), removed.map(|_| ()))
+        } else {
+            let demote = admin_side.update_workspace_member(authed(
+                &admin.token,
+                UpdateWorkspaceMemberRequest {
+                    workspace_id: workspace.id.clone(),
+                    user_id: target.id.to_string(),
+                    role: Role::WorkspaceMember as i32,
+                },
+            ));
+            let (promoted, demoted) = tokio::join!(promote, demote);
+            (promoted.is_ok(), demoted.map(|_| ()))
+        };
+        match &lowered {
+            // Removed or demoted first: the promotion may follow, or find
+            // no member.
+            Ok(()) if promoted => {
+                // Both succeeded: only fine if the ADMIN's change came first
+                // and the promotion after, so the target is an OWNER now.
+                let members = grpc
+                    .list_workspace_members(authed(
+                        &org.owner.token,
+                        ListWorkspaceMembersRequest {
+                            workspace_id: workspace.id.clone(),
+                            page_size: 1_000,
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let role = members
+                    .memberships
+                    .iter()
+                    .find(|m| m.user_id == target.id.to_string())
+                    .map(|m| m.privileges.clone());
+                if role != Some(vec![Role::WorkspaceOwner as i32]) {
+                    both.push((round, role));
+                }
+            }
+            Ok(()) => {}
+            Err(status) => assert!(
+                status.code() == Code::PermissionDenied || status.code() == Code::NotFound,
+                "round {round}: {status:?}"
+            ),
+        }
+    }
+    assert!(both.is_empty(), "an ADMIN lowered a fresh OWNER: {both:?}");
 }

@@ -34,7 +34,7 @@ const OPERATOR: Uuid = Uuid::nil();
 
 use crate::{
     auth::issue::{create_api_token, create_session},
-    storage::{Changed, MemberChange, Storage},
+    storage::{Changed, MemberChange, OwnersProtected, Storage},
 };
 
 /// Runs `workspace-service admin …`.
@@ -153,7 +153,14 @@ pub async fn run(storage: &Storage, args: AdminArgs) -> anyhow::Result<()> {
             let outcome = match added {
                 MemberChange::AlreadyMember => {
                     storage
-                        .change_member(id, organization, user, Some(role), OPERATOR)
+                        .change_member(
+                            id,
+                            organization,
+                            user,
+                            Some(role),
+                            OwnersProtected::No,
+                            OPERATOR,
+                        )
                         .await?
                 }
                 other => other,

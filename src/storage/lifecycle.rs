@@ -65,6 +65,18 @@ pub enum MemberChange {
     AlreadyMember,
     NotInOrganization,
     LastOwner,
+    /// The member is an OWNER, and the change was asked with
+    /// `OwnersProtected`: only OWNERs change OWNERs.
+    OwnerProtected,
+}
+
+/// Whether a member change may touch an OWNER: decided in the change's
+/// transaction, on the target's role as the workspace's lock holds it (a
+/// promotion that commits first is seen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnersProtected {
+    Yes,
+    No,
 }
 
 impl Storage {
@@ -289,6 +301,7 @@ impl Storage {
         organization_id: Uuid,
         user_id: Uuid,
         role: Option<WorkspaceRole>,
+        owners: OwnersProtected,
         actor: Uuid,
     ) -> Result<MemberChange, DbErr> {
         // Serializes every member change of this workspace: the OWNER
@@ -308,6 +321,10 @@ impl Storage {
             return Ok(MemberChange::NotMember);
         };
         let was_owner = membership.role == WorkspaceRole::Owner.as_str();
+        if was_owner && owners == OwnersProtected::Yes {
+            change.txn.rollback().await?;
+            return Ok(MemberChange::OwnerProtected);
+        }
         let stays_owner = role == Some(WorkspaceRole::Owner);
         if was_owner && !stays_owner {
             let owners = workspace_membership::Entity::find()

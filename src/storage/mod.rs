@@ -35,7 +35,7 @@ pub use availability::Availability;
 pub use connection::{Pooler, mask_url, redact};
 pub use directory::{CallerOrganizations, OrganizationContext};
 pub use events::{PendingEvent, RelayRound, all_events};
-pub use lifecycle::{Changed, MemberChange, WorkspaceAccess};
+pub use lifecycle::{Changed, MemberChange, OwnersProtected, WorkspaceAccess};
 pub use workspaces::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 
 /// How long a SQLite writer waits for the write lock before giving up.

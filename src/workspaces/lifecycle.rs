@@ -22,7 +22,7 @@ use crate::{
         AccessTokenView, Caller, DomainError, NameRules, UpdateWorkspaceInput, WorkspaceMember,
         WorkspaceRole, WorkspaceView, parse_etag, parse_id, validate_access_token, validate_update,
     },
-    storage::{Changed, MemberChange, WorkspaceAccess},
+    storage::{Changed, MemberChange, OwnersProtected, WorkspaceAccess},
 };
 
 /// What an operation needs the caller to be allowed.
@@ -264,17 +264,15 @@ impl Workspaces {
         if let Some(role) = role {
             self.may_grant(&access, role)?;
         }
-        // Only OWNERs take an OWNER's role away (leaving is one's own).
-        if !leaving {
-            let target = self
-                .storage
-                .workspace_access(access.id, user)
-                .await?
-                .and_then(|target| target.workspace_role);
-            if target == Some(WorkspaceRole::Owner) {
-                self.may_grant(&access, WorkspaceRole::Owner)?;
-            }
-        }
+        // Only OWNERs take an OWNER's role away (leaving is one's own):
+        // the target's role is read under the workspace's lock, in the
+        // change's transaction, so a promotion racing this call is seen.
+        let owner_rights = self.may_grant(&access, WorkspaceRole::Owner);
+        let owners = if leaving || owner_rights.is_ok() {
+            OwnersProtected::No
+        } else {
+            OwnersProtected::Yes
+        };
         match self
             .storage
             .change_member(
@@ -282,11 +280,17 @@ impl Workspaces {
                 access.organization_id,
                 user,
                 role,
+                owners,
                 caller.user_id,
             )
             .await?
         {
             MemberChange::Done(member) => Ok(member),
+            MemberChange::OwnerProtected => {
+                Err(owner_rights.err().unwrap_or(DomainError::InsufficientRole {
+                    role: "ADMIN".into(),
+                }))
+            }
             MemberChange::LastOwner => Err(DomainError::LastOwner),
             MemberChange::NotMember => Err(DomainError::MemberNotFound { user_id: user }),
             _ => Err(DomainError::WorkspaceNotFound {
