@@ -441,27 +441,81 @@ async fn requests_as_curl_and_grpc_gateway_clients_send_them(backend: Backend) {
     .await;
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
 
-    // A key given twice: 400, as protojson refuses it.
-    let twice = answer(
-        client
-            .post(&create)
-            .bearer_auth(&org.owner.token)
-            .header("content-type", "application/json")
-            .body(r#"{"name": "One", "name": "Two"}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(twice.0.as_u16(), 422, "{}", twice.1);
-    assert_eq!(twice.1["code"], 3, "{}", twice.1);
-    assert!(
-        twice.1["message"]
-            .as_str()
-            .unwrap()
-            .contains("duplicate key"),
-        "{}",
-        twice.1
+    // A field given twice, by one key or by both its names: 400
+    // FIELD_REPEATED, as protojson refuses it (and a preview that also
+    // says validate_only: false is no create).
+    for body in [
+        r#"{"name": "One", "name": "Two"}"#,
+        r#"{"name": "Both names", "validateOnly": true, "validate_only": false}"#,
+    ] {
+        let twice = answer(
+            client
+                .post(&create)
+                .bearer_auth(&org.owner.token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(twice.0.as_u16(), 400, "{}", twice.1);
+        assert_eq!(twice.1["code"], 3, "{}", twice.1);
+        assert_eq!(
+            twice.1["details"][0]["reason"], "FIELD_REPEATED",
+            "{}",
+            twice.1
+        );
+    }
+    let listed = owner.ok(Method::GET, "/api/v1/workspaces", None, 200).await;
+    assert_eq!(
+        listed["workspaces"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+
+    // A bad id in the path is 400 on a route with a body too (422 is for
+    // a body's schema).
+    let bad_path = owner
+        .ok(
+            Method::PATCH,
+            "/api/v1/workspaces/not-a-uuid",
+            Some(json!({"description": "x"})),
+            400,
+        )
+        .await;
+    assert_eq!(
+        bad_path["details"][0]["reason"], "INVALID_UUID",
+        "{bad_path}"
+    );
+
+    // Form fields of the well-known types the JSON mapping writes as
+    // strings: a FieldMask and a Timestamp.
+    let form = client
+        .patch(owner.url(&format!("/api/v1/workspaces/{id}")))
+        .bearer_auth(&org.owner.token)
+        .form(&[("name", "Renamed by a form"), ("updateMask", "name")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "Renamed by a form", "{body}");
+    let form = client
+        .post(owner.url(&format!("/api/v1/workspaces/{id}/accessTokens")))
+        .bearer_auth(&org.owner.token)
+        .form(&[
+            ("name", "Form token"),
+            ("expireTime", "2099-01-01T00:00:00Z"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(form).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["accessToken"]["expiresAt"], "2099-01-01T00:00:00Z",
+        "{body}"
     );
 
     // A form whose percent-encoding is not UTF-8 is refused, not read as
@@ -527,7 +581,7 @@ async fn a_path_variable_repeated_in_the_body(backend: Backend) {
         .ok(
             Method::PATCH,
             &path,
-            Some(json!({"id": workspace.id, "description": "same id"})),
+            Some(json!({"id": workspace.id.to_uppercase(), "description": "same id"})),
             200,
         )
         .await;

@@ -114,7 +114,7 @@ fn bind_path(
         .or_else(|| fields.remove(field.json_name()));
     match given {
         None | Some(Value::Null) => insert_text(message, fields, name, value),
-        Some(Value::String(body)) if body == value => {
+        Some(Value::String(body)) if same_value(&body, value) => {
             fields.insert(field.name().to_owned(), Value::String(body));
             Ok(())
         }
@@ -127,6 +127,15 @@ fn bind_path(
             ),
         )),
     }
+}
+
+/// The same text, or the same UUID written in another case.
+fn same_value(body: &str, path: &str) -> bool {
+    body == path
+        || matches!(
+            (uuid::Uuid::try_parse(body), uuid::Uuid::try_parse(path)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 /// Whether the dotted `key` names a field of `message` (a query parameter
@@ -168,6 +177,7 @@ fn check_fields(
     fields: &Map<String, Value>,
     prefix: &str,
 ) -> Result<(), tonic::Status> {
+    let mut seen = Vec::with_capacity(fields.len());
     for (key, value) in fields {
         let Some(field) = field_named(message, key) else {
             return Err(invalid(
@@ -176,6 +186,17 @@ fn check_fields(
                 format!("Unsupported field '{}'.", path_of(prefix, key)),
             ));
         };
+        // One field under both its names (`validateOnly` and
+        // `validate_only`) is given twice, as protojson says.
+        if seen.contains(&field.number()) {
+            let path = path_of(prefix, field.name());
+            return Err(invalid(
+                &path,
+                Reason::FieldRepeated,
+                format!("'{path}' is given more than once."),
+            ));
+        }
+        seen.push(field.number());
         if let Some(expected) = type_mismatch(&field, value) {
             let path = path_of(prefix, field.name());
             return Err(invalid(
@@ -393,6 +414,17 @@ fn typed(kind: &Kind, text: &str) -> Option<Value> {
         Kind::Uint64 | Kind::Fixed64 => Value::String(text.parse::<u64>().ok()?.to_string()),
         Kind::Float | Kind::Double => Value::Number(Number::from_f64(text.parse::<f64>().ok()?)?),
         Kind::String | Kind::Bytes | Kind::Enum(_) => Value::String(text.to_owned()),
+        // The well-known types the JSON mapping writes as strings.
+        Kind::Message(message)
+            if matches!(
+                message.full_name(),
+                "google.protobuf.Timestamp"
+                    | "google.protobuf.Duration"
+                    | "google.protobuf.FieldMask"
+            ) =>
+        {
+            Value::String(text.to_owned())
+        }
         Kind::Message(_) => return None,
     })
 }

@@ -22,6 +22,15 @@ pub fn malformed(description: &str) -> Status {
     refused(Reason::MalformedBody, "", description)
 }
 
+/// A JSON key given twice (`detail`: the parser's words, which name it).
+pub fn repeated(detail: &str) -> Status {
+    refused(
+        Reason::FieldRepeated,
+        "",
+        &format!("The body gives a field more than once: {detail}."),
+    )
+}
+
 pub fn too_large() -> Status {
     refused(Reason::BodyTooLarge, "", "The request body is too large.")
 }

@@ -9,6 +9,9 @@ use prost_reflect::{Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
 use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// How the error of a key given twice begins.
+pub const DUPLICATE_KEY: &str = "duplicate key";
+
 /// A JSON value whose objects name each key once.
 pub struct Strict(pub Value);
 
@@ -71,7 +74,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if fields.contains_key(&key) {
-                return Err(A::Error::custom(format_args!("duplicate key \"{key}\"")));
+                return Err(A::Error::custom(format_args!(
+                    "{DUPLICATE_KEY} \"{}\"",
+                    crate::domain::excerpt(&key)
+                )));
             }
             let Strict(value) = map.next_value()?;
             fields.insert(key, value);

@@ -193,7 +193,11 @@ impl Gateway {
         let dialect = self.inner.dialects[index];
         if !dialect.is_seed() {
             return match refusal {
-                Refusal::Status(status) => self.error(&status, !rule.body.is_empty()),
+                Refusal::Status(status) => {
+                    let about_the_body =
+                        !rule.body.is_empty() && !names_a_path_field(&status, rule);
+                    self.error(&status, about_the_body)
+                }
                 Refusal::Invalid(_) => unreachable!("only seed dialects read bodies themselves"),
             };
         }
@@ -348,6 +352,17 @@ fn seed_answer(
         .transcode_to()
         .map_err(|e| tonic::Status::internal(format!("the reply is not a Workspace: {e}")))?;
     Ok(dialect.created(&workspace, caller))
+}
+
+/// Whether `status` is about a path variable (a bad id in the URL): 400
+/// as grpc-gateway answers it, not the 422 of a body's schema.
+fn names_a_path_field(status: &tonic::Status, rule: &HttpRule) -> bool {
+    use tonic_types::StatusExt;
+    status.get_error_details().bad_request().is_some_and(|bad| {
+        bad.field_violations
+            .iter()
+            .any(|v| rule.path_fields.iter().any(|field| *field == v.field))
+    })
 }
 
 fn set_if_empty(message: &mut DynamicMessage, field: &str, value: &str) {

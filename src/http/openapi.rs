@@ -56,7 +56,7 @@ pub fn document(rules: &[HttpRule], dialects: &[Dialect], names: JsonNames) -> V
                 }
                 parameters.push(parameter);
             }
-        } else {
+        } else if input.get_field_by_name("request_id").is_some() {
             parameters.push(json!({
                 "name": "Idempotency-Key",
                 "in": "header",
@@ -379,10 +379,15 @@ fn collect_schemas(
             JsonNames::Camel => field.json_name().to_owned(),
             JsonNames::Proto => field.name().to_owned(),
         };
+        let mut schema = field_schema(&field);
         if is_required(&field) {
             required.push(Value::String(name.clone()));
+            // A required enum takes a value: not its unspecified zero.
+            if let Some(Value::Array(values)) = schema.get_mut("enum") {
+                values.retain(|v| !v.as_str().is_some_and(|v| v.ends_with("_UNSPECIFIED")));
+            }
         }
-        properties.insert(name, field_schema(&field));
+        properties.insert(name, schema);
         if let Kind::Message(inner) = field.kind() {
             collect_schemas(&inner, names, schemas);
         }

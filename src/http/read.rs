@@ -147,12 +147,13 @@ pub fn body_fields(
     format: BodyFormat,
 ) -> Result<Map<String, Value>, Status> {
     let gateway = format == BodyFormat::Gateway;
-    // A form's first key is a field's name: one starting with `{` is JSON
-    // sent without its content type (curl -d), which grpc-gateway reads.
+    // A form's first key is a field's name: one starting with `{` or `[`
+    // is JSON sent without its content type (curl -d), which grpc-gateway
+    // reads.
     let json_as_form = bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{');
+        .is_some_and(|b| matches!(b, b'{' | b'['));
     let content_type = match content_type {
         "application/x-www-form-urlencoded" if gateway && json_as_form => "application/json",
         other => other,
@@ -175,6 +176,9 @@ pub fn body_fields(
                 serde_json::from_slice::<Value>(bytes)
             };
             match parsed {
+                Err(e) if gateway && e.to_string().starts_with(json::DUPLICATE_KEY) => {
+                    Err(errors::repeated(&e.to_string()))
+                }
                 Ok(Value::Object(fields)) => Ok(fields),
                 Ok(_) => Err(errors::malformed("The body must be a JSON object.")),
                 Err(e) => Err(errors::malformed(&format!(
