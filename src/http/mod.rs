@@ -361,7 +361,7 @@ fn names_a_path_field(status: &tonic::Status, rule: &HttpRule) -> bool {
     status.get_error_details().bad_request().is_some_and(|bad| {
         bad.field_violations
             .iter()
-            .any(|v| rule.path_fields.iter().any(|field| *field == v.field))
+            .any(|v| rule.path_fields.contains(&v.field))
     })
 }
 
