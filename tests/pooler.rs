@@ -264,3 +264,118 @@ async fn session_pooler_as_large_as_the_pool_never_reports_the_database_down_und
     );
     assert_stored(&setup.direct, &orgs, 40).await;
 }
+
+/// Readiness (`""` and the service) and liveness, as the health service
+/// answers them now.
+async fn health_of(app: &TestApp) -> (Vec<ServingStatus>, ServingStatus) {
+    let mut health = HealthClient::new(app.channel().await);
+    let mut check = async |service: &str| {
+        health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    };
+    let readiness = vec![check("").await, check("workspace.v1.WorkspaceService").await];
+    (readiness, check("liveness").await)
+}
+
+/// Waits until the health monitor has run a few rounds (liveness is set by
+/// its start; the tests check every 200 ms), then returns what readiness
+/// says over another second.
+async fn readiness_after_a_few_rounds(app: &TestApp) -> Vec<ServingStatus> {
+    for _ in 0..100 {
+        if health_of(app).await.1 == ServingStatus::Serving {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (readiness, liveness) = health_of(app).await;
+        assert_eq!(liveness, ServingStatus::Serving, "the process is up");
+        seen.extend(readiness);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_pooler_with_database_pooler_none_is_named_at_start_and_never_ready() {
+    let Some(setup) = behind(PoolMode::Transaction, 4, Pooler::None, 6).await else {
+        return;
+    };
+    let app = &setup.app;
+    let diagnosis = app
+        .storage
+        .pooler_mismatch()
+        .expect("the mismatch is found at start");
+    assert!(
+        diagnosis.starts_with(
+            "DATABASE_POOLER=none but the database is reached through a transaction-mode pooler"
+        ) && diagnosis.contains("set DATABASE_POOLER=transaction"),
+        "{diagnosis}"
+    );
+    let seen = readiness_after_a_few_rounds(app).await;
+    assert!(
+        seen.iter().all(|s| *s == ServingStatus::NotServing),
+        "readiness while DATABASE_POOLER is wrong: {seen:?}"
+    );
+    assert!(
+        app.storage.pooler_mismatch().is_some(),
+        "later looks find it too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_pooler_with_database_pooler_none_and_a_transaction_pooler_named_are_ready() {
+    // The control: what works is not reported.
+    for (mode, pooler) in [
+        (PoolMode::Session, Pooler::None),
+        (PoolMode::Session, Pooler::Session),
+        (PoolMode::Transaction, Pooler::Transaction),
+    ] {
+        let Some(setup) = behind(mode, 6, pooler, 6).await else {
+            return;
+        };
+        let app = &setup.app;
+        assert_eq!(app.storage.pooler_mismatch(), None, "{mode:?} {pooler:?}");
+        let seen = readiness_after_a_few_rounds(app).await;
+        assert!(
+            seen.iter().all(|s| *s == ServingStatus::Serving),
+            "{mode:?} {pooler:?}: {seen:?}"
+        );
+    }
+}
+
+/// As an operator sees it: the service process behind a transaction
+/// pooler with `DATABASE_POOLER=none` says so by name in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_wrong_pooler_setting_is_named_in_the_log_at_start() {
+    let Some(postgres) = common::FreshPostgres::create().await else {
+        return;
+    };
+    let Some(bouncer) = Pgbouncer::start(&postgres.url, PoolMode::Transaction, 4) else {
+        return;
+    };
+    let url = bouncer.url_for(&postgres.url);
+    let service = common::process::ServiceProcess::start(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_POOLER", "none"),
+        ("SEED_DEMO", "false"),
+    ])
+    .await;
+    let logs = service.logs();
+    assert!(
+        logs.iter().any(|line| line.contains("\"level\":\"ERROR\"")
+            && line.contains(
+                "DATABASE_POOLER=none but the database is reached through a transaction-mode pooler"
+            )),
+        "{}",
+        logs.join("\n")
+    );
+}

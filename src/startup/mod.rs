@@ -362,6 +362,9 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage>
     )
     .await
     .context("connecting to the database")?;
+    // Before the migrations, which a wrong DATABASE_POOLER may break: the
+    // log then says why.
+    storage.check_pooler(true).await;
     storage.migrate().await.context("migrating the database")?;
     Ok(storage)
 }
