@@ -185,6 +185,11 @@ async fn every_change_is_one_event_with_its_payload(backend: Backend) {
         assert!(event.time.is_some());
     }
     assert_eq!(events[0].event.workspace.as_ref().unwrap().name, "Evented");
+    // Created by the relay with the default limits: bounded.
+    let stream = nats.stream_config(STREAM).await;
+    assert_eq!(stream.max_age, Duration::from_secs(7 * 86_400));
+    assert_eq!(stream.max_bytes, 1 << 30);
+    assert_eq!(stream.duplicate_window, Duration::from_secs(3_600));
     assert_eq!(
         events[1].event.workspace.as_ref().unwrap().name,
         "Evented and renamed"
@@ -356,4 +361,87 @@ async fn two_replicas_relaying_at_once_publish_each_event_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_once_in_order(&nats.events(STREAM, a + b).await, a + b);
     assert_eq!(events.len(), 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fresh_stream_has_the_configured_age_size_replicas_and_duplicate_window() {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    let url = nats.url();
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
+        s.events.nats_url = Some(url);
+        s.events.relay_interval_ms = 50;
+        s.events.max_age = "36h".parse().unwrap();
+        s.events.max_bytes = "64MiB".parse().unwrap();
+        s.events.duplicate_window = "10m".parse().unwrap();
+        s.events.replicas = 1;
+    })
+    .await
+    .unwrap();
+    let org = app.organization(PlanSpec::default()).await;
+    app.create_named(&org, "Bounded stream").await;
+    nats.events(STREAM, 1).await;
+    let stream = nats.stream_config(STREAM).await;
+    assert_eq!(stream.max_age, Duration::from_secs(36 * 3_600));
+    assert_eq!(stream.max_bytes, 64 << 20);
+    assert_eq!(stream.num_replicas, 1);
+    assert_eq!(stream.duplicate_window, Duration::from_secs(600));
+    assert_eq!(
+        stream.discard,
+        async_nats::jetstream::stream::DiscardPolicy::Old
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settings_that_would_let_the_stream_grow_without_bound_stop_the_start() {
+    let mut settings = workspace_service::config::Settings::default();
+    settings.events.max_bytes = "0".parse().unwrap();
+    let refused = workspace_service::events::check_settings(&settings.events).unwrap_err();
+    assert!(refused.to_string().contains("EVENTS_MAX_BYTES"), "{refused}");
+}
+
+/// A stream a platform team created in advance with a duplicate window
+/// shorter than the relay needs: used as it is, and reported at start with
+/// both numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_made_in_advance_with_a_short_duplicate_window_is_reported_at_start() {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    nats.jetstream()
+        .await
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: STREAM.into(),
+            subjects: vec!["workspace.events.>".into()],
+            max_age: Duration::from_secs(86_400),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let url = nats.url();
+    let service = ServiceProcess::start(&[
+        ("NATS_URL", url.as_str()),
+        ("EVENTS_RELAY_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let reported = |logs: &[String]| {
+        logs.iter().any(|line| {
+            line.contains("\"level\":\"WARN\"")
+                && line.contains("duplicate window of 2m, shorter than the 1h the relay needs")
+        })
+    };
+    for _ in 0..100 {
+        if reported(&service.logs()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reported(&service.logs()), "{}", service.logs().join("\n"));
+    // The stream is the team's: used as it is.
+    assert_eq!(
+        nats.stream_config(STREAM).await.duplicate_window,
+        Duration::from_secs(120)
+    );
 }

@@ -5,7 +5,13 @@
 //! - Exactly once into the stream: the JetStream message id
 //!   (`Nats-Msg-Id`) is the event's id, so a relay that publishes again
 //!   after a crash between the acknowledgement and its commit is
-//!   deduplicated by the stream (its duplicate window is an hour).
+//!   deduplicated by the stream, within its duplicate window
+//!   (`EVENTS_DUPLICATE_WINDOW`, an hour by default).
+//! - A stream the relay creates is bounded: `EVENTS_MAX_AGE` (7 days) and
+//!   `EVENTS_MAX_BYTES` (1 GiB), oldest events dropped first, with
+//!   `EVENTS_REPLICAS` copies. A stream created in advance is used as it
+//!   is; a duplicate window shorter than `EVENTS_DUPLICATE_WINDOW`, or no
+//!   bound at all, is reported at start.
 //! - Replicas take turns (a PostgreSQL advisory lock per round), so two
 //!   relays never publish the same events at once.
 //! - An organization's events go out in order: a failed publish ends the
@@ -29,7 +35,7 @@ use chrono::{DateTime, Utc};
 use opentelemetry::{KeyValue, metrics::Counter};
 
 use crate::{
-    config::EventSettings,
+    config::{ByteSize, EventSettings, HumanDuration},
     storage::{PendingEvent, Storage},
     telemetry::Metrics,
 };
@@ -96,6 +102,71 @@ impl RelayMetrics {
     }
 }
 
+/// The event settings, checked at start (see
+/// `EventSettings::check_stream_limits`).
+pub fn check_settings(settings: &EventSettings) -> anyhow::Result<()> {
+    settings.check_stream_limits(ACK_TIMEOUT)
+}
+
+/// The stream a relay creates when it is missing.
+fn stream_config(settings: &EventSettings) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: settings.stream.clone(),
+        subjects: vec![format!("{}.>", settings.subject_prefix)],
+        max_age: settings.max_age.0,
+        max_bytes: settings.max_bytes.0,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window.0,
+        // Full: the oldest events go (a consumer that far behind has lost
+        // them either way), never the newest.
+        discard: jetstream::stream::DiscardPolicy::Old,
+        ..Default::default()
+    }
+}
+
+/// What is wrong with a stream found in place for the relay's needs, one
+/// sentence each: a duplicate window shorter than `wanted`'s (a publish
+/// repeated after it is stored twice), no bound on its size or age.
+fn stream_shortcomings(
+    found: &jetstream::stream::Config,
+    wanted: &jetstream::stream::Config,
+    retry_horizon: Duration,
+) -> Vec<String> {
+    let mut shortcomings = Vec::new();
+    let window = HumanDuration(found.duplicate_window);
+    if found.duplicate_window < wanted.duplicate_window {
+        let worse = if found.duplicate_window < retry_horizon {
+            format!(
+                "; it is even shorter than the relay's own retries ({}), so an event whose \
+                 acknowledgement was lost can be stored twice",
+                HumanDuration(retry_horizon)
+            )
+        } else {
+            String::new()
+        };
+        shortcomings.push(format!(
+            "the JetStream stream {} has a duplicate window of {window}, shorter than the {} the \
+             relay needs (EVENTS_DUPLICATE_WINDOW): an event published again more than {window} \
+             after JetStream stored it (a relay restarted after a crash) is stored twice{worse}; \
+             raise the stream's duplicate_window or lower EVENTS_DUPLICATE_WINDOW",
+            found.name,
+            HumanDuration(wanted.duplicate_window),
+        ));
+    }
+    let unbounded = found.max_age.is_zero() && found.max_bytes <= 0 && found.max_messages <= 0;
+    if unbounded {
+        shortcomings.push(format!(
+            "the JetStream stream {} has no max_age, max_bytes or max_msgs: it grows until its \
+             volume is full; give it limits (EVENTS_MAX_AGE {} and EVENTS_MAX_BYTES {} are what \
+             the relay would create)",
+            found.name,
+            HumanDuration(wanted.max_age),
+            ByteSize(wanted.max_bytes),
+        ));
+    }
+    shortcomings
+}
+
 /// Runs the relay until the task is dropped: publishing when `NATS_URL` is
 /// set, measuring the backlog and purging old events either way.
 pub async fn relay(storage: Storage, settings: EventSettings, metrics: Metrics) {
@@ -156,8 +227,10 @@ async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
 
 struct Publisher {
     jetstream: jetstream::Context,
-    stream: String,
+    /// The stream to create when missing; its name is the stream's.
+    config: jetstream::stream::Config,
     prefix: String,
+    retry_horizon: Duration,
     /// Whether the stream is known to exist.
     ready: bool,
 }
@@ -168,24 +241,33 @@ impl Publisher {
         jetstream.set_timeout(ACK_TIMEOUT);
         Self {
             jetstream,
-            stream: settings.stream.clone(),
+            config: stream_config(settings),
             prefix: settings.subject_prefix.clone(),
+            retry_horizon: settings.retry_horizon(ACK_TIMEOUT),
             ready: false,
         }
+    }
+
+    /// Finds the stream, or creates it with the configured limits; a
+    /// stream found in place is used as it is, and what it lacks is
+    /// logged.
+    async fn ensure_stream(&mut self) -> anyhow::Result<()> {
+        let stream = self
+            .jetstream
+            .get_or_create_stream(self.config.clone())
+            .await
+            .with_context(|| format!("the JetStream stream {}", self.config.name))?;
+        let found = &stream.cached_info().config;
+        for shortcoming in stream_shortcomings(found, &self.config, self.retry_horizon) {
+            tracing::warn!("{shortcoming}");
+        }
+        Ok(())
     }
 
     /// Publishes what waits (one relay at a time); how many went out.
     async fn round(&mut self, storage: &Storage, metrics: &RelayMetrics) -> anyhow::Result<usize> {
         if !self.ready {
-            self.jetstream
-                .get_or_create_stream(jetstream::stream::Config {
-                    name: self.stream.clone(),
-                    subjects: vec![format!("{}.>", self.prefix)],
-                    duplicate_window: Duration::from_secs(3600),
-                    ..Default::default()
-                })
-                .await
-                .with_context(|| format!("the JetStream stream {}", self.stream))?;
+            self.ensure_stream().await?;
             self.ready = true;
         }
         let Some(round) = storage.begin_relay().await? else {
@@ -266,3 +348,48 @@ impl Publisher {
 #[derive(Debug, thiserror::Error)]
 #[error("the JetStream stream does not exist")]
 struct StreamMissing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    #[test]
+    fn a_stream_found_in_place_is_checked_against_what_the_relay_needs() {
+        let settings = Settings::default().events;
+        let wanted = stream_config(&settings);
+        assert_eq!(wanted.max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(wanted.max_bytes, 1 << 30);
+        let horizon = settings.retry_horizon(ACK_TIMEOUT);
+        // What the relay creates is what it needs.
+        assert!(stream_shortcomings(&wanted, &wanted, horizon).is_empty());
+
+        let short = jetstream::stream::Config {
+            duplicate_window: Duration::from_secs(120),
+            ..wanted.clone()
+        };
+        let found = stream_shortcomings(&short, &wanted, horizon);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("duplicate window of 2m, shorter than the 1h"),
+            "{found:?}"
+        );
+        assert!(!found[0].contains("relay's own retries"));
+        let shorter = jetstream::stream::Config {
+            duplicate_window: Duration::from_secs(2),
+            ..wanted.clone()
+        };
+        assert!(stream_shortcomings(&shorter, &wanted, horizon)[0].contains("relay's own retries"));
+
+        // As the relay used to create it: no bound at all.
+        let unbounded = jetstream::stream::Config {
+            max_age: Duration::ZERO,
+            max_bytes: -1,
+            max_messages: -1,
+            ..wanted.clone()
+        };
+        let found = stream_shortcomings(&unbounded, &wanted, horizon);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].contains("grows until its volume is full"), "{found:?}");
+    }
+}

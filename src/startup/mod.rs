@@ -44,6 +44,7 @@ impl Application {
     /// Connects to and migrates the database, then binds the listen address.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let rules = settings.rules.name_rules()?;
+        crate::events::check_settings(&settings.events)?;
         let jwt = credentials::jwt_verifier(&settings.jwt)?;
         let tls = credentials::tls_config(&settings.tls)?;
         let metrics = Metrics::new(settings.telemetry.otlp_endpoint()?)?;
