@@ -26,6 +26,7 @@ const STREAM: &str = "WORKSPACE_EVENTS";
 on_both_databases!(
     every_change_is_one_event_with_its_payload,
     events_written_while_nats_is_down_are_published_once_in_order,
+    an_event_carries_the_trace_context_of_the_call_that_made_it,
 );
 
 async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<TestApp> {
@@ -444,4 +445,83 @@ async fn a_stream_made_in_advance_with_a_short_duplicate_window_is_reported_at_s
         nats.stream_config(STREAM).await.duplicate_window,
         Duration::from_secs(120)
     );
+}
+
+/// The service process (it sets up tracing as in production) on `backend`,
+/// publishing to `nats`.
+async fn service_with_nats(
+    backend: Backend,
+    nats: &Nats,
+    extra: &[(&str, &str)],
+) -> Option<(ServiceProcess, Option<common::FreshPostgres>)> {
+    let postgres = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(common::FreshPostgres::create().await?),
+    };
+    let url = nats.url();
+    let mut env = vec![
+        ("NATS_URL", url.as_str()),
+        ("EVENTS_RELAY_INTERVAL_MS", "50"),
+    ];
+    if let Some(postgres) = &postgres {
+        env.push(("DATABASE_URL", postgres.url.as_str()));
+    }
+    env.extend_from_slice(extra);
+    Some((ServiceProcess::start(&env).await, postgres))
+}
+
+async fn an_event_carries_the_trace_context_of_the_call_that_made_it(backend: Backend) {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    let Some((service, _postgres)) = service_with_nats(backend, &nats, &[]).await else {
+        return;
+    };
+    let mut grpc = WorkspaceServiceClient::new(service.channel().await);
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let mut request = authed(
+        &service.token,
+        CreateWorkspaceRequest {
+            name: "Traced event".into(),
+            ..Default::default()
+        },
+    );
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{caller_span}-01").parse().unwrap(),
+    );
+    let created = grpc.create_workspace(request).await.unwrap().into_inner();
+    // A second change, in another trace of its own.
+    let mut untraced = authed(
+        &service.token,
+        UpdateWorkspaceRequest {
+            id: created.id.clone(),
+            name: "Traced event, renamed".into(),
+            ..Default::default()
+        },
+    );
+    let other_trace = uuid::Uuid::new_v4().simple().to_string();
+    untraced.metadata_mut().insert(
+        "traceparent",
+        format!("00-{other_trace}-{caller_span}-01").parse().unwrap(),
+    );
+    grpc.update_workspace(untraced).await.unwrap();
+
+    let events = nats.events(STREAM, 2).await;
+    let parts = |event: &common::nats::StoredEvent| -> Vec<String> {
+        let traceparent = event
+            .headers
+            .get("traceparent")
+            .unwrap_or_else(|| panic!("no traceparent on {:?}", event.headers));
+        traceparent.split('-').map(str::to_owned).collect()
+    };
+    let first = parts(&events[0]);
+    assert_eq!(first.len(), 4, "{first:?}");
+    assert_eq!(first[0], "00");
+    assert_eq!(first[1], trace_id, "the create's trace");
+    assert_eq!(first[2].len(), 16);
+    assert_ne!(first[2], caller_span, "a span of the service, in the caller's trace");
+    assert_eq!(first[3], "01", "sampled, as the caller asked");
+    assert_eq!(parts(&events[1])[1], other_trace, "the update's trace");
 }

@@ -329,6 +329,11 @@ impl Publisher {
                 .as_str(),
         );
         headers.insert("content-type", "application/protobuf");
+        // The trace of the call that made the change: a consumer's spans
+        // join it.
+        if let Some(traceparent) = &event.traceparent {
+            headers.insert("traceparent", traceparent.as_str());
+        }
         let ack = self
             .jetstream
             .publish_with_headers(subject, headers, event.payload.clone().into())

@@ -38,6 +38,8 @@ pub struct PendingEvent {
     pub kind: EventKind,
     pub payload: Vec<u8>,
     pub occurred_at: DateTime<Utc>,
+    /// The W3C trace context of the call that made the change.
+    pub traceparent: Option<String>,
 }
 
 /// The PostgreSQL advisory lock one relay holds while it publishes a batch
@@ -97,6 +99,9 @@ pub(super) fn row(draft: EventDraft<'_>) -> event::Model {
         payload: event.encode_to_vec(),
         occurred_at: now,
         sent_at: None,
+        // The call's trace: the current span is the call's or one of its
+        // children.
+        traceparent: crate::telemetry::current_traceparent(),
     }
 }
 
@@ -198,6 +203,7 @@ impl Storage {
                     organization_id: row.organization_id,
                     payload,
                     occurred_at: row.occurred_at,
+                    traceparent: row.traceparent.clone(),
                 }))
             })
             .collect()

@@ -485,8 +485,8 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
     INSERT INTO idempotency_records (id, user_id, request_id, request_fingerprint, workspace_id, created_at)
     SELECT $20, $13, $21, $22, created.id, $1 FROM created WHERE $20::uuid IS NOT NULL
 ), recorded AS (
-    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at)
-    SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1 FROM counted, created
+    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, traceparent)
+    SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1, $27 FROM counted, created
 )
 SELECT event_sequence FROM counted"#
     )
@@ -580,6 +580,7 @@ fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) ->
         .bind(&rows.event.event_type)
         .bind(&rows.event.payload)
         .bind(time_left)
+        .bind(rows.event.traceparent.as_deref())
 }
 
 /// The create on SQLite: one transaction, the counter's UPDATE first, so
