@@ -111,6 +111,33 @@ pub struct EventSettings {
         global = true
     )]
     pub duplicate_window: HumanDuration,
+
+    /// How events are written: `protobuf` (a `workspace.v1.WorkspaceEvent`
+    /// with CloudEvents binary-mode `ce-*` headers) or `cloudevents-json`
+    /// (a structured-mode CloudEvent in JSON, its `data` the event in
+    /// proto3 JSON: no proto needed to read it).
+    #[arg(long, env = "EVENTS_FORMAT", value_enum, default_value_t = EventFormat::Protobuf, global = true)]
+    pub format: EventFormat,
+
+    /// The CloudEvents `dataschema` (`ce-dataschema` header, or the JSON
+    /// event's attribute): a URI naming the schema of the data, such as
+    /// your schema registry's address of `workspace.v1.WorkspaceEvent`.
+    #[arg(
+        long,
+        env = "EVENTS_DATASCHEMA",
+        default_value = "urn:workspace-service:proto:workspace.v1.WorkspaceEvent",
+        global = true
+    )]
+    pub dataschema: String,
+}
+
+/// How events are written on the wire (`EVENTS_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// Protobuf payload, CloudEvents binary mode (`ce-*` headers).
+    Protobuf,
+    /// CloudEvents structured mode, JSON (`application/cloudevents+json`).
+    CloudeventsJson,
 }
 
 impl EventSettings {

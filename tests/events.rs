@@ -27,6 +27,7 @@ on_both_databases!(
     every_change_is_one_event_with_its_payload,
     events_written_while_nats_is_down_are_published_once_in_order,
     an_event_carries_the_trace_context_of_the_call_that_made_it,
+    json_events_decode_with_serde_json_alone,
 );
 
 async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<TestApp> {
@@ -178,6 +179,14 @@ async fn every_change_is_one_event_with_its_payload(backend: Backend) {
         assert_eq!(event.actor_id, org.owner.id.to_string());
         assert_eq!((&stored.msg_id, &stored.ce_id), (&event.id, &event.id));
         assert_eq!(stored.content_type, "application/protobuf");
+        assert_eq!(
+            stored.headers.get("ce-dataschema").map(String::as_str),
+            Some("urn:workspace-service:proto:workspace.v1.WorkspaceEvent")
+        );
+        assert_eq!(
+            stored.headers.get("ce-subject"),
+            Some(&format!("workspaces/{id}"))
+        );
         let kind = stored.ce_type.trim_start_matches("workspace.v1.");
         assert_eq!(
             stored.subject,
@@ -524,4 +533,89 @@ async fn an_event_carries_the_trace_context_of_the_call_that_made_it(backend: Ba
     assert_ne!(first[2], caller_span, "a span of the service, in the caller's trace");
     assert_eq!(first[3], "01", "sampled, as the caller asked");
     assert_eq!(parts(&events[1])[1], other_trace, "the update's trace");
+}
+
+/// A consumer without the service's proto: `EVENTS_FORMAT=cloudevents-json`
+/// events read with serde_json only.
+async fn json_events_decode_with_serde_json_alone(backend: Backend) {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    let url = nats.url();
+    let Some(app) = spawn_app_with(backend, move |s| {
+        s.events.nats_url = Some(url);
+        s.events.relay_interval_ms = 50;
+        s.events.format = workspace_service::config::EventFormat::CloudeventsJson;
+        s.events.dataschema = "https://schemas.example.com/workspace.v1.WorkspaceEvent".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let workspace = app.create_named(&org, "JSON events").await;
+    let mut grpc = WorkspaceServiceClient::new(app.channel().await);
+    grpc.delete_workspace(authed(
+        &org.owner.token,
+        DeleteWorkspaceRequest {
+            id: workspace.id.clone(),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+
+    let events = nats.events(STREAM, 2).await;
+    let mut types = Vec::new();
+    for (index, stored) in events.iter().enumerate() {
+        assert_eq!(stored.content_type, "application/cloudevents+json");
+        assert_eq!(
+            stored.headers.get("ce-dataschema").map(String::as_str),
+            Some("https://schemas.example.com/workspace.v1.WorkspaceEvent")
+        );
+        // serde_json only: no proto, no generated code.
+        let event: serde_json::Value = serde_json::from_slice(&stored.payload).unwrap();
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["id"].as_str(), Some(stored.msg_id.as_str()));
+        assert_eq!(
+            event["source"],
+            format!("/workspace-service/organizations/{}", org.id)
+        );
+        assert_eq!(event["subject"], format!("workspaces/{}", workspace.id));
+        assert_eq!(event["datacontenttype"], "application/json");
+        assert_eq!(
+            event["dataschema"],
+            "https://schemas.example.com/workspace.v1.WorkspaceEvent"
+        );
+        let time = event["time"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+            "{time}"
+        );
+        let data = &event["data"];
+        assert_eq!(data["id"], event["id"]);
+        assert_eq!(data["organizationId"], org.id.to_string());
+        assert_eq!(data["workspaceId"], workspace.id);
+        assert_eq!(data["actorId"], org.owner.id.to_string());
+        assert_eq!(data["sequence"], (index + 1).to_string());
+        assert_eq!(data["workspace"]["name"], "JSON events");
+        assert!(data["time"].as_str().unwrap().ends_with('Z'));
+        types.push((
+            event["type"].as_str().unwrap().to_owned(),
+            data["type"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(
+        types,
+        [
+            (
+                "workspace.v1.workspace.created".to_owned(),
+                "EVENT_TYPE_WORKSPACE_CREATED".to_owned()
+            ),
+            (
+                "workspace.v1.workspace.deleted".to_owned(),
+                "EVENT_TYPE_WORKSPACE_DELETED".to_owned()
+            ),
+        ]
+    );
 }

@@ -35,6 +35,7 @@ pub struct EventDraft<'a> {
 pub struct PendingEvent {
     pub id: Uuid,
     pub organization_id: Uuid,
+    pub workspace_id: Uuid,
     pub kind: EventKind,
     pub payload: Vec<u8>,
     pub occurred_at: DateTime<Utc>,
@@ -201,6 +202,7 @@ impl Storage {
                     kind,
                     id: row.id,
                     organization_id: row.organization_id,
+                    workspace_id: row.workspace_id,
                     payload,
                     occurred_at: row.occurred_at,
                     traceparent: row.traceparent.clone(),
