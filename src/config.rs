@@ -695,6 +695,12 @@ pub struct TelemetrySettings {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", global = true)]
     pub otel_exporter_otlp_protocol: Option<String>,
 
+    /// Trace `/metrics` scrapes and gRPC health checks too. Off: they are
+    /// measured but make no span (a scrape or probe every few seconds
+    /// would bury the calls that matter).
+    #[arg(long, env = "TRACE_PROBES", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub trace_probes: bool,
+
     /// Log lines as text or JSON (RUST_LOG picks what is logged).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

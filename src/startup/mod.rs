@@ -218,7 +218,8 @@ impl Application {
             tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
             tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
         ])?;
-        let calls = CallLayer::new(self.metrics.clone(), methods);
+        let trace_probes = self.settings.telemetry.trace_probes;
+        let calls = CallLayer::new(self.metrics.clone(), methods).tracing_probes(trace_probes);
 
         let bodies_grpc = bodies.clone();
         let http = match self.http_listener {
@@ -253,7 +254,10 @@ impl Application {
                             }),
                         )
                         .route_layer(axum::middleware::from_fn_with_state(
-                            self.metrics.clone(),
+                            telemetry::HttpTracing {
+                                metrics: self.metrics.clone(),
+                                trace_probes,
+                            },
                             telemetry::traced_http_request,
                         ))
                         .layer(axum::middleware::map_request(

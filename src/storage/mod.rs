@@ -541,6 +541,28 @@ impl Storage {
         self.db.pool().clone().close().await
     }
 
+    /// A client span for one statement on `collection`: a child of the
+    /// current span (the call's), with the semantic conventions'
+    /// attributes. For reads made of several statements, each gets its
+    /// own, so that no database span holds another.
+    pub(super) fn db_span(
+        &self,
+        operation: &'static str,
+        collection: &'static str,
+    ) -> tracing::Span {
+        tracing::debug_span!(
+            "db.statement",
+            otel.kind = "client",
+            otel.name = %format_args!("{operation} {collection}"),
+            db.system.name = self.system(),
+            db.operation.name = operation,
+            db.collection.name = collection,
+            db.namespace = self.namespace(),
+            server.address = self.server_address(),
+            server.port = self.server_port(),
+        )
+    }
+
     /// The database system, as OpenTelemetry names it (`db.system.name`).
     pub fn system(&self) -> &'static str {
         match self.db.get_database_backend() {
@@ -597,6 +619,19 @@ impl Storage {
     pub fn connection(&self) -> &DatabaseConnection {
         self.db.pool()
     }
+}
+
+/// `storage`'s span for a statement on `collection`; none when the caller
+/// has no storage at hand (a statement inside a change's transaction,
+/// part of the call's own span).
+pub(super) fn db_span_of(
+    storage: Option<&Storage>,
+    operation: &'static str,
+    collection: &'static str,
+) -> tracing::Span {
+    storage.map_or_else(tracing::Span::none, |storage| {
+        storage.db_span(operation, collection)
+    })
 }
 
 /// Connections of the pool: open and idle, open and in use, the most.
