@@ -219,12 +219,12 @@ impl std::str::FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
-        if millis % 1_000 != 0 || millis == 0 {
+        if !millis.is_multiple_of(1_000) || millis == 0 {
             return write!(f, "{millis}ms");
         }
         let seconds = millis / 1_000;
         for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if seconds % size == 0 {
+            if seconds.is_multiple_of(size) {
                 return write!(f, "{}{unit}", seconds / size);
             }
         }
@@ -804,7 +804,10 @@ mod tests {
         assert!(with(|e| e.max_bytes = ByteSize(-1)).contains("EVENTS_MAX_BYTES"));
         assert!(with(|e| e.replicas = 7).contains("EVENTS_REPLICAS"));
         let short = with(|e| e.duplicate_window = HumanDuration(Duration::from_secs(3)));
-        assert!(short.contains("EVENTS_DUPLICATE_WINDOW 3s") && short.contains("10400ms"), "{short}");
+        assert!(
+            short.contains("EVENTS_DUPLICATE_WINDOW 3s") && short.contains("10400ms"),
+            "{short}"
+        );
         assert!(
             with(|e| e.max_age = HumanDuration(Duration::from_secs(60))).contains("longer than")
         );

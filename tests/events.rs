@@ -408,7 +408,10 @@ async fn settings_that_would_let_the_stream_grow_without_bound_stop_the_start() 
     let mut settings = workspace_service::config::Settings::default();
     settings.events.max_bytes = "0".parse().unwrap();
     let refused = workspace_service::events::check_settings(&settings.events).unwrap_err();
-    assert!(refused.to_string().contains("EVENTS_MAX_BYTES"), "{refused}");
+    assert!(
+        refused.to_string().contains("EVENTS_MAX_BYTES"),
+        "{refused}"
+    );
 }
 
 /// A stream a platform team created in advance with a duplicate window
@@ -513,7 +516,9 @@ async fn an_event_carries_the_trace_context_of_the_call_that_made_it(backend: Ba
     let other_trace = uuid::Uuid::new_v4().simple().to_string();
     untraced.metadata_mut().insert(
         "traceparent",
-        format!("00-{other_trace}-{caller_span}-01").parse().unwrap(),
+        format!("00-{other_trace}-{caller_span}-01")
+            .parse()
+            .unwrap(),
     );
     grpc.update_workspace(untraced).await.unwrap();
 
@@ -530,7 +535,10 @@ async fn an_event_carries_the_trace_context_of_the_call_that_made_it(backend: Ba
     assert_eq!(first[0], "00");
     assert_eq!(first[1], trace_id, "the create's trace");
     assert_eq!(first[2].len(), 16);
-    assert_ne!(first[2], caller_span, "a span of the service, in the caller's trace");
+    assert_ne!(
+        first[2], caller_span,
+        "a span of the service, in the caller's trace"
+    );
     assert_eq!(first[3], "01", "sampled, as the caller asked");
     assert_eq!(parts(&events[1])[1], other_trace, "the update's trace");
 }
@@ -588,10 +596,7 @@ async fn json_events_decode_with_serde_json_alone(backend: Backend) {
             "https://schemas.example.com/workspace.v1.WorkspaceEvent"
         );
         let time = event["time"].as_str().unwrap();
-        assert!(
-            chrono::DateTime::parse_from_rfc3339(time).is_ok(),
-            "{time}"
-        );
+        assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
         let data = &event["data"];
         assert_eq!(data["id"], event["id"]);
         assert_eq!(data["organizationId"], org.id.to_string());

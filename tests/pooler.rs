@@ -279,7 +279,10 @@ async fn health_of(app: &TestApp) -> (Vec<ServingStatus>, ServingStatus) {
             .into_inner()
             .status()
     };
-    let readiness = vec![check("").await, check("workspace.v1.WorkspaceService").await];
+    let readiness = vec![
+        check("").await,
+        check("workspace.v1.WorkspaceService").await,
+    ];
     (readiness, check("liveness").await)
 }
 

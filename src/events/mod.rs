@@ -464,12 +464,17 @@ mod tests {
 
     #[test]
     fn both_formats_carry_the_cloudevents_attributes_and_the_dataschema() {
-        let event = pending(Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+        let event = pending(Some(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ));
         let (headers, body) = encode(&event, EventFormat::Protobuf, "urn:x").unwrap();
         let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
         assert_eq!(body, event.payload);
         assert_eq!(header("ce-dataschema").as_deref(), Some("urn:x"));
-        assert_eq!(header("ce-type").as_deref(), Some("workspace.v1.workspace.created"));
+        assert_eq!(
+            header("ce-type").as_deref(),
+            Some("workspace.v1.workspace.created")
+        );
         assert_eq!(
             header("ce-subject"),
             Some(format!("workspaces/{}", event.workspace_id))
@@ -478,7 +483,10 @@ mod tests {
 
         let (headers, body) = encode(&event, EventFormat::CloudeventsJson, "urn:x").unwrap();
         let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
-        assert_eq!(header("content-type").as_deref(), Some("application/cloudevents+json"));
+        assert_eq!(
+            header("content-type").as_deref(),
+            Some("application/cloudevents+json")
+        );
         assert_eq!(header("ce-dataschema").as_deref(), Some("urn:x"));
         assert_eq!(header("Nats-Msg-Id"), Some(event.id.to_string()));
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -489,9 +497,13 @@ mod tests {
         assert_eq!(json["traceparent"], event.traceparent.clone().unwrap());
         assert_eq!(json["data"]["type"], "EVENT_TYPE_WORKSPACE_CREATED");
         assert_eq!(json["data"]["workspaceId"], event.workspace_id.to_string());
-        assert_eq!(json["data"]["sequence"], "7", "proto3 JSON: int64 as a string");
+        assert_eq!(
+            json["data"]["sequence"], "7",
+            "proto3 JSON: int64 as a string"
+        );
         // Without a trace: no traceparent anywhere.
-        let (headers, body) = encode(&pending(None), EventFormat::CloudeventsJson, "urn:x").unwrap();
+        let (headers, body) =
+            encode(&pending(None), EventFormat::CloudeventsJson, "urn:x").unwrap();
         assert!(headers.get("traceparent").is_none());
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(json.get("traceparent").is_none());
@@ -533,6 +545,9 @@ mod tests {
         };
         let found = stream_shortcomings(&unbounded, &wanted, horizon);
         assert_eq!(found.len(), 1);
-        assert!(found[0].contains("grows until its volume is full"), "{found:?}");
+        assert!(
+            found[0].contains("grows until its volume is full"),
+            "{found:?}"
+        );
     }
 }

@@ -102,8 +102,20 @@ pub(super) fn row(draft: EventDraft<'_>) -> event::Model {
         sent_at: None,
         // The call's trace: the current span is the call's or one of its
         // children.
-        traceparent: crate::telemetry::current_traceparent(),
+        traceparent: current_traceparent(),
     }
+}
+
+/// The current span's W3C `traceparent` (`00-<trace id>-<span id>-<flags>`),
+/// when it is in a trace. (Here rather than in `telemetry`, which reads
+/// storage's pool: no import loop.)
+fn current_traceparent() -> Option<String> {
+    use opentelemetry::propagation::TextMapPropagator;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut fields = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .inject_context(&tracing::Span::current().context(), &mut fields);
+    fields.remove("traceparent")
 }
 
 /// Writes `draft` as event number `sequence` of its organization, in `txn`.

@@ -344,11 +344,9 @@ impl Storage {
             let Some(own) = kept.as_mut() else {
                 return self.pooler_mismatch();
             };
-            let looked = tokio::time::timeout(
-                PROBE_LIMIT * 3,
-                shares_server_connections(own, &mut pooled),
-            )
-            .await;
+            let looked =
+                tokio::time::timeout(PROBE_LIMIT * 3, shares_server_connections(own, &mut pooled))
+                    .await;
             match looked {
                 Ok(Ok(shared)) => shared,
                 failed => {

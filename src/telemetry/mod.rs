@@ -155,14 +155,6 @@ pub fn inject_current_context(headers: &mut http::HeaderMap) -> bool {
     true
 }
 
-/// The current span's W3C `traceparent`
-/// (`00-<trace id>-<span id>-<flags>`), when it is in a trace.
-pub fn current_traceparent() -> Option<String> {
-    let mut fields = std::collections::HashMap::new();
-    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut fields);
-    fields.remove("traceparent")
-}
-
 /// Records the organization a call is about on the call's span.
 pub fn record_organization(id: impl ToString) {
     tracing::Span::current().set_attribute("organization.id", id.to_string());
