@@ -382,3 +382,45 @@ async fn the_wrong_pooler_setting_is_named_in_the_log_at_start() {
         logs.join("\n")
     );
 }
+
+/// The reverse, as far as it can be told: `DATABASE_POOLER=transaction`
+/// straight to PostgreSQL works (three round trips a statement dearer), so
+/// it is a warning at start and readiness is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_pooler_transaction_without_a_pooler_is_a_warning_at_start() {
+    let Some(postgres) = common::FreshPostgres::create().await else {
+        return;
+    };
+    let service = common::process::ServiceProcess::start(&[
+        ("DATABASE_URL", postgres.url.as_str()),
+        ("DATABASE_POOLER", "transaction"),
+        ("SEED_DEMO", "false"),
+        ("HEALTH_CHECK_INTERVAL_MS", "200"),
+    ])
+    .await;
+    let logs = service.logs();
+    assert!(
+        logs.iter().any(|line| line.contains("\"level\":\"WARN\"")
+            && line
+                .contains("DATABASE_POOLER=transaction but no transaction-mode pooler was seen")),
+        "{}",
+        logs.join("\n")
+    );
+    let mut health = HealthClient::new(service.channel().await);
+    let mut status = None;
+    for _ in 0..50 {
+        status = Some(
+            health
+                .check(HealthCheckRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .status(),
+        );
+        if status == Some(ServingStatus::Serving) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, Some(ServingStatus::Serving), "it works: ready");
+}
