@@ -424,3 +424,41 @@ async fn database_pooler_transaction_without_a_pooler_is_a_warning_at_start() {
     }
     assert_eq!(status, Some(ServingStatus::Serving), "it works: ready");
 }
+
+/// What PostgreSQL says when named statements clash (SQLSTATE 42P05, as
+/// behind a transaction pooler the service was not told of) reaches the
+/// log with the diagnosis, not only PostgreSQL's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prepared_statement_clash_is_logged_with_the_pooler_diagnosis() {
+    use sea_orm::ConnectionTrait;
+    use workspace_service::domain::DomainError;
+    let Some(postgres) = common::FreshPostgres::create().await else {
+        return;
+    };
+    let storage = Storage::connect(&postgres.url, 2).await.unwrap();
+    // One simple-protocol message: both run on one server connection.
+    let clash = storage
+        .connection()
+        .execute_unprepared("PREPARE clash AS SELECT 1; PREPARE clash AS SELECT 2")
+        .await
+        .unwrap_err();
+    let DomainError::Internal(cause) = DomainError::from(clash) else {
+        panic!("not an internal error");
+    };
+    let logged = format!("{cause:#}");
+    assert!(
+        logged.contains("transaction-mode pooler with DATABASE_POOLER not set to transaction")
+            && logged.contains("already exists"),
+        "{logged}"
+    );
+    // Any other failure is left as it is.
+    let other = storage
+        .connection()
+        .execute_unprepared("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
+    let DomainError::Internal(cause) = DomainError::from(other) else {
+        panic!("not an internal error");
+    };
+    assert!(!format!("{cause:#}").contains("pooler"));
+}
