@@ -617,3 +617,55 @@ async fn http_spans_name_the_client_and_the_server_and_probes_make_none_unless_a
         }
     }
 }
+
+/// A workspace event's `traceparent` is the call's own span: a consumer's
+/// span joins the trace as a sibling of the call's database spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_events_traceparent_names_the_span_of_the_call_that_made_it() {
+    use workspace_service::proto::UpdateWorkspaceRequest;
+    let Some(nats) = common::nats::Nats::started() else {
+        return;
+    };
+    let nats_url = nats.url();
+    let (collector, service) = traced_service(&[
+        ("NATS_URL", nats_url.as_str()),
+        ("EVENTS_RELAY_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let mut client = WorkspaceServiceClient::new(service.channel().await);
+    let mut create = authed(
+        &service.token,
+        CreateWorkspaceRequest {
+            name: "Evented and traced".into(),
+            ..Default::default()
+        },
+    );
+    let create_trace = in_a_new_trace(&mut create);
+    let workspace = client.create_workspace(create).await.unwrap().into_inner();
+    let mut update = authed(
+        &service.token,
+        UpdateWorkspaceRequest {
+            id: workspace.id.clone(),
+            name: "Evented, traced, renamed".into(),
+            ..Default::default()
+        },
+    );
+    let update_trace = in_a_new_trace(&mut update);
+    client.update_workspace(update).await.unwrap();
+
+    let events = nats.events("WORKSPACE_EVENTS", 2).await;
+    for (event, method, trace_id) in [
+        (&events[0], "CreateWorkspace", &create_trace),
+        (&events[1], "UpdateWorkspace", &update_trace),
+    ] {
+        let rpc = format!("workspace.v1.WorkspaceService/{method}");
+        let (_, call) = collector
+            .span(&rpc, |s| s.name == rpc && hex(&s.trace_id) == *trace_id)
+            .await;
+        assert_eq!(
+            event.headers.get("traceparent"),
+            Some(&format!("00-{trace_id}-{}-01", hex(&call.span_id))),
+            "{method}"
+        );
+    }
+}

@@ -80,18 +80,23 @@ impl Storage {
     /// so they hold across concurrent calls and replicas: the workspace
     /// limit by one conditional UPDATE of the organization's counter, the
     /// name by the unique index. Nothing is checked first and inserted after.
-    #[tracing::instrument(level = "debug", name = "db.insert_workspace", skip_all, fields(otel.kind = "client", otel.name = "INSERT workspaces", db.system.name = self.system(), db.operation.name = "INSERT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn insert_workspace(
         &self,
         new: NewWorkspace<'_>,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<CreateOutcome, DbErr> {
+        // Built in the call's span: the event keeps the call's trace
+        // context, not the database span's.
         let rows = CreateRows::new(new, idempotency);
-        let written = if self.db.get_database_backend() == DbBackend::Postgres {
-            write_in_one_statement(&self.db, &rows).await
-        } else {
-            write_in_transaction(self, &rows).await
-        };
+        let written = async {
+            if self.db.get_database_backend() == DbBackend::Postgres {
+                write_in_one_statement(&self.db, &rows).await
+            } else {
+                write_in_transaction(self, &rows).await
+            }
+        }
+        .instrument(self.db_span("INSERT", "workspaces"))
+        .await;
         match written {
             Ok(true) => Ok(CreateOutcome::Created(Box::new(rows.view))),
             Ok(false) => Ok(CreateOutcome::LimitReached),
