@@ -339,7 +339,11 @@ impl Storage {
             use sqlx::Connection;
             let mut kept = probe.connection.lock().await;
             if kept.is_none() {
-                *kept = PgConnection::connect_with(&probe.options).await.ok();
+                let connect = PgConnection::connect_with(&probe.options);
+                *kept = tokio::time::timeout(CONNECT_LIMIT, connect)
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
             }
             let Some(own) = kept.as_mut() else {
                 return self.pooler_mismatch();
