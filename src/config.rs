@@ -82,6 +82,197 @@ pub struct EventSettings {
         global = true
     )]
     pub relay_interval_ms: u64,
+
+    /// Oldest an event may get in a stream the relay creates before
+    /// JetStream drops it (the stream's `max_age`): `7d`, `36h`, `90m`.
+    #[arg(long, env = "EVENTS_MAX_AGE", default_value = "7d", global = true)]
+    pub max_age: HumanDuration,
+
+    /// Largest a stream the relay creates may grow, its oldest events
+    /// dropped first (`max_bytes`): `1GiB`, `512MiB`, or bytes.
+    #[arg(long, env = "EVENTS_MAX_BYTES", default_value = "1GiB", global = true)]
+    pub max_bytes: ByteSize,
+
+    /// Copies of each event a stream the relay creates keeps in a JetStream
+    /// cluster (`num_replicas`, 1 to 5; 3 for a cluster of three).
+    #[arg(long, env = "EVENTS_REPLICAS", default_value_t = 1, global = true)]
+    pub replicas: usize,
+
+    /// How long JetStream remembers an event's id to drop a second publish
+    /// of it (the stream's `duplicate_window`): the longest the relay may
+    /// take to publish again an event JetStream stored but the relay did
+    /// not record as sent (a lost acknowledgement, a crash and restart).
+    /// A stream created in advance with a shorter window is reported at
+    /// start.
+    #[arg(
+        long,
+        env = "EVENTS_DUPLICATE_WINDOW",
+        default_value = "1h",
+        global = true
+    )]
+    pub duplicate_window: HumanDuration,
+
+    /// How events are written: `protobuf` (a `workspace.v1.WorkspaceEvent`
+    /// with CloudEvents binary-mode `ce-*` headers) or `cloudevents-json`
+    /// (a structured-mode CloudEvent in JSON, its `data` the event in
+    /// proto3 JSON: no proto needed to read it).
+    #[arg(long, env = "EVENTS_FORMAT", value_enum, default_value_t = EventFormat::Protobuf, global = true)]
+    pub format: EventFormat,
+
+    /// The CloudEvents `dataschema` (`ce-dataschema` header, or the JSON
+    /// event's attribute): a URI naming the schema of the data, such as
+    /// your schema registry's address of `workspace.v1.WorkspaceEvent`.
+    #[arg(
+        long,
+        env = "EVENTS_DATASCHEMA",
+        default_value = "urn:workspace-service:proto:workspace.v1.WorkspaceEvent",
+        global = true
+    )]
+    pub dataschema: String,
+}
+
+/// How events are written on the wire (`EVENTS_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventFormat {
+    /// Protobuf payload, CloudEvents binary mode (`ce-*` headers).
+    Protobuf,
+    /// CloudEvents structured mode, JSON (`application/cloudevents+json`).
+    CloudeventsJson,
+}
+
+impl EventSettings {
+    /// The shortest duplicate window that covers the relay's own retries:
+    /// an acknowledgement that timed out (`ack_timeout`) is published again
+    /// the next round; twice that, for a margin.
+    pub fn retry_horizon(&self, ack_timeout: Duration) -> Duration {
+        2 * (ack_timeout + Duration::from_millis(self.relay_interval_ms))
+    }
+
+    /// The stream limits, checked: a bounded age and size, 1 to 5
+    /// replicas, a duplicate window that covers the relay's retries and
+    /// fits in the age (JetStream refuses a longer one).
+    pub fn check_stream_limits(&self, ack_timeout: Duration) -> anyhow::Result<()> {
+        if self.max_age.0.is_zero() {
+            bail!("EVENTS_MAX_AGE must be more than 0: the stream would keep events forever");
+        }
+        if self.max_bytes.0 <= 0 {
+            bail!("EVENTS_MAX_BYTES must be more than 0: the stream would grow without bound");
+        }
+        if !(1..=5).contains(&self.replicas) {
+            bail!(
+                "EVENTS_REPLICAS {} is not 1 to 5 (JetStream's range)",
+                self.replicas
+            );
+        }
+        let horizon = self.retry_horizon(ack_timeout);
+        if self.duplicate_window.0 < horizon {
+            bail!(
+                "EVENTS_DUPLICATE_WINDOW {} is shorter than the relay's retries need ({}): an \
+                 event published again after a lost acknowledgement could be stored twice",
+                self.duplicate_window,
+                HumanDuration(horizon)
+            );
+        }
+        if self.duplicate_window.0 > self.max_age.0 {
+            bail!(
+                "EVENTS_DUPLICATE_WINDOW {} is longer than EVENTS_MAX_AGE {} (JetStream refuses it)",
+                self.duplicate_window,
+                self.max_age
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A duration written with a unit: `500ms`, `30s`, `90m`, `36h`, `7d`
+/// (a bare number is seconds). Printed in the largest unit that is whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration such as 30s, 90m, 36h or 7d"))?;
+        let seconds = match unit.trim() {
+            "ms" => return Ok(Self(Duration::from_millis(number))),
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            other => return Err(format!("{other:?} is not a unit: use ms, s, m, h or d")),
+        };
+        number
+            .checked_mul(seconds)
+            .map(|s| Self(Duration::from_secs(s)))
+            .ok_or_else(|| format!("{text:?} is too long"))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        if !millis.is_multiple_of(1_000) || millis == 0 {
+            return write!(f, "{millis}ms");
+        }
+        let seconds = millis / 1_000;
+        for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+            if seconds.is_multiple_of(size) {
+                return write!(f, "{}{unit}", seconds / size);
+            }
+        }
+        write!(f, "{seconds}s")
+    }
+}
+
+/// A size in bytes, written with a binary unit or none: `1GiB`, `512MiB`,
+/// `64KiB`, `1048576`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub i64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit() && c != '-')
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: i64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size such as 1GiB, 512MiB or 1048576"))?;
+        let scale: i64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "TiB" => 1 << 40,
+            other => return Err(format!("{other:?} is not a unit: use KiB, MiB, GiB or TiB")),
+        };
+        number
+            .checked_mul(scale)
+            .map(Self)
+            .ok_or_else(|| format!("{text:?} is too large"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+            if self.0 != 0 && self.0 % (1 << shift) == 0 {
+                return write!(f, "{}{unit}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
 }
 
 impl Default for Settings {
@@ -508,6 +699,12 @@ pub struct TelemetrySettings {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", global = true)]
     pub otel_exporter_otlp_protocol: Option<String>,
 
+    /// Trace `/metrics` scrapes and gRPC health checks too. Off: they are
+    /// measured but make no span (a scrape or probe every few seconds
+    /// would bury the calls that matter).
+    #[arg(long, env = "TRACE_PROBES", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub trace_probes: bool,
+
     /// Log lines as text or JSON (RUST_LOG picks what is logged).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -566,6 +763,58 @@ mod tests {
         settings.rules.name_min_chars = 10;
         settings.rules.name_max_chars = 5;
         assert!(settings.rules.name_rules().is_err());
+    }
+
+    #[test]
+    fn durations_and_sizes_read_and_print_with_their_units() {
+        for (text, secs, shown) in [
+            ("7d", 7 * 86_400, "7d"),
+            ("36h", 36 * 3_600, "36h"),
+            ("90m", 5_400, "90m"),
+            ("120", 120, "2m"),
+            ("45s", 45, "45s"),
+        ] {
+            let read: HumanDuration = text.parse().unwrap();
+            assert_eq!(read.0, Duration::from_secs(secs), "{text}");
+            assert_eq!(read.to_string(), shown);
+        }
+        assert_eq!(
+            "1500ms".parse::<HumanDuration>().unwrap().to_string(),
+            "1500ms"
+        );
+        assert!("7 weeks".parse::<HumanDuration>().is_err());
+        assert!("d".parse::<HumanDuration>().is_err());
+        assert_eq!("1GiB".parse::<ByteSize>().unwrap(), ByteSize(1 << 30));
+        assert_eq!("512MiB".parse::<ByteSize>().unwrap().to_string(), "512MiB");
+        assert_eq!("1000".parse::<ByteSize>().unwrap().to_string(), "1000B");
+        assert!("1GB".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn stream_limits_are_bounded_by_default_and_checked() {
+        let ack = Duration::from_secs(5);
+        let events = Settings::default().events;
+        assert_eq!(events.max_age.0, Duration::from_secs(7 * 86_400));
+        assert_eq!(events.max_bytes.0, 1 << 30);
+        assert_eq!(events.replicas, 1);
+        assert_eq!(events.duplicate_window.0, Duration::from_secs(3_600));
+        events.check_stream_limits(ack).unwrap();
+        let with = |change: fn(&mut EventSettings)| {
+            let mut events = Settings::default().events;
+            change(&mut events);
+            events.check_stream_limits(ack).unwrap_err().to_string()
+        };
+        assert!(with(|e| e.max_age = HumanDuration(Duration::ZERO)).contains("EVENTS_MAX_AGE"));
+        assert!(with(|e| e.max_bytes = ByteSize(-1)).contains("EVENTS_MAX_BYTES"));
+        assert!(with(|e| e.replicas = 7).contains("EVENTS_REPLICAS"));
+        let short = with(|e| e.duplicate_window = HumanDuration(Duration::from_secs(3)));
+        assert!(
+            short.contains("EVENTS_DUPLICATE_WINDOW 3s") && short.contains("10400ms"),
+            "{short}"
+        );
+        assert!(
+            with(|e| e.max_age = HumanDuration(Duration::from_secs(60))).contains("longer than")
+        );
     }
 
     #[test]

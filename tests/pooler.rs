@@ -264,3 +264,201 @@ async fn session_pooler_as_large_as_the_pool_never_reports_the_database_down_und
     );
     assert_stored(&setup.direct, &orgs, 40).await;
 }
+
+/// Readiness (`""` and the service) and liveness, as the health service
+/// answers them now.
+async fn health_of(app: &TestApp) -> (Vec<ServingStatus>, ServingStatus) {
+    let mut health = HealthClient::new(app.channel().await);
+    let mut check = async |service: &str| {
+        health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    };
+    let readiness = vec![
+        check("").await,
+        check("workspace.v1.WorkspaceService").await,
+    ];
+    (readiness, check("liveness").await)
+}
+
+/// Waits until the health monitor has run a few rounds (liveness is set by
+/// its start; the tests check every 200 ms), then returns what readiness
+/// says over another second.
+async fn readiness_after_a_few_rounds(app: &TestApp) -> Vec<ServingStatus> {
+    for _ in 0..100 {
+        if health_of(app).await.1 == ServingStatus::Serving {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (readiness, liveness) = health_of(app).await;
+        assert_eq!(liveness, ServingStatus::Serving, "the process is up");
+        seen.extend(readiness);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_pooler_with_database_pooler_none_is_named_at_start_and_never_ready() {
+    let Some(setup) = behind(PoolMode::Transaction, 4, Pooler::None, 6).await else {
+        return;
+    };
+    let app = &setup.app;
+    let diagnosis = app
+        .storage
+        .pooler_mismatch()
+        .expect("the mismatch is found at start");
+    assert!(
+        diagnosis.starts_with(
+            "DATABASE_POOLER=none but the database is reached through a transaction-mode pooler"
+        ) && diagnosis.contains("set DATABASE_POOLER=transaction"),
+        "{diagnosis}"
+    );
+    let seen = readiness_after_a_few_rounds(app).await;
+    assert!(
+        seen.iter().all(|s| *s == ServingStatus::NotServing),
+        "readiness while DATABASE_POOLER is wrong: {seen:?}"
+    );
+    assert!(
+        app.storage.pooler_mismatch().is_some(),
+        "later looks find it too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_pooler_with_database_pooler_none_and_a_transaction_pooler_named_are_ready() {
+    // The control: what works is not reported.
+    for (mode, pooler) in [
+        (PoolMode::Session, Pooler::None),
+        (PoolMode::Session, Pooler::Session),
+        (PoolMode::Transaction, Pooler::Transaction),
+    ] {
+        let Some(setup) = behind(mode, 6, pooler, 6).await else {
+            return;
+        };
+        let app = &setup.app;
+        assert_eq!(app.storage.pooler_mismatch(), None, "{mode:?} {pooler:?}");
+        let seen = readiness_after_a_few_rounds(app).await;
+        assert!(
+            seen.iter().all(|s| *s == ServingStatus::Serving),
+            "{mode:?} {pooler:?}: {seen:?}"
+        );
+    }
+}
+
+/// As an operator sees it: the service process behind a transaction
+/// pooler with `DATABASE_POOLER=none` says so by name in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_wrong_pooler_setting_is_named_in_the_log_at_start() {
+    let Some(postgres) = common::FreshPostgres::create().await else {
+        return;
+    };
+    let Some(bouncer) = Pgbouncer::start(&postgres.url, PoolMode::Transaction, 4) else {
+        return;
+    };
+    let url = bouncer.url_for(&postgres.url);
+    let service = common::process::ServiceProcess::start(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_POOLER", "none"),
+        ("SEED_DEMO", "false"),
+    ])
+    .await;
+    let logs = service.logs();
+    assert!(
+        logs.iter().any(|line| line.contains("\"level\":\"ERROR\"")
+            && line.contains(
+                "DATABASE_POOLER=none but the database is reached through a transaction-mode pooler"
+            )),
+        "{}",
+        logs.join("\n")
+    );
+}
+
+/// The reverse, as far as it can be told: `DATABASE_POOLER=transaction`
+/// straight to PostgreSQL works (three round trips a statement dearer), so
+/// it is a warning at start and readiness is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_pooler_transaction_without_a_pooler_is_a_warning_at_start() {
+    let Some(postgres) = common::FreshPostgres::create().await else {
+        return;
+    };
+    let service = common::process::ServiceProcess::start(&[
+        ("DATABASE_URL", postgres.url.as_str()),
+        ("DATABASE_POOLER", "transaction"),
+        ("SEED_DEMO", "false"),
+        ("HEALTH_CHECK_INTERVAL_MS", "200"),
+    ])
+    .await;
+    let logs = service.logs();
+    assert!(
+        logs.iter().any(|line| line.contains("\"level\":\"WARN\"")
+            && line
+                .contains("DATABASE_POOLER=transaction but no transaction-mode pooler was seen")),
+        "{}",
+        logs.join("\n")
+    );
+    let mut health = HealthClient::new(service.channel().await);
+    let mut status = None;
+    for _ in 0..50 {
+        status = Some(
+            health
+                .check(HealthCheckRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .status(),
+        );
+        if status == Some(ServingStatus::Serving) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, Some(ServingStatus::Serving), "it works: ready");
+}
+
+/// What PostgreSQL says when named statements clash (SQLSTATE 42P05, as
+/// behind a transaction pooler the service was not told of) reaches the
+/// log with the diagnosis, not only PostgreSQL's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prepared_statement_clash_is_logged_with_the_pooler_diagnosis() {
+    use sea_orm::ConnectionTrait;
+    use workspace_service::domain::DomainError;
+    let Some(postgres) = common::FreshPostgres::create().await else {
+        return;
+    };
+    let storage = Storage::connect(&postgres.url, 2).await.unwrap();
+    // One simple-protocol message: both run on one server connection.
+    let clash = storage
+        .connection()
+        .execute_unprepared("PREPARE clash AS SELECT 1; PREPARE clash AS SELECT 2")
+        .await
+        .unwrap_err();
+    let DomainError::Internal(cause) = DomainError::from(clash) else {
+        panic!("not an internal error");
+    };
+    let logged = format!("{cause:#}");
+    assert!(
+        logged.contains("transaction-mode pooler with DATABASE_POOLER not set to transaction")
+            && logged.contains("already exists"),
+        "{logged}"
+    );
+    // Any other failure is left as it is.
+    let other = storage
+        .connection()
+        .execute_unprepared("SELECT * FROM no_such_table")
+        .await
+        .unwrap_err();
+    let DomainError::Internal(cause) = DomainError::from(other) else {
+        panic!("not an internal error");
+    };
+    assert!(!format!("{cause:#}").contains("pooler"));
+}

@@ -450,3 +450,222 @@ async fn metrics_count_calls_by_method_and_code(backend: Backend) {
     );
     app.stop().await;
 }
+
+/// A service process exporting to a fresh collector, spans sent every
+/// 100 ms; `extra` on top.
+async fn traced_service(extra: &[(&str, &str)]) -> (Collector, ServiceProcess) {
+    let (collector, collector_addr) = Collector::start().await;
+    let endpoint = format!("http://{collector_addr}");
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(extra);
+    let service = ServiceProcess::start(&env).await;
+    (collector, service)
+}
+
+/// `request` with a fresh `traceparent`; the trace id.
+fn in_a_new_trace<T>(request: &mut Request<T>) -> String {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{span_id}-01").parse().unwrap(),
+    );
+    trace_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_spans_are_children_of_the_call_that_made_them() {
+    use workspace_service::proto::{
+        GetWorkspaceRequest, ListWorkspacesRequest, UpdateWorkspaceRequest,
+    };
+    let (collector, service) = traced_service(&[]).await;
+    let mut client = WorkspaceServiceClient::new(service.channel().await);
+    let token = service.token.clone();
+
+    let mut create = authed(
+        &token,
+        CreateWorkspaceRequest {
+            name: "Nested spans".into(),
+            ..Default::default()
+        },
+    );
+    let create_trace = in_a_new_trace(&mut create);
+    let workspace = client.create_workspace(create).await.unwrap().into_inner();
+    let mut get = authed(
+        &token,
+        GetWorkspaceRequest {
+            id: workspace.id.clone(),
+        },
+    );
+    let get_trace = in_a_new_trace(&mut get);
+    client.get_workspace(get).await.unwrap();
+    let mut list = authed(&token, ListWorkspacesRequest::default());
+    let list_trace = in_a_new_trace(&mut list);
+    client.list_workspaces(list).await.unwrap();
+    let mut update = authed(
+        &token,
+        UpdateWorkspaceRequest {
+            id: workspace.id.clone(),
+            name: "Nested spans renamed".into(),
+            ..Default::default()
+        },
+    );
+    let update_trace = in_a_new_trace(&mut update);
+    client.update_workspace(update).await.unwrap();
+
+    for (method, trace_id, must_have) in [
+        ("CreateWorkspace", &create_trace, &["INSERT workspaces"][..]),
+        (
+            "GetWorkspace",
+            &get_trace,
+            &["SELECT workspaces", "SELECT organization_memberships"][..],
+        ),
+        ("ListWorkspaces", &list_trace, &["SELECT workspaces"][..]),
+        ("UpdateWorkspace", &update_trace, &[][..]),
+    ] {
+        let rpc = format!("workspace.v1.WorkspaceService/{method}");
+        let (_, call) = collector
+            .span(&rpc, |s| s.name == rpc && hex(&s.trace_id) == *trace_id)
+            .await;
+        // A call's database spans end before it does: they were exported
+        // with it or before.
+        let spans: Vec<Span> = collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.clone())
+            .filter(|s| hex(&s.trace_id) == *trace_id && s.kind == SpanKind::Client as i32)
+            .collect();
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        for wanted in must_have {
+            assert!(names.contains(wanted), "{method}: no {wanted} in {names:?}");
+        }
+        for span in &spans {
+            assert_eq!(
+                span.parent_span_id, call.span_id,
+                "{method}: {} is not a child of the call (spans: {names:?})",
+                span.name
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_spans_name_the_client_and_the_server_and_probes_make_none_unless_asked() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    for trace_probes in [false, true] {
+        let setting = trace_probes.to_string();
+        let (collector, service) = traced_service(&[("TRACE_PROBES", setting.as_str())]).await;
+        let http = reqwest::Client::new();
+        let base = format!("http://{}", service.http_addr);
+        for _ in 0..2 {
+            let scrape = http.get(format!("{base}/metrics")).send().await.unwrap();
+            assert_eq!(scrape.status(), 200);
+            HealthClient::new(service.channel().await)
+                .check(HealthCheckRequest::default())
+                .await
+                .unwrap();
+        }
+        let created = http
+            .post(format!("{base}/api/v1/workspaces"))
+            .bearer_auth(&service.token)
+            .header("user-agent", "platform-check/2.1")
+            .json(&serde_json::json!({"name": format!("Over HTTP {trace_probes}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let (_, span) = collector
+            .span("POST /api/v1/workspaces", |s| {
+                s.name == "POST /api/v1/workspaces"
+            })
+            .await;
+        assert_eq!(span.kind, SpanKind::Server as i32);
+        assert_eq!(
+            attribute(&span.attributes, "user_agent.original").cloned(),
+            string("platform-check/2.1")
+        );
+        assert_eq!(
+            attribute(&span.attributes, "server.address").cloned(),
+            string("127.0.0.1")
+        );
+        assert_eq!(
+            attribute(&span.attributes, "server.port").cloned(),
+            Some(Value::IntValue(i64::from(service.http_addr.port())))
+        );
+        // The probes came first: their spans, if any, are in by now.
+        let names: Vec<String> = collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.name.clone())
+            .collect();
+        let scrapes = names.iter().filter(|n| *n == "GET /metrics").count();
+        let checks = names
+            .iter()
+            .filter(|n| *n == "grpc.health.v1.Health/Check")
+            .count();
+        if trace_probes {
+            assert_eq!((scrapes, checks), (2, 2), "TRACE_PROBES=true: {names:?}");
+        } else {
+            assert_eq!((scrapes, checks), (0, 0), "no probe spans: {names:?}");
+        }
+    }
+}
+
+/// A workspace event's `traceparent` is the call's own span: a consumer's
+/// span joins the trace as a sibling of the call's database spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_events_traceparent_names_the_span_of_the_call_that_made_it() {
+    use workspace_service::proto::UpdateWorkspaceRequest;
+    let Some(nats) = common::nats::Nats::started() else {
+        return;
+    };
+    let nats_url = nats.url();
+    let (collector, service) = traced_service(&[
+        ("NATS_URL", nats_url.as_str()),
+        ("EVENTS_RELAY_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let mut client = WorkspaceServiceClient::new(service.channel().await);
+    let mut create = authed(
+        &service.token,
+        CreateWorkspaceRequest {
+            name: "Evented and traced".into(),
+            ..Default::default()
+        },
+    );
+    let create_trace = in_a_new_trace(&mut create);
+    let workspace = client.create_workspace(create).await.unwrap().into_inner();
+    let mut update = authed(
+        &service.token,
+        UpdateWorkspaceRequest {
+            id: workspace.id.clone(),
+            name: "Evented, traced, renamed".into(),
+            ..Default::default()
+        },
+    );
+    let update_trace = in_a_new_trace(&mut update);
+    client.update_workspace(update).await.unwrap();
+
+    let events = nats.events("WORKSPACE_EVENTS", 2).await;
+    for (event, method, trace_id) in [
+        (&events[0], "CreateWorkspace", &create_trace),
+        (&events[1], "UpdateWorkspace", &update_trace),
+    ] {
+        let rpc = format!("workspace.v1.WorkspaceService/{method}");
+        let (_, call) = collector
+            .span(&rpc, |s| s.name == rpc && hex(&s.trace_id) == *trace_id)
+            .await;
+        assert_eq!(
+            event.headers.get("traceparent"),
+            Some(&format!("00-{trace_id}-{}-01", hex(&call.span_id))),
+            "{method}"
+        );
+    }
+}

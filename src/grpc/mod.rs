@@ -113,8 +113,12 @@ impl WorkspaceApi {
                 result = call => {
                     // The call itself met the database away: have it
                     // probed. (The refusal below comes from a probe.)
-                    if matches!(&result, Err(s) if s.code() == tonic::Code::Unavailable) {
-                        storage.suspect_outage();
+                    match &result {
+                        Err(s) if s.code() == tonic::Code::Unavailable => storage.suspect_outage(),
+                        // Possibly a transaction pooler DATABASE_POOLER
+                        // does not name: have it looked at.
+                        Err(s) if s.code() == tonic::Code::Internal => storage.suspect_pooler(),
+                        _ => {}
                     }
                     result
                 }

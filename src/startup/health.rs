@@ -1,5 +1,6 @@
 //! The health service (`grpc.health.v1.Health`): readiness follows the
-//! database; liveness only says the process is up.
+//! database (it answers, and `DATABASE_POOLER` fits what is in front of
+//! it); liveness only says the process is up.
 //!
 //! Served here rather than by tonic-health's server, which ends a `Watch`
 //! of an unknown service with NOT_FOUND: the health protocol says to
@@ -42,13 +43,22 @@ pub(super) async fn watch_database(storage: Storage, reporter: HealthStatuses, e
     let mut last = None;
     loop {
         let answers = storage.probe().await;
-        let status = if answers {
+        // A transaction pooler DATABASE_POOLER does not name fails calls
+        // at random: not ready until the setting (or the pooler) is fixed.
+        let mismatch = if answers {
+            storage.recheck_pooler().await
+        } else {
+            None
+        };
+        let status = if answers && mismatch.is_none() {
             ServingStatus::Serving
         } else {
             ServingStatus::NotServing
         };
         if last != Some(status) {
-            if answers {
+            if let Some(reason) = &mismatch {
+                tracing::error!(%reason, "the database answers, but DATABASE_POOLER is wrong; health NOT_SERVING");
+            } else if answers {
                 tracing::info!("database answers; health SERVING");
             } else {
                 let reason = storage.last_probe_failure().unwrap_or_default();

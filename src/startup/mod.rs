@@ -44,6 +44,7 @@ impl Application {
     /// Connects to and migrates the database, then binds the listen address.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let rules = settings.rules.name_rules()?;
+        crate::events::check_settings(&settings.events)?;
         let jwt = credentials::jwt_verifier(&settings.jwt)?;
         let tls = credentials::tls_config(&settings.tls)?;
         let metrics = Metrics::new(settings.telemetry.otlp_endpoint()?)?;
@@ -217,7 +218,8 @@ impl Application {
             tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
             tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
         ])?;
-        let calls = CallLayer::new(self.metrics.clone(), methods);
+        let trace_probes = self.settings.telemetry.trace_probes;
+        let calls = CallLayer::new(self.metrics.clone(), methods).tracing_probes(trace_probes);
 
         let bodies_grpc = bodies.clone();
         let http = match self.http_listener {
@@ -252,7 +254,10 @@ impl Application {
                             }),
                         )
                         .route_layer(axum::middleware::from_fn_with_state(
-                            self.metrics.clone(),
+                            telemetry::HttpTracing {
+                                metrics: self.metrics.clone(),
+                                trace_probes,
+                            },
                             telemetry::traced_http_request,
                         ))
                         .layer(axum::middleware::map_request(
@@ -362,6 +367,9 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage>
     )
     .await
     .context("connecting to the database")?;
+    // Before the migrations, which a wrong DATABASE_POOLER may break: the
+    // log then says why.
+    storage.check_pooler(true).await;
     storage.migrate().await.context("migrating the database")?;
     Ok(storage)
 }

@@ -35,9 +35,12 @@ pub struct EventDraft<'a> {
 pub struct PendingEvent {
     pub id: Uuid,
     pub organization_id: Uuid,
+    pub workspace_id: Uuid,
     pub kind: EventKind,
     pub payload: Vec<u8>,
     pub occurred_at: DateTime<Utc>,
+    /// The W3C trace context of the call that made the change.
+    pub traceparent: Option<String>,
 }
 
 /// The PostgreSQL advisory lock one relay holds while it publishes a batch
@@ -97,7 +100,22 @@ pub(super) fn row(draft: EventDraft<'_>) -> event::Model {
         payload: event.encode_to_vec(),
         occurred_at: now,
         sent_at: None,
+        // The call's trace: the current span is the call's or one of its
+        // children.
+        traceparent: current_traceparent(),
     }
+}
+
+/// The current span's W3C `traceparent` (`00-<trace id>-<span id>-<flags>`),
+/// when it is in a trace. (Here rather than in `telemetry`, which reads
+/// storage's pool: no import loop.)
+fn current_traceparent() -> Option<String> {
+    use opentelemetry::propagation::TextMapPropagator;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut fields = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .inject_context(&tracing::Span::current().context(), &mut fields);
+    fields.remove("traceparent")
 }
 
 /// Writes `draft` as event number `sequence` of its organization, in `txn`.
@@ -196,8 +214,10 @@ impl Storage {
                     kind,
                     id: row.id,
                     organization_id: row.organization_id,
+                    workspace_id: row.workspace_id,
                     payload,
                     occurred_at: row.occurred_at,
+                    traceparent: row.traceparent.clone(),
                 }))
             })
             .collect()

@@ -17,6 +17,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -400,7 +401,7 @@ impl Storage {
             .map(member_of)
             .collect::<Result<Vec<_>, _>>()?;
         let mut by_workspace = HashMap::from([(id, members)]);
-        attach_access_tokens(&self.db, &mut by_workspace).await?;
+        attach_access_tokens(&self.db, Some(self), &mut by_workspace).await?;
         Ok(by_workspace.remove(&id).unwrap_or_default())
     }
 
@@ -531,6 +532,7 @@ impl Storage {
 /// tokens, read on `conn` in one query.
 pub(super) async fn attach_access_tokens<C: ConnectionTrait>(
     conn: &C,
+    spans: Option<&Storage>,
     members: &mut HashMap<Uuid, Vec<WorkspaceMember>>,
 ) -> Result<(), DbErr> {
     let tokens = workspace_access_token::Entity::find()
@@ -538,6 +540,11 @@ pub(super) async fn attach_access_tokens<C: ConnectionTrait>(
         .filter(workspace_access_token::Column::RevokedAt.is_null())
         .order_by_asc(workspace_access_token::Column::Id)
         .all(conn)
+        .instrument(super::db_span_of(
+            spans,
+            "SELECT",
+            "workspace_access_tokens",
+        ))
         .await?;
     for token in tokens {
         if let Some(member) = members
@@ -643,7 +650,7 @@ async fn snapshot(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<Workspac
     let Some(model) = workspace::Entity::find_by_id(id).one(txn).await? else {
         return Ok(None);
     };
-    Ok(views_in(txn, vec![model], Uuid::nil()).await?.pop())
+    Ok(views_in(txn, None, vec![model], Uuid::nil()).await?.pop())
 }
 
 /// Locks workspace `id`'s row until the transaction ends (SQLite: takes

@@ -28,7 +28,10 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::domain::DomainError;
-use connection::{Db, pooler_safe};
+use connection::{
+    Db, is_prepared_statement_clash, pooler_safe, shares_server_connections,
+    transaction_pooler_mismatch,
+};
 
 pub use admin::NewApiToken;
 pub use availability::Availability;
@@ -67,6 +70,28 @@ pub struct Storage {
     server: Arc<Server>,
     /// SQLite's writers take turns here (`write_turn`).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// What the last look at the pooler in front of PostgreSQL found.
+    pooler_check: Arc<PoolerCheck>,
+}
+
+/// How often the health monitor looks again for a transaction pooler the
+/// settings do not name, while none was found.
+const POOLER_RECHECK: Duration = Duration::from_secs(30);
+
+/// How soon after one look a failing call may have the pooler looked at
+/// again.
+const POOLER_RECHECK_ON_FAILURE: Duration = Duration::from_secs(5);
+
+/// A transaction-mode pooler in front of PostgreSQL with
+/// `DATABASE_POOLER` saying otherwise (see `Storage::check_pooler`).
+#[derive(Debug, Default)]
+struct PoolerCheck {
+    /// The diagnosis while the mismatch is seen.
+    mismatch: std::sync::Mutex<Option<String>>,
+    /// When the pooler was last looked at.
+    last: std::sync::Mutex<Option<Instant>>,
+    /// One look at a time.
+    running: tokio::sync::Mutex<()>,
 }
 
 /// The PostgreSQL server and database (`server.address`, `server.port`,
@@ -273,7 +298,149 @@ impl Storage {
             availability,
             server: Arc::new(server),
             writer: Arc::default(),
+            pooler_check: Arc::default(),
         })
+    }
+
+    /// Looks for a transaction-mode pooler between the service and
+    /// PostgreSQL (`shares_server_connections`, over the health check's
+    /// connection and one of the pool's) and compares it with
+    /// `DATABASE_POOLER`:
+    /// - `none` or `session` behind one: sqlx's named statements clash
+    ///   there ("prepared statement … already exists"). Logged as an error
+    ///   naming the setting, and `pooler_mismatch` holds the diagnosis
+    ///   (readiness NOT_SERVING) until a later look finds it fixed;
+    /// - `transaction` with none seen (`at_start` only): a warning, as a
+    ///   busy pooler may hide itself; the service works, paying three
+    ///   round trips a statement it may not need.
+    ///
+    /// At start it waits for a pool connection; later it only takes an
+    /// idle one (a busy pool is no reason to queue). SQLite: nothing to do.
+    pub async fn check_pooler(&self, at_start: bool) -> Option<String> {
+        let Some(probe) = &self.probe else {
+            return None;
+        };
+        let check = &self.pooler_check;
+        let _turn = check.running.lock().await;
+        *check.last.lock().expect("not poisoned") = Some(Instant::now());
+        let pool = self.db.pool().get_postgres_connection_pool();
+        let pooled = if at_start {
+            tokio::time::timeout(CONNECT_LIMIT, pool.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        } else {
+            pool.try_acquire()
+        };
+        let Some(mut pooled) = pooled else {
+            return self.pooler_mismatch();
+        };
+        let shared = {
+            use sqlx::Connection;
+            let mut kept = probe.connection.lock().await;
+            if kept.is_none() {
+                let connect = PgConnection::connect_with(&probe.options);
+                *kept = tokio::time::timeout(CONNECT_LIMIT, connect)
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+            }
+            let Some(own) = kept.as_mut() else {
+                return self.pooler_mismatch();
+            };
+            let looked =
+                tokio::time::timeout(PROBE_LIMIT * 3, shares_server_connections(own, &mut pooled))
+                    .await;
+            match looked {
+                Ok(Ok(shared)) => shared,
+                failed => {
+                    // Either connection may be mid-statement: neither is
+                    // used again.
+                    *kept = None;
+                    pooled.close_on_drop();
+                    if let Ok(Err(err)) = failed {
+                        tracing::debug!(error = %redact(&err.to_string(), &probe.url), "looking for a connection pooler");
+                    }
+                    return self.pooler_mismatch();
+                }
+            }
+        };
+        let configured = self.db.pooler();
+        if configured == Pooler::Transaction {
+            if !shared && at_start {
+                tracing::warn!(
+                    "DATABASE_POOLER=transaction but no transaction-mode pooler was seen in front \
+                     of the database (two client connections kept a server connection each): \
+                     with none, or with one in session mode, set DATABASE_POOLER=none or \
+                     session; transaction costs three more round trips a statement"
+                );
+            }
+            return None;
+        }
+        let found = shared.then(|| transaction_pooler_mismatch(configured));
+        let mut mismatch = check.mismatch.lock().expect("not poisoned");
+        if *mismatch != found {
+            match &found {
+                Some(diagnosis) => tracing::error!("{diagnosis}"),
+                None => tracing::info!(
+                    pooler = configured.name(),
+                    "no transaction-mode pooler in front of the database any more: DATABASE_POOLER fits"
+                ),
+            }
+            mismatch.clone_from(&found);
+        }
+        found
+    }
+
+    /// What `check_pooler` last found wrong with `DATABASE_POOLER`, while
+    /// it stays so.
+    pub fn pooler_mismatch(&self) -> Option<String> {
+        self.pooler_check
+            .mismatch
+            .lock()
+            .expect("not poisoned")
+            .clone()
+    }
+
+    /// Whether the pooler is due another look: `DATABASE_POOLER` is not
+    /// `transaction` (only that mismatch breaks calls) and the last look
+    /// is older than `gap` (none while a mismatch is known).
+    fn pooler_check_due(&self, gap: Duration) -> bool {
+        if self.probe.is_none() || self.db.pooler() == Pooler::Transaction {
+            return false;
+        }
+        if self.pooler_mismatch().is_some() {
+            return true;
+        }
+        self.pooler_check
+            .last
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|last| last.elapsed() >= gap)
+    }
+
+    /// The health monitor's round: the pooler is looked at again every
+    /// round while a mismatch is known (readiness follows a fix), else
+    /// every half minute (a pooler put in front while the service runs).
+    pub async fn recheck_pooler(&self) -> Option<String> {
+        if self.pooler_check_due(POOLER_RECHECK) {
+            self.check_pooler(false).await
+        } else {
+            self.pooler_mismatch()
+        }
+    }
+
+    /// A call failed inside the service: if the cause may be a transaction
+    /// pooler the settings do not name, have it looked at now (at most
+    /// every few seconds), so that readiness reports it at once.
+    pub fn suspect_pooler(&self) {
+        if !self.pooler_check_due(POOLER_RECHECK_ON_FAILURE) || self.pooler_mismatch().is_some() {
+            return;
+        }
+        let storage = self.clone();
+        tokio::spawn(async move {
+            storage.check_pooler(false).await;
+        });
     }
 
     /// On SQLite, a turn to write: the process's writers wait here, in the
@@ -376,6 +543,28 @@ impl Storage {
         self.db.pool().clone().close().await
     }
 
+    /// A client span for one statement on `collection`: a child of the
+    /// current span (the call's), with the semantic conventions'
+    /// attributes. For reads made of several statements, each gets its
+    /// own, so that no database span holds another.
+    pub(super) fn db_span(
+        &self,
+        operation: &'static str,
+        collection: &'static str,
+    ) -> tracing::Span {
+        tracing::debug_span!(
+            "db.statement",
+            otel.kind = "client",
+            otel.name = %format_args!("{operation} {collection}"),
+            db.system.name = self.system(),
+            db.operation.name = operation,
+            db.collection.name = collection,
+            db.namespace = self.namespace(),
+            server.address = self.server_address(),
+            server.port = self.server_port(),
+        )
+    }
+
     /// The database system, as OpenTelemetry names it (`db.system.name`).
     pub fn system(&self) -> &'static str {
         match self.db.get_database_backend() {
@@ -434,6 +623,19 @@ impl Storage {
     }
 }
 
+/// `storage`'s span for a statement on `collection`; none when the caller
+/// has no storage at hand (a statement inside a change's transaction,
+/// part of the call's own span).
+pub(super) fn db_span_of(
+    storage: Option<&Storage>,
+    operation: &'static str,
+    collection: &'static str,
+) -> tracing::Span {
+    storage.map_or_else(tracing::Span::none, |storage| {
+        storage.db_span(operation, collection)
+    })
+}
+
 /// Connections of the pool: open and idle, open and in use, the most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -447,8 +649,16 @@ pub struct PoolStats {
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
         if sql_state(&err).as_deref() == Some(DEADLINE_PASSED) {
-            DomainError::DeadlineExceeded
-        } else if is_unavailable(&err) {
+            return DomainError::DeadlineExceeded;
+        }
+        if is_prepared_statement_clash(&err) {
+            // The logs say what to change, not only what PostgreSQL saw.
+            return DomainError::Internal(anyhow::Error::new(err).context(
+                "a prepared statement clashed: is the database behind a transaction-mode \
+                 pooler with DATABASE_POOLER not set to transaction?",
+            ));
+        }
+        if is_unavailable(&err) {
             DomainError::Unavailable(err.into())
         } else {
             DomainError::Internal(err.into())

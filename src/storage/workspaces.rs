@@ -16,10 +16,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use tracing::Instrument;
+
 use super::{
     DEADLINE_PASSED, Storage,
     connection::{Db, from_sqlx},
-    deadline,
+    db_span_of, deadline,
     entities::*,
     events::{self, EventDraft},
     violates_unique,
@@ -78,18 +80,23 @@ impl Storage {
     /// so they hold across concurrent calls and replicas: the workspace
     /// limit by one conditional UPDATE of the organization's counter, the
     /// name by the unique index. Nothing is checked first and inserted after.
-    #[tracing::instrument(level = "debug", name = "db.insert_workspace", skip_all, fields(otel.kind = "client", otel.name = "INSERT workspaces", db.system.name = self.system(), db.operation.name = "INSERT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
     pub async fn insert_workspace(
         &self,
         new: NewWorkspace<'_>,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<CreateOutcome, DbErr> {
+        // Built in the call's span: the event keeps the call's trace
+        // context, not the database span's.
         let rows = CreateRows::new(new, idempotency);
-        let written = if self.db.get_database_backend() == DbBackend::Postgres {
-            write_in_one_statement(&self.db, &rows).await
-        } else {
-            write_in_transaction(self, &rows).await
-        };
+        let written = async {
+            if self.db.get_database_backend() == DbBackend::Postgres {
+                write_in_one_statement(&self.db, &rows).await
+            } else {
+                write_in_transaction(self, &rows).await
+            }
+        }
+        .instrument(self.db_span("INSERT", "workspaces"))
+        .await;
         match written {
             Ok(true) => Ok(CreateOutcome::Created(Box::new(rows.view))),
             Ok(false) => Ok(CreateOutcome::LimitReached),
@@ -138,7 +145,7 @@ impl Storage {
 
     /// The workspace `id` if `caller` may see it: a member of it, or an
     /// OWNER or ADMIN of its organization.
-    #[tracing::instrument(level = "debug", name = "db.visible_workspace", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    /// Each statement has its span, children of the call's.
     pub async fn visible_workspace(
         &self,
         id: Uuid,
@@ -163,7 +170,11 @@ impl Storage {
         id: Uuid,
         caller: Uuid,
     ) -> Result<Option<(workspace::Model, OrganizationRole)>, DbErr> {
-        let Some(model) = workspace::Entity::find_by_id(id).one(&self.db).await? else {
+        let Some(model) = workspace::Entity::find_by_id(id)
+            .one(&self.db)
+            .instrument(self.db_span("SELECT", "workspaces"))
+            .await?
+        else {
             return Ok(None);
         };
         Ok(self
@@ -176,7 +187,7 @@ impl Storage {
     /// order of creation) after `after`, optionally of one organization.
     /// Keyset paging: a workspace inserted meanwhile lands after the
     /// cursor or before it, never shifting a page.
-    #[tracing::instrument(level = "debug", name = "db.visible_workspaces", skip_all, fields(otel.kind = "client", otel.name = "SELECT workspaces", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "workspaces", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    /// Each statement has its span, children of the call's.
     pub async fn visible_workspaces(
         &self,
         caller: Uuid,
@@ -196,6 +207,7 @@ impl Storage {
             .filter(organization_membership::Column::UserId.eq(caller))
             .into_tuple()
             .all(&self.db)
+            .instrument(self.db_span("SELECT", "organization_memberships"))
             .await?;
         let mut run = Vec::new();
         let mut joined = Vec::new();
@@ -226,6 +238,7 @@ impl Storage {
             models.extend(
                 page(Condition::all().add(workspace::Column::OrganizationId.eq(organization)))
                     .all(&self.db)
+                    .instrument(self.db_span("SELECT", "workspaces"))
                     .await?,
             );
         }
@@ -242,6 +255,7 @@ impl Storage {
                         .add(workspace::Column::OrganizationId.is_in(joined)),
                 )
                 .all(&self.db)
+                .instrument(self.db_span("SELECT", "workspaces"))
                 .await?,
             );
         }
@@ -259,13 +273,14 @@ impl Storage {
         models: Vec<workspace::Model>,
         caller: Uuid,
     ) -> Result<Vec<WorkspaceView>, DbErr> {
-        views_in(&self.db, models, caller).await
+        views_in(&self.db, Some(self), models, caller).await
     }
 }
 
 /// `views` on `conn`: the pool, or a transaction (an event's snapshot).
 pub(super) async fn views_in<C: ConnectionTrait>(
     conn: &C,
+    spans: Option<&Storage>,
     models: Vec<workspace::Model>,
     caller: Uuid,
 ) -> Result<Vec<WorkspaceView>, DbErr> {
@@ -276,6 +291,7 @@ pub(super) async fn views_in<C: ConnectionTrait>(
     let organizations: HashMap<Uuid, organization::Model> = organization::Entity::find()
         .filter(organization::Column::Id.is_in(organization_ids))
         .all(conn)
+        .instrument(db_span_of(spans, "SELECT", "organizations"))
         .await?
         .into_iter()
         .map(|o| (o.id, o))
@@ -285,6 +301,7 @@ pub(super) async fn views_in<C: ConnectionTrait>(
         .filter(workspace_membership::Column::WorkspaceId.is_in(models.iter().map(|m| m.id)))
         .order_by_asc(workspace_membership::Column::Id)
         .all(conn)
+        .instrument(db_span_of(spans, "SELECT", "workspace_memberships"))
         .await?
     {
         members
@@ -292,7 +309,7 @@ pub(super) async fn views_in<C: ConnectionTrait>(
             .or_default()
             .push(member_of(m)?);
     }
-    super::lifecycle::attach_access_tokens(conn, &mut members).await?;
+    super::lifecycle::attach_access_tokens(conn, spans, &mut members).await?;
     models
         .into_iter()
         .map(|w| {
@@ -482,8 +499,8 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
     INSERT INTO idempotency_records (id, user_id, request_id, request_fingerprint, workspace_id, created_at)
     SELECT $20, $13, $21, $22, created.id, $1 FROM created WHERE $20::uuid IS NOT NULL
 ), recorded AS (
-    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at)
-    SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1 FROM counted, created
+    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, traceparent)
+    SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1, $27 FROM counted, created
 )
 SELECT event_sequence FROM counted"#
     )
@@ -577,6 +594,7 @@ fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) ->
         .bind(&rows.event.event_type)
         .bind(&rows.event.payload)
         .bind(time_left)
+        .bind(rows.event.traceparent.as_deref())
 }
 
 /// The create on SQLite: one transaction, the counter's UPDATE first, so

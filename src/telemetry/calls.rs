@@ -11,8 +11,8 @@
 //! `error.type`. A call ends when its response body ends: the status of a
 //! successful call is in the trailers. A body dropped before its end is a
 //! cancelled call.
-//! Health checks are measured but not traced: probes every few seconds
-//! would bury the calls that matter.
+//! Health checks are measured but not traced unless `TRACE_PROBES` is on:
+//! probes every few seconds would bury the calls that matter.
 
 use std::{
     collections::HashSet,
@@ -33,7 +33,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{Metrics, extract_context};
 
-/// The health service's name: measured, not traced.
+/// The health service's name: measured, traced only when asked.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// What calls to unknown paths are counted as, so that a caller inventing
@@ -74,11 +74,22 @@ impl RpcMethods {
 pub struct CallLayer {
     metrics: Metrics,
     methods: RpcMethods,
+    trace_probes: bool,
 }
 
 impl CallLayer {
     pub fn new(metrics: Metrics, methods: RpcMethods) -> Self {
-        Self { metrics, methods }
+        Self {
+            metrics,
+            methods,
+            trace_probes: false,
+        }
+    }
+
+    /// Traces health checks too (`TRACE_PROBES`).
+    pub fn tracing_probes(mut self, trace_probes: bool) -> Self {
+        self.trace_probes = trace_probes;
+        self
     }
 }
 
@@ -90,6 +101,7 @@ impl<S> tower::Layer<S> for CallLayer {
             inner,
             metrics: self.metrics.clone(),
             methods: self.methods.clone(),
+            trace_probes: self.trace_probes,
         }
     }
 }
@@ -100,6 +112,7 @@ pub struct CallService<S> {
     inner: S,
     metrics: Metrics,
     methods: RpcMethods,
+    trace_probes: bool,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -122,7 +135,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let mut call = Call::start(&self.metrics, &self.methods, &request);
+        let mut call = Call::start(&self.metrics, &self.methods, self.trace_probes, &request);
         // The service that was polled ready answers; a clone waits for the
         // next call (tower's idiom for services that are Clone).
         let ready = self.inner.clone();
@@ -152,9 +165,14 @@ struct Call {
 }
 
 impl Call {
-    fn start<B>(metrics: &Metrics, methods: &RpcMethods, request: &http::Request<B>) -> Self {
+    fn start<B>(
+        metrics: &Metrics,
+        methods: &RpcMethods,
+        trace_probes: bool,
+        request: &http::Request<B>,
+    ) -> Self {
         let name = methods.name(request.uri().path());
-        let span = if name.starts_with(HEALTH_SERVICE) {
+        let span = if name.starts_with(HEALTH_SERVICE) && !trace_probes {
             Span::none()
         } else {
             tracing::info_span!(

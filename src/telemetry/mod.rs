@@ -39,7 +39,7 @@ use tracing_subscriber::{
 pub use calls::{CallLayer, CallService, RpcMethods};
 pub use metrics::Metrics;
 pub use prometheus::CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE;
-pub use requests::traced as traced_http_request;
+pub use requests::{HttpTracing, traced as traced_http_request};
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -120,16 +120,44 @@ impl Nats {
                     .map(|v| v.as_str().to_owned())
                     .unwrap_or_default()
             };
+            let content_type = header("content-type");
+            let headers = message
+                .headers
+                .iter()
+                .map(|(name, values)| {
+                    let value = values.first().map(|v| v.as_str().to_owned());
+                    (name.to_string(), value.unwrap_or_default())
+                })
+                .collect();
             events.push(StoredEvent {
                 subject: message.subject.to_string(),
                 msg_id: header("Nats-Msg-Id"),
                 ce_type: header("ce-type"),
                 ce_id: header("ce-id"),
-                content_type: header("content-type"),
-                event: prost::Message::decode(message.payload.as_ref()).unwrap(),
+                event: if content_type == "application/protobuf" {
+                    prost::Message::decode(message.payload.as_ref()).unwrap()
+                } else {
+                    WorkspaceEvent::default()
+                },
+                content_type,
+                headers,
+                payload: message.payload.to_vec(),
             });
         }
         events
+    }
+}
+
+impl Nats {
+    /// A JetStream context on this server.
+    pub async fn jetstream(&self) -> jetstream::Context {
+        jetstream::new(async_nats::connect(self.url()).await.unwrap())
+    }
+
+    /// The configuration of `stream` as the server holds it.
+    pub async fn stream_config(&self, stream: &str) -> jetstream::stream::Config {
+        let mut stream = self.jetstream().await.get_stream(stream).await.unwrap();
+        stream.info().await.unwrap().config.clone()
     }
 }
 
@@ -147,5 +175,9 @@ pub struct StoredEvent {
     pub ce_type: String,
     pub ce_id: String,
     pub content_type: String,
+    /// Decoded when the payload is protobuf; empty otherwise.
     pub event: WorkspaceEvent,
+    /// Every header, by name (the first value of each).
+    pub headers: std::collections::HashMap<String, String>,
+    pub payload: Vec<u8>,
 }

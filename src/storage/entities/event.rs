@@ -18,6 +18,9 @@ pub struct Model {
     pub payload: Vec<u8>,
     pub occurred_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// The W3C `traceparent` of the call that made the change; none for
+    /// events from before it was kept, or made outside any trace.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

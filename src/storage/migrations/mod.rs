@@ -7,6 +7,7 @@ mod m20261129_000001_name_keys_and_list_index;
 mod m20261129_000002_lifecycle;
 mod m20261129_000003_events;
 mod m20261129_000004_call_deadline;
+mod m20261203_000001_event_traceparent;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_lifecycle::Migration),
             Box::new(m20261129_000003_events::Migration),
             Box::new(m20261129_000004_call_deadline::Migration),
+            Box::new(m20261203_000001_event_traceparent::Migration),
         ]
     }
 }
