@@ -309,3 +309,65 @@ async fn restart_unseen_by_probes_costs_at_most_one_failed_call() {
     let workspaces = common::assert_whole(&app.storage, &org).await;
     assert_eq!(workspaces.len(), 16 + 10 - failed.len());
 }
+
+/// A database that hangs (every PostgreSQL process stopped, connections
+/// open): both transports answer within the call's deadline, and the
+/// JSON gateway as the gRPC port does, UNAVAILABLE/503 or
+/// DEADLINE_EXCEEDED/504, never after the database comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_database_is_answered_within_the_deadline_on_both_ports() {
+    let Some(postgres) = OwnPostgres::start_new() else {
+        return;
+    };
+    let app = spawn_app_at(postgres.url()).await;
+    let org = app.organization(PlanSpec::default()).await;
+    let workspace = app.create_named(&org, "Before the hang").await;
+    let http = app.http_addr.expect("the HTTP listener is on");
+
+    postgres.pause();
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .get(format!("http://{http}/api/v1/workspaces/{}", workspace.id))
+        .bearer_auth(&org.owner.token)
+        .header("grpc-timeout", "2S")
+        .send()
+        .await;
+    let http_took = started.elapsed();
+    let started = Instant::now();
+    let grpc = app
+        .client()
+        .await
+        .get_workspace(common::with_header(
+            common::authed(
+                &org.owner.token,
+                workspace_service::proto::GetWorkspaceRequest {
+                    id: workspace.id.clone(),
+                },
+            )
+            .into_inner(),
+            "grpc-timeout",
+            "2S",
+        ))
+        .await;
+    let grpc_took = started.elapsed();
+    postgres.resume();
+
+    let status = response.unwrap().status().as_u16();
+    assert!(
+        status == 503 || status == 504,
+        "HTTP answered {status} after {http_took:?}"
+    );
+    assert!(
+        http_took < Duration::from_secs(4),
+        "HTTP took {http_took:?}"
+    );
+    let code = grpc.expect_err("the database is hung").code();
+    assert!(
+        code == Code::Unavailable || code == Code::DeadlineExceeded,
+        "gRPC answered {code:?}"
+    );
+    assert!(
+        grpc_took < Duration::from_secs(4),
+        "gRPC took {grpc_took:?}"
+    );
+}

@@ -20,6 +20,40 @@ on_both_databases!(
     a_path_variable_repeated_in_the_body,
 );
 
+/// PostgreSQL only: a lock that blocks reading credentials. (SQLite's
+/// readers are not blocked by a writer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_gateway_authenticates_within_the_calls_deadline() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(app) = app(Backend::Postgres, DialectChoice::Seeds).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let workspace = app.create_named(&org, "Locked out").await;
+    let lock = app.storage.connection().begin().await.unwrap();
+    lock.execute_unprepared("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let http = app.http_addr.expect("the HTTP listener is on");
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .get(format!("http://{http}/api/v1/workspaces/{}", workspace.id))
+        .bearer_auth(&org.owner.token)
+        .header("grpc-timeout", "1S")
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let (status, body) = answer(response).await;
+    lock.rollback().await.unwrap();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["details"][0]["reason"], "DEADLINE_EXCEEDED", "{body}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+}
+
 async fn app(backend: Backend, dialects: DialectChoice) -> Option<TestApp> {
     common::spawn_app_with(backend, |settings| {
         settings.server.http_dialects = dialects;

@@ -115,33 +115,18 @@ where
             let deadline = tokio::time::Instant::now() + call_timeout(grpc_timeout, limit);
             request.extensions_mut().insert(CallDeadline(deadline));
             if request.extensions().get::<AuthenticatedCaller>().is_none() {
-                let storage = authenticator.storage();
-                let availability = storage.availability();
-                if !availability.is_up() {
-                    return Ok(status::database_unavailable().into_http());
-                }
-                let credentials = credentials(request.headers());
                 let creating = request.uri().path() == CREATE_WORKSPACE_PATH;
-                let authenticated = async {
-                    tokio::select! {
-                        biased;
-                        result = authenticator.authenticate_creator(credentials, creating) => {
-                            result.map_err(Status::from)
-                        }
-                        () = availability.lost() => Err(status::database_unavailable()),
-                    }
+                let (caller, organizations) = match authenticate_within(
+                    &authenticator,
+                    request.headers(),
+                    creating,
+                    deadline,
+                )
+                .await
+                {
+                    Ok(found) => found,
+                    Err(status) => return Ok(status.into_http()),
                 };
-                let (caller, organizations) =
-                    match tokio::time::timeout_at(deadline, authenticated).await {
-                        Ok(Ok(found)) => found,
-                        Ok(Err(status)) => {
-                            if status.code() == tonic::Code::Unavailable {
-                                storage.suspect_outage();
-                            }
-                            return Ok(status.into_http());
-                        }
-                        Err(_) => return Ok(status::deadline_exceeded().into_http()),
-                    };
                 request.extensions_mut().insert(AuthenticatedCaller(caller));
                 if let Some(organizations) = organizations {
                     request
@@ -151,5 +136,43 @@ where
             }
             inner.call(request).await
         })
+    }
+}
+
+/// Check 1 for either transport, from a call's `headers`: the credentials'
+/// caller (and, for a create, the organizations read with them), within
+/// the call's `deadline` (DEADLINE_EXCEEDED past it), and UNAVAILABLE at
+/// once while the database is known to be down or as soon as it is lost
+/// (a failure that looks like an outage asks the health monitor to probe).
+pub async fn authenticate_within(
+    authenticator: &Authenticator,
+    headers: &http::HeaderMap,
+    creating: bool,
+    deadline: tokio::time::Instant,
+) -> Result<(Caller, Option<CallerOrganizations>), Status> {
+    let storage = authenticator.storage();
+    let availability = storage.availability();
+    if !availability.is_up() {
+        return Err(status::database_unavailable());
+    }
+    let credentials = credentials(headers);
+    let authenticated = async {
+        tokio::select! {
+            biased;
+            result = authenticator.authenticate_creator(credentials, creating) => {
+                result.map_err(Status::from)
+            }
+            () = availability.lost() => Err(status::database_unavailable()),
+        }
+    };
+    match tokio::time::timeout_at(deadline, authenticated).await {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(status)) => {
+            if status.code() == tonic::Code::Unavailable {
+                storage.suspect_outage();
+            }
+            Err(status)
+        }
+        Err(_) => Err(status::deadline_exceeded()),
     }
 }

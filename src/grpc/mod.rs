@@ -29,7 +29,7 @@ use crate::{
 
 pub use authenticated::{
     Authenticated, AuthenticatedCaller, CREATE_WORKSPACE_PATH, KnownOrganizations, SeedNameRules,
-    credentials,
+    authenticate_within, credentials,
 };
 pub use convert::create_input;
 pub use status::{ERROR_DOMAIN, code_for, overloaded_with, status_of_reason};

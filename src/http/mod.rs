@@ -83,6 +83,9 @@ pub struct GatewayOptions {
     /// The configured name rules, for dialects whose seed states none.
     pub name_rules: NameRules,
     pub max_body_bytes: usize,
+    /// The longest a call may take (`MAX_CALL_DURATION_MS`), its
+    /// `grpc-timeout` shorter.
+    pub max_call_duration: std::time::Duration,
 }
 
 /// The HTTP side: rules, descriptors, the gRPC service to hand calls to.
@@ -102,6 +105,7 @@ struct Inner {
     proto_names: bool,
     name_rules: NameRules,
     max_body_bytes: usize,
+    max_call_duration: std::time::Duration,
     openapi: Value,
 }
 
@@ -146,6 +150,7 @@ impl Gateway {
                 proto_names: options.names == JsonNames::Proto,
                 name_rules: options.name_rules,
                 max_body_bytes: options.max_body_bytes,
+                max_call_duration: options.max_call_duration,
                 openapi,
             }),
         })
@@ -281,14 +286,19 @@ impl Gateway {
             ),
         };
         // Check 1 before the body: without valid credentials the answer is
-        // 401 and not a byte of the body is read.
+        // 401 and not a byte of the body is read. As on the gRPC port: within
+        // the call's deadline, and UNAVAILABLE at once in an outage.
         let creating = rule.grpc_path() == crate::grpc::CREATE_WORKSPACE_PATH;
-        let (caller, organizations) = self
-            .inner
-            .authenticator
-            .authenticate_creator(crate::grpc::credentials(&metadata), creating)
-            .await
-            .map_err(tonic::Status::from)?;
+        let grpc_timeout = metadata.get("grpc-timeout").and_then(|v| v.to_str().ok());
+        let deadline = tokio::time::Instant::now()
+            + crate::grpc::call_timeout(grpc_timeout, self.inner.max_call_duration);
+        let (caller, organizations) = crate::grpc::authenticate_within(
+            &self.inner.authenticator,
+            &metadata,
+            creating,
+            deadline,
+        )
+        .await?;
         let body = if rule.body.is_empty() {
             None
         } else {

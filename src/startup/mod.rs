@@ -234,6 +234,7 @@ impl Application {
                         api_v1: self.settings.server.http_api_v1_dialect,
                         name_rules: self.settings.rules.name_rules()?,
                         max_body_bytes: max,
+                        max_call_duration: self.settings.server.max_call_duration(),
                     },
                 )?;
                 tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");

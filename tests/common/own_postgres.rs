@@ -140,6 +140,38 @@ impl OwnPostgres {
         );
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every backend):
+    /// connections stay open and nothing answers, as a hung host does.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws what `pause` froze.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let postmaster = pid_file.lines().next().unwrap().trim().to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .unwrap();
+        let mut pids = vec![postmaster];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .lines()
+                .map(|pid| pid.trim().to_owned()),
+        );
+        let status = Command::new("kill")
+            .arg(signal)
+            .args(&pids)
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pids:?}");
+    }
+
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
