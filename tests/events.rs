@@ -28,6 +28,7 @@ on_both_databases!(
     events_written_while_nats_is_down_are_published_once_in_order,
     an_event_carries_the_trace_context_of_the_call_that_made_it,
     json_events_decode_with_serde_json_alone,
+    a_deleted_stream_is_created_again_within_a_round,
 );
 
 async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<TestApp> {
@@ -623,4 +624,28 @@ async fn json_events_decode_with_serde_json_alone(backend: Backend) {
             ),
         ]
     );
+}
+
+/// The stream deleted under a running relay ("no stream found" arrives on
+/// the acknowledgement): the relay creates it again and publishes what
+/// waited, within a few rounds, no restart needed.
+async fn a_deleted_stream_is_created_again_within_a_round(backend: Backend) {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    let Some(app) = app_with_nats(backend, &nats).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    app.create_named(&org, "Before the deletion").await;
+    drained(&app).await;
+    nats.jetstream().await.delete_stream(STREAM).await.unwrap();
+    for i in 0..3 {
+        app.create_named(&org, &format!("After the deletion {i}"))
+            .await;
+    }
+    // 50 ms rounds: drained well within drained()'s 30 s.
+    drained(&app).await;
+    let events = nats.events(STREAM, 3).await;
+    assert_eq!(events.len(), 3, "the re-created stream holds what waited");
 }

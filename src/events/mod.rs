@@ -319,14 +319,22 @@ impl Publisher {
             .jetstream
             .publish_with_headers(subject, headers, body.into())
             .await
-            .map_err(|err| match err.kind() {
-                jetstream::context::PublishErrorKind::StreamNotFound => {
-                    anyhow::Error::new(StreamMissing)
-                }
-                _ => anyhow::Error::new(err),
-            })?;
-        ack.await.context("JetStream's acknowledgement")?;
+            .map_err(missing_or)?;
+        // A deleted stream is told on the acknowledgement ("no responders"
+        // for the subject): the next round re-creates it.
+        ack.await
+            .map_err(missing_or)
+            .context("JetStream's acknowledgement")?;
         Ok(())
+    }
+}
+
+/// A publish error, as `StreamMissing` when JetStream says the stream is
+/// not there.
+fn missing_or(err: jetstream::context::PublishError) -> anyhow::Error {
+    match err.kind() {
+        jetstream::context::PublishErrorKind::StreamNotFound => anyhow::Error::new(StreamMissing),
+        _ => anyhow::Error::new(err),
     }
 }
 
