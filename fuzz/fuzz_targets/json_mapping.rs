@@ -18,7 +18,9 @@ use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, ReflectM
 use workspace_service::{
     domain::{NameRules, validate_create},
     grpc::create_input,
-    http::{BodyFormat, HttpRule, JsonNames, body_fields, http_rules, json_options, request_message},
+    http::{
+        BodyFormat, HttpRule, JsonNames, body_fields, http_rules, json_options, request_message,
+    },
     proto::{CreateWorkspaceRequest, FILE_DESCRIPTOR_SET},
 };
 
