@@ -46,15 +46,10 @@ fn allows(access: &WorkspaceAccess, right: Right) -> bool {
         }
 }
 
-/// A page of a workspace's members or tokens: at most `page_size`
-/// (default 50, at most 1,000) after the cursor in `page_token` ("" for
-/// the first page), which must be one made for this workspace.
-fn page(
-    page_size: i32,
-    page_token: &str,
-    workspace: Uuid,
-) -> Result<(Option<Uuid>, u64), DomainError> {
-    let size = page_size_of(page_size)?;
+/// A page of a workspace's members or tokens: at most `size` (from
+/// `page_size_of`) after the cursor in `page_token` ("" for the first
+/// page), which must be one made for this workspace.
+fn page(size: i32, page_token: &str, workspace: Uuid) -> Result<(Option<Uuid>, u64), DomainError> {
     let after = PageToken::decode(page_token.trim(), Some(workspace))?;
     Ok((after, size as u64))
 }
@@ -267,11 +262,15 @@ impl Workspaces {
         // Only OWNERs take an OWNER's role away (leaving is one's own):
         // the target's role is read under the workspace's lock, in the
         // change's transaction, so a promotion racing this call is seen.
-        let owner_rights = self.may_grant(&access, WorkspaceRole::Owner);
-        let owners = if leaving || owner_rights.is_ok() {
-            OwnersProtected::No
-        } else {
-            OwnersProtected::Yes
+        // `refusal`: what a caller without OWNER rights is told when the
+        // target turns out to be an OWNER.
+        let refusal = match self.may_grant(&access, WorkspaceRole::Owner) {
+            Err(refusal) if !leaving => Some(refusal),
+            _ => None,
+        };
+        let owners = match refusal {
+            Some(_) => OwnersProtected::Yes,
+            None => OwnersProtected::No,
         };
         match self
             .storage
@@ -286,11 +285,9 @@ impl Workspaces {
             .await?
         {
             MemberChange::Done(member) => Ok(member),
-            MemberChange::OwnerProtected => {
-                Err(owner_rights.err().unwrap_or(DomainError::InsufficientRole {
-                    role: "ADMIN".into(),
-                }))
-            }
+            MemberChange::OwnerProtected => Err(refusal.unwrap_or(DomainError::Internal(
+                anyhow::anyhow!("an OWNER was protected from a caller with OWNER rights"),
+            ))),
             MemberChange::LastOwner => Err(DomainError::LastOwner),
             MemberChange::NotMember => Err(DomainError::MemberNotFound { user_id: user }),
             _ => Err(DomainError::WorkspaceNotFound {
@@ -307,11 +304,11 @@ impl Workspaces {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<WorkspaceMember>, DomainError> {
-        page_size_of(page_size)?;
+        let size = page_size_of(page_size)?;
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::See)
             .await?;
-        let (after, limit) = page(page_size, page_token, access.id)?;
+        let (after, limit) = page(size, page_token, access.id)?;
         let items = self.storage.members(access.id, after, limit + 1).await?;
         Ok(Page::cut(items, limit, access.id, |m| {
             m.id.unwrap_or_default()
@@ -359,11 +356,11 @@ impl Workspaces {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<AccessTokenView>, DomainError> {
-        page_size_of(page_size)?;
+        let size = page_size_of(page_size)?;
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        let (after, limit) = page(page_size, page_token, access.id)?;
+        let (after, limit) = page(size, page_token, access.id)?;
         let items = self
             .storage
             .access_tokens(access.id, after, limit + 1)
