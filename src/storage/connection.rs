@@ -184,65 +184,6 @@ impl ConnectionTrait for Db {
     }
 }
 
-/// Whether the server connections behind two client connections are shared
-/// between them, as a transaction-mode (or statement-mode) pooler shares
-/// them. Each asks `pg_backend_pid()`, in simple-protocol statements
-/// (nothing a pooler can split or a prepared statement can clash on):
-/// twice each in turn, each in a transaction of its own; then `a` holds a
-/// transaction open while `b` asks, ends it, and `b` asks again. Without a
-/// pooler, or behind one in session mode, each client connection keeps
-/// one server process: `a`'s answers are all one pid, `b`'s all another.
-/// Behind a transaction pooler `b`'s last statement is handed the server
-/// connection `a` just freed (pgbouncer hands out the most recently used
-/// one), or another client's statements move them around: a pid changes,
-/// or both see one. `false` is no proof of no such pooler (one that hands
-/// out its server connections in turn may by chance give each client the
-/// same one every time). A pooler with a single server connection blocks
-/// `b` while `a` holds it: the caller's timeout ends that.
-pub(super) async fn shares_server_connections(
-    a: &mut PgConnection,
-    b: &mut PgConnection,
-) -> Result<bool, sqlx::Error> {
-    let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
-        seen_a.push(backend_pid(&mut *a).await?);
-        seen_b.push(backend_pid(&mut *b).await?);
-    }
-    sqlx::raw_sql("BEGIN").execute(&mut *a).await?;
-    seen_a.push(backend_pid(&mut *a).await?);
-    seen_b.push(backend_pid(&mut *b).await?);
-    sqlx::raw_sql("COMMIT").execute(&mut *a).await?;
-    seen_b.push(backend_pid(&mut *b).await?);
-    seen_a.push(backend_pid(&mut *a).await?);
-    tracing::debug!(?seen_a, ?seen_b, "server processes behind two connections");
-    Ok(seen_pids_share(&seen_a, &seen_b))
-}
-
-/// See `shares_server_connections`.
-fn seen_pids_share(a: &[i32], b: &[i32]) -> bool {
-    let moved = |pids: &[i32]| pids.windows(2).any(|w| w[0] != w[1]);
-    moved(a) || moved(b) || a.iter().any(|pid| b.contains(pid))
-}
-
-async fn backend_pid(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
-    use sqlx::Row;
-    sqlx::raw_sql("SELECT pg_backend_pid()")
-        .fetch_one(conn)
-        .await?
-        .try_get(0)
-}
-
-/// What the service says when it finds `configured` wrong: server
-/// connections are shared between transactions.
-pub(super) fn transaction_pooler_mismatch(configured: Pooler) -> String {
-    format!(
-        "DATABASE_POOLER={} but the database is reached through a transaction-mode pooler \
-         (two client connections were served by one server connection); set \
-         DATABASE_POOLER=transaction, or the pooler's pool_mode to session",
-        configured.name()
-    )
-}
-
 /// PostgreSQL's SQLSTATE for "prepared statement … already exists"
 /// (42P05) or "… does not exist" (26000): what sqlx's named statements
 /// meet behind a transaction pooler it was not told of.
@@ -396,19 +337,6 @@ mod tests {
             "bad postgres://u:***@db/x; password *** or ***"
         );
         assert_eq!(mask_url("sqlite://file.db"), "sqlite://file.db");
-    }
-
-    #[test]
-    fn shared_server_connections_are_told_from_kept_ones() {
-        // No pooler, or a session pooler: each keeps its own.
-        assert!(!seen_pids_share(&[7, 7, 7], &[9, 9, 9]));
-        // A transaction pooler handing the same one to both, or moving one.
-        assert!(seen_pids_share(&[7, 7, 7], &[7, 7, 7]));
-        assert!(seen_pids_share(&[7, 8, 7], &[9, 9, 9]));
-        assert!(seen_pids_share(&[7, 7, 7], &[9, 9, 7]));
-        assert!(transaction_pooler_mismatch(Pooler::None).starts_with(
-            "DATABASE_POOLER=none but the database is reached through a transaction-mode pooler"
-        ));
     }
 
     #[test]

@@ -1,0 +1,147 @@
+//! The create on PostgreSQL: one statement, one round trip.
+
+use std::{sync::LazyLock, time::Duration};
+
+use sea_orm::{DbErr, sqlx};
+
+use super::rows::{BELOW_LIMIT, CreateRows};
+use crate::storage::{
+    DEADLINE_PASSED,
+    connection::{Db, from_sqlx},
+    deadline,
+};
+
+/// How much earlier than the call's deadline the statement stops waiting:
+/// the call's timer (tokio's, to the millisecond) must not answer
+/// DEADLINE_EXCEEDED while the statement may still write.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// The create on PostgreSQL as one statement: one round trip, its own
+/// transaction. The conditional counter UPDATE (check 9; it locks the
+/// organization's row, so its creates, and its events' numbers, go one at
+/// a time) and, only when it counted, the workspace (check 10 is the
+/// unique index: its violation undoes the whole statement), the
+/// memberships, the idempotency record and the event, numbered by the same
+/// UPDATE.
+static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"WITH counted AS (
+    UPDATE organizations
+       SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = $1
+     WHERE id = $2 AND {BELOW_LIMIT}
+ RETURNING event_sequence
+), created AS (
+    INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type,
+                            document_upload_method, billing_account_email,
+                            workspace_document_store_credentials_id, pipeline_document_store_credentials_id,
+                            file_store_credentials_id, used_storage, files_count, created_by,
+                            created_at, updated_at, revision)
+    SELECT $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, $13, $1, $1, 1 FROM counted
+     WHERE $26::bigint IS NULL OR workspace_call_in_time(statement_timestamp() + $26 * interval '1 microsecond')
+ RETURNING id
+), members AS (
+    INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
+    SELECT m.id, created.id, m.user_id, m.role, $1, $1
+      FROM created, (VALUES ($14::uuid, $15::uuid, $16::text), ($17::uuid, $18::uuid, $19::text)) AS m (id, user_id, role)
+     WHERE m.id IS NOT NULL
+), remembered AS (
+    INSERT INTO idempotency_records (id, user_id, request_id, request_fingerprint, workspace_id, created_at)
+    SELECT $20, $13, $21, $22, created.id, $1 FROM created WHERE $20::uuid IS NOT NULL
+), recorded AS (
+    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, traceparent)
+    SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1, $27 FROM counted, created
+)
+SELECT event_sequence FROM counted"#
+    )
+});
+
+/// The create on PostgreSQL (`ONE_STATEMENT`). `false`: the organization
+/// is at its limit.
+///
+/// Once sent, the statement runs to its end even if the call is dropped.
+/// So that a call cut at its deadline writes nothing, the statement is
+/// given the time the call has left when it is sent (less a margin) and,
+/// once the UPDATE holds the organization's row, `workspace_call_in_time`
+/// (migration m20261129_000004) refuses to go on past it, which undoes the
+/// whole statement. The time counts from the statement's start on the
+/// database's clock, so the two clocks are never compared; the connection
+/// is taken from the pool first, so the wait for one is not counted as
+/// time left. The call's own timer then answers DEADLINE_EXCEEDED. A call
+/// its client abandons without a deadline is not seen by the database: its
+/// create ends whole, or not at all.
+///
+/// Behind a transaction pooler the statement runs in a transaction (as
+/// every statement there does), which a dropped call rolls back.
+pub(super) async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbErr> {
+    let mut conn = db.postgres_connection().await?;
+    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    if db.isolates_statements() {
+        let mut txn = db.begin_on(&mut conn).await?;
+        let counted = bind(statement.persistent(false), rows, None)
+            .fetch_optional(&mut *txn)
+            .await
+            .map_err(from_sqlx)?;
+        txn.commit().await.map_err(from_sqlx)?;
+        return Ok(counted.is_some());
+    }
+    let deadline = deadline::current();
+    let time_left = deadline.map(|at| {
+        let left = at.saturating_duration_since(tokio::time::Instant::now());
+        left.saturating_sub(DEADLINE_MARGIN).as_micros() as i64
+    });
+    let counted = bind(statement, rows, time_left)
+        .fetch_optional(&mut *conn)
+        .await;
+    match (counted, deadline) {
+        (Err(sqlx::Error::Database(err)), Some(at))
+            if err.code().as_deref() == Some(DEADLINE_PASSED) =>
+        {
+            // The lock came too late: the call's timer answers.
+            tokio::time::sleep_until(at).await;
+            Err(from_sqlx(sqlx::Error::Database(err)))
+        }
+        (counted, _) => Ok(counted.map_err(from_sqlx)?.is_some()),
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `ONE_STATEMENT`'s parameters.
+fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) -> PgQuery<'q> {
+    let w = &rows.workspace;
+    let mut query = query
+        .bind(w.created_at)
+        .bind(w.organization_id)
+        .bind(w.id)
+        .bind(&w.name)
+        .bind(&w.normalized_name)
+        .bind(&w.description)
+        .bind(&w.workspace_type)
+        .bind(&w.document_upload_method)
+        .bind(&w.billing_account_email)
+        .bind(w.workspace_document_store_credentials_id)
+        .bind(w.pipeline_document_store_credentials_id)
+        .bind(w.file_store_credentials_id)
+        .bind(w.created_by);
+    debug_assert!(
+        rows.memberships.len() <= 2,
+        "the creator and a first member"
+    );
+    for i in 0..2 {
+        let member = rows.memberships.get(i);
+        query = query
+            .bind(member.map(|m| m.id))
+            .bind(member.map(|m| m.user_id))
+            .bind(member.map(|m| m.role.as_str()));
+    }
+    let record = rows.record.as_ref();
+    query
+        .bind(record.map(|r| r.id))
+        .bind(record.map(|r| r.request_id.as_str()))
+        .bind(record.map(|r| r.request_fingerprint.as_str()))
+        .bind(rows.event.id)
+        .bind(&rows.event.event_type)
+        .bind(&rows.event.payload)
+        .bind(time_left)
+        .bind(rows.event.traceparent.as_deref())
+}

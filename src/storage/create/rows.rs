@@ -1,0 +1,116 @@
+//! Every row one create writes, built in memory before anything is sent.
+
+use chrono::{SubsecRound, Utc};
+use uuid::Uuid;
+
+use crate::domain::{CreateWorkspace, EventKind, OrganizationSummary, WorkspaceView};
+use crate::storage::{
+    entities::*,
+    events::{self, EventDraft},
+    views::view_of,
+};
+
+/// A workspace to insert: a checked request, where and by whom.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWorkspace<'a> {
+    pub organization: &'a OrganizationSummary,
+    pub creator: Uuid,
+    pub request: &'a CreateWorkspace,
+    pub workspace_type: &'a str,
+    pub document_upload_method: &'a str,
+}
+
+/// Remembers a successful create under the caller's request id (AIP-155).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub user_id: Uuid,
+    pub request_id: String,
+    pub fingerprint: String,
+}
+
+/// Every row one create writes, built before anything is sent: ids and
+/// the time are the service's, the event's payload is complete but for its
+/// number (the relay stamps it), and `view` is the answer.
+pub(super) struct CreateRows {
+    pub(super) workspace: workspace::Model,
+    pub(super) memberships: Vec<workspace_membership::Model>,
+    pub(super) record: Option<idempotency_record::Model>,
+    pub(super) event: event::Model,
+    pub(super) view: WorkspaceView,
+}
+
+impl CreateRows {
+    pub(super) fn new(new: NewWorkspace<'_>, idempotency: Option<&IdempotencyKey>) -> Self {
+        // Microseconds: what PostgreSQL keeps, so the answer built here
+        // equals what a later read returns.
+        let now = Utc::now().trunc_subsecs(6);
+        let request = new.request;
+        let workspace = workspace::Model {
+            id: Uuid::now_v7(),
+            organization_id: new.organization.id,
+            name: request.name.clone(),
+            normalized_name: request.normalized_name.clone(),
+            description: request.description.clone(),
+            workspace_type: new.workspace_type.to_owned(),
+            document_upload_method: new.document_upload_method.to_owned(),
+            billing_account_email: request.billing_account_email.clone(),
+            workspace_document_store_credentials_id: request.document_store.map(|d| d.workspace),
+            pipeline_document_store_credentials_id: request.document_store.map(|d| d.pipeline),
+            file_store_credentials_id: request.file_store,
+            used_storage: 0.0,
+            files_count: 0,
+            created_by: new.creator,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        let members = request.initial_member_views(new.creator, now, || Some(Uuid::now_v7()));
+        let memberships = members
+            .iter()
+            .filter_map(|m| {
+                Some(workspace_membership::Model {
+                    id: m.id?,
+                    workspace_id: workspace.id,
+                    user_id: m.user_id,
+                    role: m.role.as_str().to_owned(),
+                    created_at: now,
+                    updated_at: now,
+                })
+            })
+            .collect();
+        let record = idempotency.map(|key| idempotency_record::Model {
+            id: Uuid::now_v7(),
+            user_id: key.user_id,
+            request_id: key.request_id.clone(),
+            request_fingerprint: key.fingerprint.clone(),
+            workspace_id: workspace.id,
+            created_at: now,
+        });
+        let view = view_of(
+            workspace.clone(),
+            new.organization.clone(),
+            members,
+            new.creator,
+        );
+        let event = events::row(EventDraft {
+            kind: EventKind::WorkspaceCreated,
+            organization_id: workspace.organization_id,
+            workspace_id: workspace.id,
+            actor: new.creator,
+            workspace: Some(&view),
+            membership: None,
+            access_token: None,
+        });
+        Self {
+            workspace,
+            memberships,
+            record,
+            event,
+            view,
+        }
+    }
+}
+
+/// Check 9 as a condition on the organization's counter: below its plan's
+/// limit (none: no limit).
+pub(super) const BELOW_LIMIT: &str = "workspace_count < COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)";

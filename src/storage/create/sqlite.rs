@@ -1,0 +1,80 @@
+//! The create on SQLite: one transaction, the counter's UPDATE first.
+
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    sea_query::{Expr, ExprTrait},
+};
+
+use super::rows::{BELOW_LIMIT, CreateRows};
+use crate::storage::{
+    Storage,
+    entities::*,
+    events::{self},
+};
+
+/// The create on SQLite: one transaction, the counter's UPDATE first, so
+/// the transaction takes the write lock at once (waiting up to the busy
+/// timeout) rather than failing to upgrade a read lock later; the event is
+/// numbered by the same UPDATE. `false`: the organization is at its limit.
+pub(super) async fn write_in_transaction(
+    storage: &Storage,
+    rows: &CreateRows,
+) -> Result<bool, DbErr> {
+    let _turn = storage.write_turn().await;
+    let txn = storage.db.begin().await?;
+    let written = write_rows(&txn, rows).await;
+    match written {
+        Ok(true) => txn.commit().await?,
+        // The transaction is dead either way; report the first error.
+        Ok(false) | Err(_) => {
+            let _ = txn.rollback().await;
+        }
+    }
+    written
+}
+
+async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool, DbErr> {
+    let w = &rows.workspace;
+    let counted = organization::Entity::update_many()
+        .col_expr(
+            organization::Column::WorkspaceCount,
+            Expr::col(organization::Column::WorkspaceCount).add(1),
+        )
+        .col_expr(
+            organization::Column::EventSequence,
+            Expr::col(organization::Column::EventSequence).add(1),
+        )
+        .col_expr(organization::Column::UpdatedAt, Expr::value(w.created_at))
+        .filter(organization::Column::Id.eq(w.organization_id))
+        .filter(Expr::cust(BELOW_LIMIT))
+        .exec_with_returning(txn)
+        .await?;
+    let Some(sequence) = counted.first().map(|org| org.event_sequence) else {
+        return Ok(false);
+    };
+    workspace::Entity::insert(w.clone().into_active_model())
+        .exec_without_returning(txn)
+        .await?;
+    workspace_membership::Entity::insert_many(
+        rows.memberships
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    if let Some(record) = &rows.record {
+        idempotency_record::Entity::insert(record.clone().into_active_model())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    events::insert(
+        txn,
+        event::Model {
+            sequence,
+            ..rows.event.clone()
+        },
+    )
+    .await?;
+    Ok(true)
+}

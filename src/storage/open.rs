@@ -1,0 +1,170 @@
+//! Opening the database: the health check's connection first, then the
+//! pool with the settings each backend needs.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr,
+    sqlx::{
+        self,
+        postgres::PgConnectOptions,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
+};
+
+use super::{
+    availability::Availability,
+    connection::{Pooler, mask_url, pooler_safe, redact},
+    health::Probe,
+    observe::Server,
+};
+
+/// How long a SQLite writer waits for the write lock before giving up.
+/// Concurrent creates queue on it (SQLite has one writer at a time).
+pub(super) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a pooled connection may sit idle before it is pinged on
+/// checkout.
+pub(super) const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
+/// How long connecting may take, at start and when the pool opens one.
+pub(super) const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+
+/// Whether a SQLite connection is outside any transaction, both as sqlx
+/// counts (its nesting depth) and as SQLite says (autocommit mode). After
+/// SQLITE_FULL SQLite rolls back by itself, the driver's COMMIT or
+/// ROLLBACK then fails and its depth stays 1: its next "transaction" would
+/// be a SAVEPOINT inside nothing, and what it "commits" could be lost, or a
+/// transaction left open would hold the write lock ("database is locked").
+pub(super) async fn sqlite_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        return false;
+    }
+    let Ok(mut handle) = conn.lock_handle().await else {
+        return false;
+    };
+    // SAFETY: the handle is locked for us: no other thread uses the
+    // connection during this call, which only reads a flag.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    autocommit != 0
+}
+
+/// The PostgreSQL server `url` names, and the health check's connection
+/// to it, opened now: a database that cannot be reached is reported with
+/// the reason (refused, authentication, TLS), not as a pool timeout.
+pub(super) async fn open_probe(url: &str) -> Result<(Server, Arc<Probe>), DbErr> {
+    let options = url
+        .parse::<PgConnectOptions>()
+        .map_err(|err| DbErr::Custom(redact(&err.to_string(), url)))?;
+    let server = Server {
+        address: Some(options.get_host().to_owned()),
+        port: Some(options.get_port()),
+        database: options.get_database().map(str::to_owned),
+    };
+    let probe = Arc::new(Probe {
+        url: url.to_owned(),
+        options: pooler_safe(options),
+        connection: Default::default(),
+        last_failure: Default::default(),
+    });
+    tokio::time::timeout(CONNECT_LIMIT, probe.ping())
+        .await
+        .map_err(|_| {
+            DbErr::Custom(format!(
+                "{} did not answer within {CONNECT_LIMIT:?}",
+                mask_url(url)
+            ))
+        })?
+        .map_err(|err| {
+            DbErr::Custom(format!(
+                "connecting to {}: {}",
+                mask_url(url),
+                redact(&err.to_string(), url)
+            ))
+        })?;
+    Ok((server, probe))
+}
+
+/// The pool's options: SQLite files created when missing, in WAL mode with
+/// a busy timeout; PostgreSQL statements as `pooler` needs; connections
+/// from before an outage (as `availability` tells) replaced.
+pub(super) fn pool_options(
+    url: &str,
+    pool_size: u32,
+    pooler: Pooler,
+    availability: &Availability,
+) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(pool_size)
+        .min_connections(1)
+        .connect_timeout(CONNECT_LIMIT)
+        .acquire_timeout(CONNECT_LIMIT)
+        // sqlx pings a connection on every checkout by default: one
+        // more round trip per query. Only connections idle long enough
+        // to have been dropped by the server or a proxy are pinged, and
+        // connections opened before the database was last found or
+        // suspected away are replaced (below).
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |postgres| {
+            let postgres = pooler_safe(postgres);
+            if pooler.keeps_statements() {
+                postgres
+            } else {
+                postgres.statement_cache_capacity(0)
+            }
+        })
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true)
+        })
+        // A connection whose transaction state is not clean never goes
+        // back to the pool (see `sqlite_connection_is_clean`).
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_release(|conn, _| {
+                Box::pin(async move {
+                    let clean = sqlite_connection_is_clean(conn).await;
+                    if !clean {
+                        tracing::warn!("closing a SQLite connection left inside a transaction");
+                    }
+                    Ok(clean)
+                })
+            })
+        });
+    let trust = availability.clone();
+    options.map_sqlx_postgres_before_acquire(move |_, meta| {
+        // After an outage, a connection from before it is dead, though
+        // it has not been idle long: replace it rather than let a call
+        // find out.
+        let trusted = Instant::now()
+            .checked_sub(meta.age)
+            .is_some_and(|opened| trust.trusts_connection_opened(opened));
+        Box::pin(async move { Ok(trusted) })
+    });
+    options
+}
+
+/// Opens the pool; a failure says what the probe last saw.
+pub(super) async fn open_pool(
+    options: ConnectOptions,
+    url: &str,
+    probe: Option<&Probe>,
+) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options).await.map_err(|err| {
+        let mut message = redact(&err.to_string(), url);
+        if let Some(failure) = probe.and_then(Probe::last_failure) {
+            message.push_str(&format!(" (the last connection attempt: {failure})"));
+        }
+        DbErr::Custom(message)
+    })
+}

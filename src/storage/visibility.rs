@@ -1,0 +1,190 @@
+//! What a caller may see: one workspace, a page of them, a workspace as
+//! the caller stands to it.
+
+use sea_orm::{
+    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{Storage, entities::*, views::views_in};
+use crate::domain::{OrganizationRole, WorkspaceRole, WorkspaceView};
+
+/// What a caller may know about a workspace before acting on it.
+#[derive(Debug, Clone)]
+pub struct WorkspaceAccess {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    /// The caller's organization role (the caller is a current member).
+    pub organization_role: OrganizationRole,
+    /// The caller's role in the workspace, if a member.
+    pub workspace_role: Option<WorkspaceRole>,
+}
+
+impl Storage {
+    /// The workspace `id` if `caller` may see it: a member of it, or an
+    /// OWNER or ADMIN of its organization.
+    /// Each statement has its span, children of the call's.
+    pub async fn visible_workspace(
+        &self,
+        id: Uuid,
+        caller: Uuid,
+    ) -> Result<Option<WorkspaceView>, DbErr> {
+        // One rule everywhere: only a current member of the organization
+        // sees any of its workspaces; its OWNERs and ADMINs see them all,
+        // everyone else those they are members of.
+        let Some((model, role)) = self.workspace_with_role(id, caller).await? else {
+            return Ok(None);
+        };
+        let Some(view) = self.views(vec![model], caller).await?.pop() else {
+            return Ok(None);
+        };
+        Ok((view.user_role.is_some() || role.sees_all_workspaces()).then_some(view))
+    }
+
+    /// Workspace `id` and `caller`'s role in its organization, when the
+    /// caller is a current member of it.
+    pub(super) async fn workspace_with_role(
+        &self,
+        id: Uuid,
+        caller: Uuid,
+    ) -> Result<Option<(workspace::Model, OrganizationRole)>, DbErr> {
+        let Some(model) = workspace::Entity::find_by_id(id)
+            .one(&self.db)
+            .instrument(self.db_span("SELECT", "workspaces"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .organization_role(model.organization_id, caller)
+            .await?
+            .map(|role| (model, role)))
+    }
+
+    /// Up to `limit` workspaces `caller` may see, in id order (UUIDv7: the
+    /// order of creation) after `after`, optionally of one organization.
+    /// Keyset paging: a workspace inserted meanwhile lands after the
+    /// cursor or before it, never shifting a page.
+    /// Each statement has its span, children of the call's.
+    pub async fn visible_workspaces(
+        &self,
+        caller: Uuid,
+        organization_id: Option<Uuid>,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<WorkspaceView>, DbErr> {
+        // Index-driven reads bounded by what the caller may see, never a
+        // walk over other organizations' workspaces: the caller's
+        // organizations first, then, per organization it runs (OWNER or
+        // ADMIN), that organization's workspaces in id order; for the
+        // others, the caller's own workspaces. Merged in id order.
+        let memberships: Vec<(Uuid, String)> = organization_membership::Entity::find()
+            .select_only()
+            .column(organization_membership::Column::OrganizationId)
+            .column(organization_membership::Column::Role)
+            .filter(organization_membership::Column::UserId.eq(caller))
+            .into_tuple()
+            .all(&self.db)
+            .instrument(self.db_span("SELECT", "organization_memberships"))
+            .await?;
+        let mut run = Vec::new();
+        let mut joined = Vec::new();
+        for (organization, role) in memberships {
+            if organization_id.is_some_and(|wanted| wanted != organization) {
+                continue;
+            }
+            let runs = role
+                .parse::<OrganizationRole>()
+                .is_ok_and(|role| role.sees_all_workspaces());
+            if runs {
+                run.push(organization);
+            } else {
+                joined.push(organization);
+            }
+        }
+        let page = |condition: Condition| {
+            let mut query = workspace::Entity::find().filter(condition);
+            if let Some(after) = after {
+                query = query.filter(workspace::Column::Id.gt(after));
+            }
+            query.order_by_asc(workspace::Column::Id).limit(limit)
+        };
+        let mut models = Vec::new();
+        // One ordered range of (organization_id, id) per organization run:
+        // a planner given several at once may walk the primary key instead.
+        for organization in run {
+            models.extend(
+                page(Condition::all().add(workspace::Column::OrganizationId.eq(organization)))
+                    .all(&self.db)
+                    .instrument(self.db_span("SELECT", "workspaces"))
+                    .await?,
+            );
+        }
+        if !joined.is_empty() {
+            let own_workspaces = Query::select()
+                .column(workspace_membership::Column::WorkspaceId)
+                .from(workspace_membership::Entity)
+                .and_where(Expr::col(workspace_membership::Column::UserId).eq(caller))
+                .to_owned();
+            models.extend(
+                page(
+                    Condition::all()
+                        .add(workspace::Column::Id.in_subquery(own_workspaces))
+                        .add(workspace::Column::OrganizationId.is_in(joined)),
+                )
+                .all(&self.db)
+                .instrument(self.db_span("SELECT", "workspaces"))
+                .await?,
+            );
+        }
+        models.sort_by_key(|model| model.id);
+        models.dedup_by_key(|model| model.id);
+        models.truncate(limit as usize);
+        self.views(models, caller).await
+    }
+
+    /// Workspaces with their organization, memberships and the members'
+    /// access tokens, as `caller` sees them; four queries whatever the
+    /// number of workspaces.
+    async fn views(
+        &self,
+        models: Vec<workspace::Model>,
+        caller: Uuid,
+    ) -> Result<Vec<WorkspaceView>, DbErr> {
+        views_in(&self.db, Some(self), models, caller).await
+    }
+    /// The workspace `id` as `caller` stands to it, if the caller is a
+    /// current member of its organization.
+    pub async fn workspace_access(
+        &self,
+        id: Uuid,
+        caller: Uuid,
+    ) -> Result<Option<WorkspaceAccess>, DbErr> {
+        let Some((workspace, organization_role)) = self.workspace_with_role(id, caller).await?
+        else {
+            return Ok(None);
+        };
+        let workspace_role = workspace_membership::Entity::find()
+            .filter(workspace_membership::Column::WorkspaceId.eq(id))
+            .filter(workspace_membership::Column::UserId.eq(caller))
+            .one(&self.db)
+            .await?
+            .and_then(|m| m.role.parse().ok());
+        Ok(Some(WorkspaceAccess {
+            id,
+            organization_id: workspace.organization_id,
+            organization_role,
+            workspace_role,
+        }))
+    }
+
+    /// The organization workspace `id` belongs to.
+    pub async fn workspace_organization(&self, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+        Ok(workspace::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|w| w.organization_id))
+    }
+}
