@@ -3,6 +3,8 @@
 //! client, with a codec that encodes and decodes messages by descriptor.
 //! Framing, trailers and status parsing are tonic's.
 
+use std::convert::Infallible;
+
 use http::{HeaderMap, uri::PathAndQuery};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
@@ -12,13 +14,21 @@ use tonic::{
     metadata::MetadataMap,
 };
 
-use super::{GrpcService, rules::HttpRule};
+use super::rules::HttpRule;
 use crate::{
     domain::{Caller, NameRules},
     grpc::{AuthenticatedCaller, KnownOrganizations, SeedNameRules},
     storage::CallerOrganizations,
     telemetry,
 };
+
+/// The boxed tonic service that answers the calls: the same one the gRPC
+/// port serves.
+pub type GrpcService = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    Infallible,
+>;
 
 /// Request headers handed on to the gRPC service as metadata: credentials,
 /// the deadline (`grpc-timeout`, as in gRPC: `5S`, `500m`) and a request

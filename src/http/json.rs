@@ -9,6 +9,23 @@ use prost_reflect::{Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
 use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// Which field names JSON answers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonNames {
+    /// `createdAt` (proto3 JSON default; seed 001).
+    Camel,
+    /// `created_at` (seeds 000, 002, 004).
+    Proto,
+}
+
+/// How replies are written in the JSON mapping: every field, named as
+/// `names` says.
+pub fn json_options(names: JsonNames) -> SerializeOptions {
+    SerializeOptions::new()
+        .use_proto_field_name(names == JsonNames::Proto)
+        .skip_default_fields(false)
+}
+
 /// How the error of a key given twice begins.
 pub const DUPLICATE_KEY: &str = "duplicate key";
 

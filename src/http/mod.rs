@@ -24,7 +24,7 @@ mod read;
 mod rules;
 mod status;
 
-use std::{collections::HashMap, convert::Infallible, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Json, Router,
@@ -36,7 +36,9 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::Value;
 
 pub use body::request_message;
+pub use call::GrpcService;
 pub use dialect::{ApiV1Dialect, Dialect, DialectChoice};
+pub use json::{JsonNames, json_options};
 pub use read::{BodyFormat, body_fields};
 pub use rules::{HttpRule, http_rules};
 
@@ -47,31 +49,6 @@ use crate::{
     proto,
 };
 use dialect::Failure;
-
-/// Which field names JSON answers use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum JsonNames {
-    /// `createdAt` (proto3 JSON default; seed 001).
-    Camel,
-    /// `created_at` (seeds 000, 002, 004).
-    Proto,
-}
-
-/// The boxed tonic service that answers the calls: the same one the gRPC
-/// port serves.
-pub type GrpcService = tower::util::BoxCloneSyncService<
-    http::Request<tonic::body::Body>,
-    http::Response<tonic::body::Body>,
-    Infallible,
->;
-
-/// How replies are written in the JSON mapping: every field, named as
-/// `names` says.
-pub fn json_options(names: JsonNames) -> SerializeOptions {
-    SerializeOptions::new()
-        .use_proto_field_name(names == JsonNames::Proto)
-        .skip_default_fields(false)
-}
 
 /// How the mapping reads and answers: the settings it is built with.
 #[derive(Debug, Clone, Copy)]

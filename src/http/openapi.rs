@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
-use super::{Dialect, JsonNames, body::is_required, rules::HttpRule, status::http_status_of};
+use super::{Dialect, body::is_required, json::JsonNames, rules::HttpRule, status::http_status_of};
 use crate::domain::Reason;
 
 /// The document for `rules`, each described in its dialect (`dialects`, in
