@@ -81,6 +81,49 @@ async fn database_outage_is_unavailable_and_not_serving_then_recovers() {
         Reason::Unavailable,
     );
 
+    // Both transports answer the outage alike, at once: the probe has
+    // found the database away, so no call waits for a connection.
+    let http = app.http_addr.expect("the HTTP listener is on");
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{http}/api/v1/organizations/{}/workspaces",
+            org.id
+        ))
+        .bearer_auth(&org.owner.token)
+        .header("grpc-timeout", "10S")
+        .json(&serde_json::json!({"name": "During the outage over HTTP"}))
+        .send()
+        .await
+        .unwrap();
+    let http_took = started.elapsed();
+    assert_eq!(
+        response.status().as_u16(),
+        503,
+        "{:?}",
+        response.text().await
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 14, "{body}");
+    let mut request = common::authed(&org.owner.token, named(&org, "During the outage, timed"));
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "10S".parse().unwrap());
+    let mut client = app.client().await;
+    let started = Instant::now();
+    let grpc = client.create_workspace(request).await;
+    let grpc_took = started.elapsed();
+    assert_eq!(
+        grpc.expect_err("the database is away").code(),
+        Code::Unavailable
+    );
+    for (transport, took) in [("HTTP", http_took), ("gRPC", grpc_took)] {
+        assert!(
+            took < Duration::from_secs(1),
+            "{transport} took {took:?} to answer an outage the probe had found"
+        );
+    }
+
     postgres.start();
     wait_for_health(&mut health, ServingStatus::Serving).await;
     app.create_named(&org, "After the outage").await;

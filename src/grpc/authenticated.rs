@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use super::{CallDeadline, call_timeout};
+use super::CallDeadline;
 
 use futures_util::future::BoxFuture;
 use tonic::{Status, server::NamedService};
@@ -107,13 +107,19 @@ where
         let limit = self.limit;
         Box::pin(async move {
             // The call's deadline runs from here: authentication and the
-            // call share it.
-            let grpc_timeout = request
-                .headers()
-                .get("grpc-timeout")
-                .and_then(|v| v.to_str().ok());
-            let deadline = tokio::time::Instant::now() + call_timeout(grpc_timeout, limit);
-            request.extensions_mut().insert(CallDeadline(deadline));
+            // call share it. (The HTTP gateway sets it for its calls.) A
+            // `grpc-timeout` that does not parse is no deadline of its own.
+            if request.extensions().get::<CallDeadline>().is_none() {
+                let deadline = CallDeadline::of(request.headers().get("grpc-timeout"), limit)
+                    .or_else(|| CallDeadline::of(None, limit))
+                    .expect("no header is always a deadline");
+                request.extensions_mut().insert(deadline);
+            }
+            let deadline = request
+                .extensions()
+                .get::<CallDeadline>()
+                .expect("set above")
+                .0;
             if request.extensions().get::<AuthenticatedCaller>().is_none() {
                 let creating = request.uri().path() == CREATE_WORKSPACE_PATH;
                 let (caller, organizations) = match authenticate_within(

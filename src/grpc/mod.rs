@@ -8,10 +8,9 @@ mod status;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::{Request, Response, Status, metadata::MetadataMap};
+use tonic::{Request, Response, Status};
 
 use crate::{
-    auth::Authenticator,
     domain::DomainError,
     domain::{Caller, WorkspaceView},
     proto::{
@@ -43,20 +42,37 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 #[derive(Clone, Copy, Debug)]
 pub struct CallDeadline(pub tokio::time::Instant);
 
-/// How long a call may take from now: the caller's `grpc-timeout`, a hair
-/// less, so that the answer is ours (DEADLINE_EXCEEDED with its reason)
-/// and not the client's own timer's (CANCELLED); at most `max`.
-pub fn call_timeout(grpc_timeout: Option<&str>, max: Duration) -> Duration {
-    grpc_timeout.and_then(parse_grpc_timeout).map_or(max, |d| {
-        d.saturating_sub(DEADLINE_MARGIN.min(d / 10)).min(max)
-    })
+impl CallDeadline {
+    /// The deadline of a call arriving now with `grpc_timeout` (the
+    /// header's value): that long, a hair less, so that the answer is ours
+    /// (DEADLINE_EXCEEDED with its reason) and not the client's own
+    /// timer's (CANCELLED); at most `max`. `None` when the value is not a
+    /// `grpc-timeout`. The one place the header is read: both transports
+    /// call it once as a call arrives.
+    pub fn of(grpc_timeout: Option<&http::HeaderValue>, max: Duration) -> Option<Self> {
+        let timeout = match grpc_timeout {
+            None => max,
+            Some(value) => {
+                let asked = value.to_str().ok().and_then(parse_grpc_timeout)?;
+                asked
+                    .saturating_sub(DEADLINE_MARGIN.min(asked / 10))
+                    .min(max)
+            }
+        };
+        Some(Self(tokio::time::Instant::now() + timeout))
+    }
+
+    /// How long is left.
+    pub fn left(&self) -> Duration {
+        self.0
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
 }
 
 /// `workspace.v1.WorkspaceService`.
 #[derive(Clone)]
 pub struct WorkspaceApi {
     workspaces: Workspaces,
-    authenticator: Authenticator,
     /// Calls in flight, bounded: one more is shed at once rather than
     /// queued without bound behind a slow database.
     in_flight: Arc<Semaphore>,
@@ -69,14 +85,12 @@ pub struct WorkspaceApi {
 impl WorkspaceApi {
     pub fn new(
         workspaces: Workspaces,
-        authenticator: Authenticator,
         max_concurrent_calls: usize,
         max_call_duration: Duration,
         max_reply_bytes: usize,
     ) -> Self {
         Self {
             workspaces,
-            authenticator,
             in_flight: Arc::new(Semaphore::new(max_concurrent_calls.max(1))),
             max_call_duration,
             max_reply_bytes,
@@ -88,18 +102,14 @@ impl WorkspaceApi {
     /// is dropped there: an open transaction rolls back.
     async fn within_deadline<T>(
         &self,
-        metadata: &MetadataMap,
         extensions: &tonic::Extensions,
         call: impl Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
-        // Set when the call arrived (authentication came first), else now.
-        let deadline = match extensions.get::<CallDeadline>() {
-            Some(CallDeadline(at)) => at.saturating_duration_since(tokio::time::Instant::now()),
-            None => call_timeout(
-                metadata.get("grpc-timeout").and_then(|v| v.to_str().ok()),
-                self.max_call_duration,
-            ),
-        };
+        // Set when the call arrived, before authentication (the
+        // `Authenticated` layer, or the HTTP gateway).
+        let deadline = extensions
+            .get::<CallDeadline>()
+            .map_or(self.max_call_duration, CallDeadline::left);
         // Fail fast while the database is known to be away, and end calls
         // waiting on it the moment it is found to be.
         let storage = self.workspaces.storage();
@@ -151,9 +161,9 @@ impl WorkspaceApi {
         Fut: Future<Output = Result<T, DomainError>>,
     {
         let _admitted = self.admit()?;
-        let (metadata, extensions, message) = request.into_parts();
-        self.within_deadline(&metadata, &extensions, async {
-            let caller = self.caller(&metadata, &extensions).await?;
+        let (_, extensions, message) = request.into_parts();
+        self.within_deadline(&extensions, async {
+            let caller = Self::caller(&extensions)?;
             call(caller, message)
                 .await
                 .map(Response::new)
@@ -162,19 +172,13 @@ impl WorkspaceApi {
         .await
     }
 
-    /// Check 1: made from the headers before the body was read
-    /// (`Authenticated`); here only when the service runs without that
-    /// layer.
-    async fn caller(
-        &self,
-        metadata: &MetadataMap,
-        extensions: &tonic::Extensions,
-    ) -> Result<Caller, Status> {
-        if let Some(AuthenticatedCaller(caller)) = extensions.get() {
-            return Ok(*caller);
-        }
-        let credentials = credentials(&metadata.clone().into_headers());
-        Ok(self.authenticator.authenticate(credentials).await?)
+    /// The caller the `Authenticated` layer (or the HTTP gateway) found
+    /// before the body was read; the service is never served without it.
+    fn caller(extensions: &tonic::Extensions) -> Result<Caller, Status> {
+        extensions
+            .get::<AuthenticatedCaller>()
+            .map(|found| found.0)
+            .ok_or_else(|| Status::internal("the call reached the service unauthenticated"))
     }
 }
 

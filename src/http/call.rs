@@ -17,7 +17,7 @@ use tonic::{
 use super::rules::HttpRule;
 use crate::{
     domain::{Caller, NameRules},
-    grpc::{AuthenticatedCaller, KnownOrganizations, SeedNameRules},
+    grpc::{AuthenticatedCaller, CallDeadline, KnownOrganizations, SeedNameRules},
     storage::CallerOrganizations,
     telemetry,
 };
@@ -42,6 +42,17 @@ const TRACE_HEADERS: &[&str] = &["traceparent", "tracestate"];
 /// comes back as `Grpc-Metadata-Foo`.
 const METADATA_PREFIX: &str = "grpc-metadata-";
 
+/// What the gateway learnt of a call before its body: who calls (and,
+/// for a create, the caller's organizations), the seed's name rules on a
+/// route that speaks a seed's dialect, and when the call must have
+/// answered. It rides in the call's extensions, never from the network.
+pub struct CallContext {
+    pub caller: Caller,
+    pub organizations: Option<CallerOrganizations>,
+    pub rules: Option<NameRules>,
+    pub deadline: CallDeadline,
+}
+
 /// Calls `rule`'s RPC on `service` as `caller` with `message` and
 /// `metadata` (`metadata_of` the request's headers; and a seed's name
 /// rules, for a route that speaks its dialect); the reply and its
@@ -51,17 +62,22 @@ pub async fn call(
     service: &GrpcService,
     rule: &HttpRule,
     metadata: HeaderMap,
-    caller: Caller,
-    organizations: Option<CallerOrganizations>,
-    rules: Option<NameRules>,
+    context: CallContext,
     message: DynamicMessage,
 ) -> Result<(DynamicMessage, HeaderMap), Status> {
+    let CallContext {
+        caller,
+        organizations,
+        rules,
+        deadline,
+    } = context;
     let path = PathAndQuery::try_from(rule.grpc_path())
         .map_err(|e| Status::internal(format!("the RPC's path: {e}")))?;
     let mut request = tonic::Request::new(message);
     *request.metadata_mut() = MetadataMap::from_headers(metadata);
     // Authenticated already, before the body was read: not again.
     request.extensions_mut().insert(AuthenticatedCaller(caller));
+    request.extensions_mut().insert(deadline);
     if let Some(organizations) = organizations {
         request
             .extensions_mut()

@@ -45,9 +45,10 @@ pub use rules::{HttpRule, http_rules};
 use crate::{
     auth::Authenticator,
     domain::{Caller, NameRules},
-    grpc::parse_grpc_timeout,
+    grpc::CallDeadline,
     proto,
 };
+use call::CallContext;
 use dialect::Failure;
 
 /// How the mapping reads and answers: the settings it is built with.
@@ -246,11 +247,10 @@ impl Gateway {
         let dialect = self.inner.dialects[index];
         let query = read::form_pairs(request.uri().query().unwrap_or("").as_bytes())?;
         let metadata = call::metadata_of(request.headers());
-        if let Some(value) = metadata.get("grpc-timeout")
-            && value.to_str().ok().and_then(parse_grpc_timeout).is_none()
-        {
-            return Err(errors::invalid_timeout().into());
-        }
+        // The call's deadline, from its `grpc-timeout` (400 when that does
+        // not parse), runs from here: authentication and the call share it.
+        let deadline = CallDeadline::of(metadata.get("grpc-timeout"), self.inner.max_call_duration)
+            .ok_or_else(errors::invalid_timeout)?;
         // An Idempotency-Key that is not visible ASCII is refused, not
         // dropped (a retry would create again).
         let idempotency_key = match request.headers().get("idempotency-key") {
@@ -266,14 +266,11 @@ impl Gateway {
         // 401 and not a byte of the body is read. As on the gRPC port: within
         // the call's deadline, and UNAVAILABLE at once in an outage.
         let creating = rule.grpc_path() == crate::grpc::CREATE_WORKSPACE_PATH;
-        let grpc_timeout = metadata.get("grpc-timeout").and_then(|v| v.to_str().ok());
-        let deadline = tokio::time::Instant::now()
-            + crate::grpc::call_timeout(grpc_timeout, self.inner.max_call_duration);
         let (caller, organizations) = crate::grpc::authenticate_within(
             &self.inner.authenticator,
             &metadata,
             creating,
-            deadline,
+            deadline.0,
         )
         .await?;
         let body = if rule.body.is_empty() {
@@ -311,9 +308,12 @@ impl Gateway {
             &self.inner.grpc,
             rule,
             metadata,
-            caller,
-            organizations,
-            rules,
+            CallContext {
+                caller,
+                organizations,
+                rules,
+                deadline,
+            },
             message,
         )
         .await?;

@@ -69,7 +69,6 @@ impl Application {
                 rules,
                 OrganizationGate::new(server.max_concurrent_calls_per_organization),
             ),
-            authenticator.clone(),
             server.max_concurrent_calls,
             server.max_call_duration(),
             server.max_reply_bytes(),
