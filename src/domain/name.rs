@@ -30,7 +30,29 @@ pub fn normalize_name(name: &str) -> String {
         spaced.extend(word.chars().flat_map(imitated));
     }
     let composed: String = spaced.nfc().collect();
-    caseless::default_case_fold_str(&composed).nfc().collect()
+    let key: String = caseless::default_case_fold_str(&composed).nfc().collect();
+    bounded_key(key)
+}
+
+/// Longest key stored as it is. A PostgreSQL btree entry holds at most
+/// 2,704 bytes: a key of a name as long as the technical cap allows (1,000
+/// four-byte characters, more after NFKC and case folding) would not fit
+/// the unique index.
+const KEY_MAX_BYTES: usize = 1_024;
+
+/// `key`, or, past KEY_MAX_BYTES, its start and the SHA-256 of all of it:
+/// still one key per name, so the unique index still decides.
+fn bounded_key(key: String) -> String {
+    use sha2::{Digest, Sha256};
+    if key.len() <= KEY_MAX_BYTES {
+        return key;
+    }
+    let mut end = KEY_MAX_BYTES - 80;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    format!("{}\u{2026}sha256:{digest}", &key[..end])
 }
 
 /// `c`, or the letters of another script it imitates: its Unicode TS 39
@@ -107,7 +129,7 @@ pub(super) fn is_invisible(c: char) -> bool {
 }
 
 /// How many characters of `name` show: what the minimum length counts.
-pub fn visible_chars(name: &str) -> usize {
+pub(super) fn visible_chars(name: &str) -> usize {
     name.chars().filter(|c| !is_invisible(*c)).count()
 }
 
@@ -188,6 +210,21 @@ mod tests {
             normalize_name("Da\u{2063}ta\u{E0020}"),
             normalize_name("Data")
         );
+    }
+
+    #[test]
+    fn long_keys_are_bounded_and_still_tell_names_apart() {
+        let long: String = (0..1_000)
+            .map(|i| char::from_u32(0x20000 + i * 7).unwrap())
+            .collect();
+        let mut other = long.clone();
+        other.pop();
+        other.push('x');
+        let key = normalize_name(&long);
+        assert!(key.len() <= KEY_MAX_BYTES, "{} bytes", key.len());
+        assert_ne!(key, normalize_name(&other));
+        assert_eq!(key, normalize_name(&format!(" {long}\u{200b}")));
+        assert_eq!(normalize_name("Short"), "short");
     }
 
     #[test]
