@@ -138,7 +138,7 @@ mod tests {
     use super::*;
 
     /// Names a reader takes for one another: one key, both ways.
-    pub(crate) const LOOK_ALIKES: &[(&str, &str)] = &[
+    const LOOK_ALIKES: &[(&str, &str)] = &[
         ("Team One", "Team \u{200b} One"),
         ("Team Two", "Team Two \u{200b}"),
         ("TEAM SPACE", "\u{422}\u{415}\u{410}\u{41c} SPACE"), // Cyrillic ТЕАМ
@@ -149,7 +149,7 @@ mod tests {
     ];
 
     /// Names that only resemble each other within one script: distinct.
-    pub(crate) const DIFFERENT: &[(&str, &str)] = &[
+    const DIFFERENT: &[(&str, &str)] = &[
         ("Modern Lab", "Modem Lab"),
         ("Burn Notes", "Bum Notes"),
         ("Office", "0ffice"),
@@ -206,6 +206,19 @@ mod tests {
         assert_eq!(visible_chars("ab\u{200B}\u{200B}"), 2);
         assert_eq!(visible_chars("a\u{2062}b\u{FE0F}\u{E0041}"), 2);
         assert_eq!(visible_chars("Data"), 4);
+        // Every default-ignorable code point, at the ends of its ranges.
+        for c in [
+            '\u{180E}',
+            '\u{2065}',
+            '\u{FFF0}',
+            '\u{FFF8}',
+            '\u{1D173}',
+            '\u{E0000}',
+            '\u{E0FFF}',
+            '\u{16FE4}',
+        ] {
+            assert!(is_invisible(c), "{c:?}");
+        }
         assert_eq!(
             normalize_name("Da\u{2063}ta\u{E0020}"),
             normalize_name("Data")
