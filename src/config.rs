@@ -684,6 +684,7 @@ impl RuleSettings {
             min_chars: self.name_min_chars,
             max_chars: self.name_max_chars,
             require_billing_email: self.require_billing_email,
+            ..NameRules::default()
         })
     }
 }

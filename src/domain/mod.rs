@@ -5,6 +5,7 @@ mod error;
 mod event;
 mod lifecycle;
 mod name;
+mod name_rules;
 mod new_workspace;
 mod organization;
 mod reason;
@@ -17,11 +18,12 @@ pub use lifecycle::{
     parse_etag, validate_access_token, validate_update,
 };
 pub use name::normalize_name;
+pub use name_rules::{NAME_TECHNICAL_MAX_CHARS, NameRules};
 pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, SignIn, WorkspaceCreationPolicy, WorkspaceRole,
 };
 pub use reason::{Reason, UnknownReason};
 pub use workspace::{
-    CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, NameRules, OrganizationSummary,
-    WorkspaceMember, WorkspaceView, parse_id, validate_create,
+    CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, OrganizationSummary, WorkspaceMember,
+    WorkspaceView, parse_id, validate_create,
 };

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+pub(super) use super::name_rules::check_name;
 use super::{
-    DomainError, FieldViolation, Reason, WorkspaceRole, excerpt,
-    name::{is_bidi_control, normalize_name},
+    DomainError, FieldViolation, NameRules, Reason, WorkspaceRole, excerpt, normalize_name,
 };
 
 /// Workspaces created through this API are custom ones (seed 002).
@@ -18,27 +18,6 @@ pub const UPLOAD_METHOD_MANUAL: &str = "MANUAL";
 pub const DESCRIPTION_MAX_CHARS: usize = 1_000;
 /// Longest accepted `request_id`.
 pub const REQUEST_ID_MAX_CHARS: usize = 128;
-
-/// The name bounds and whether a billing email is required: settings,
-/// because the seeds disagree (000: more than 3 characters; 001: 1 to 128
-/// and email required; 002: at most 100).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NameRules {
-    pub min_chars: usize,
-    pub max_chars: usize,
-    pub require_billing_email: bool,
-}
-
-impl Default for NameRules {
-    /// 4 to 100 characters: the rule every seed accepts.
-    fn default() -> Self {
-        Self {
-            min_chars: 4,
-            max_chars: 100,
-            require_billing_email: false,
-        }
-    }
-}
 
 /// CreateWorkspace as a transport hands it over: unchecked text.
 #[derive(Debug, Clone, Default)]
@@ -67,7 +46,7 @@ pub struct DocumentStoreIds {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateWorkspace {
     pub organization_id: Option<Uuid>,
-    /// Trimmed.
+    /// Trimmed, or as sent where the route's rules say so.
     pub name: String,
     pub normalized_name: String,
     pub description: String,
@@ -116,26 +95,10 @@ pub fn validate_create(
 ) -> Result<CreateWorkspace, DomainError> {
     let mut violations = Vec::new();
 
-    let name = input.name.trim();
-    check_name(name, rules, &mut violations);
+    let name = check_name(&input.name, rules, &mut violations);
     check_description(&input.description, &mut violations);
 
-    let email = input.billing_account_email.trim();
-    if email.is_empty() {
-        if rules.require_billing_email {
-            violations.push(FieldViolation::new(
-                "billing_account_email",
-                Reason::BillingAccountEmailRequired,
-                "A billing account email is required.",
-            ));
-        }
-    } else if !is_email(email) {
-        violations.push(FieldViolation::new(
-            "billing_account_email",
-            Reason::InvalidEmail,
-            format!("'{}' is not a valid email address.", excerpt(email)),
-        ));
-    }
+    let email = check_email(&input.billing_account_email, rules, &mut violations);
 
     let organization_id = optional_uuid("organization_id", &input.organization_id, &mut violations);
     let first_member_id = optional_uuid("first_member_id", &input.first_member_id, &mut violations);
@@ -194,45 +157,30 @@ pub fn validate_create(
     })
 }
 
-/// The name rules (check 2): not empty, no control or bidirectional
-/// characters, within `rules`' bounds.
-pub(super) fn check_name(name: &str, rules: &NameRules, violations: &mut Vec<FieldViolation>) {
-    let chars = name.chars().count();
-    // Invisible characters make no name longer to the eye: the minimum
-    // counts what shows (the maximum, what is stored).
-    let visible = super::name::visible_chars(name);
-    if visible == 0 {
+/// The billing email, trimmed: well formed when given, required when
+/// `rules` say so.
+fn check_email<'a>(
+    email: &'a str,
+    rules: &NameRules,
+    violations: &mut Vec<FieldViolation>,
+) -> &'a str {
+    let email = email.trim();
+    if email.is_empty() {
+        if rules.require_billing_email {
+            violations.push(FieldViolation::new(
+                "billing_account_email",
+                Reason::BillingAccountEmailRequired,
+                "A billing account email is required.",
+            ));
+        }
+    } else if !is_email(email) {
         violations.push(FieldViolation::new(
-            "name",
-            Reason::NameRequired,
-            "The name of the workspace must not be empty.",
-        ));
-    } else if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameInvalidCharacters,
-            "The name of the workspace must not contain control or bidirectional formatting characters.",
-        ));
-    } else if visible < rules.min_chars {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameTooShort,
-            format!(
-                "The name of the workspace '{}' must contain more than {} characters. Give your workspace a longer name.",
-                super::excerpt(name),
-                rules.min_chars.saturating_sub(1)
-            ),
-        ));
-    } else if chars > rules.max_chars {
-        violations.push(FieldViolation::new(
-            "name",
-            Reason::NameTooLong,
-            format!(
-                "The name of the workspace must contain at most {} characters. Give your workspace a shorter name.",
-                rules.max_chars
-            ),
+            "billing_account_email",
+            Reason::InvalidEmail,
+            format!("'{}' is not a valid email address.", excerpt(email)),
         ));
     }
+    email
 }
 
 /// The description rules: no control characters but tabs and line breaks,
@@ -384,34 +332,6 @@ mod tests {
         let valid = validate_create(&input("  Data Team  "), &NameRules::default()).unwrap();
         assert_eq!(valid.name, "Data Team");
         assert_eq!(valid.normalized_name, normalize_name("data team"));
-    }
-
-    #[test]
-    fn name_bounds_count_characters_not_bytes() {
-        let rules = NameRules::default();
-        assert_eq!(
-            reasons(validate_create(&input("abc"), &rules)),
-            [Reason::NameTooShort]
-        );
-        assert!(validate_create(&input("äöüß"), &rules).is_ok());
-        assert!(validate_create(&input(&"é".repeat(100)), &rules).is_ok());
-        assert_eq!(
-            reasons(validate_create(&input(&"é".repeat(101)), &rules)),
-            [Reason::NameTooLong]
-        );
-    }
-
-    #[test]
-    fn blank_and_control_character_names_are_refused() {
-        let rules = NameRules::default();
-        assert_eq!(
-            reasons(validate_create(&input("   "), &rules)),
-            [Reason::NameRequired]
-        );
-        assert_eq!(
-            reasons(validate_create(&input("bad\u{7}name"), &rules)),
-            [Reason::NameInvalidCharacters]
-        );
     }
 
     #[test]

@@ -116,7 +116,8 @@ impl Gateway {
                 Dialect::of_route(&rule.method, &rule.path, options.dialects, options.api_v1)
             })
             .collect();
-        let openapi = openapi::document(&rules, &dialects, options.names);
+        let mut openapi = openapi::document(&rules, &dialects, options.names);
+        dialect::state_name_rules(&mut openapi, &rules, &dialects, options.name_rules);
         Ok(Self {
             inner: Arc::new(Inner {
                 authenticator,

@@ -91,6 +91,7 @@ pub fn error(failure: &Failure) -> (StatusCode, Value) {
         };
         let message = match &violation.kind {
             ViolationKind::Missing => "This field is required.".to_owned(),
+            ViolationKind::Null => "This field may not be null.".to_owned(),
             ViolationKind::WrongType(_) => "Not a valid string.".to_owned(),
             ViolationKind::Blank | ViolationKind::TooShort(_) => {
                 "This field may not be blank.".to_owned()

@@ -172,7 +172,7 @@ fn item(violation: &Violation) -> Value {
             "Input should be a valid dictionary or object to extract fields from".to_owned(),
             None,
         ),
-        ViolationKind::WrongType(_) => (
+        ViolationKind::WrongType(_) | ViolationKind::Null => (
             "string_type",
             "Input should be a valid string".to_owned(),
             None,
@@ -182,12 +182,8 @@ fn item(violation: &Violation) -> Value {
             "Extra inputs are not permitted".to_owned(),
             None,
         ),
-        ViolationKind::Blank | ViolationKind::TooShort(_) => {
-            let min = match violation.kind {
-                ViolationKind::TooShort(min) => min,
-                _ => 1,
-            };
-            let plural = if min == 1 { "" } else { "s" };
+        ViolationKind::TooShort(min) => {
+            let plural = if *min == 1 { "" } else { "s" };
             (
                 "string_too_short",
                 format!("String should have at least {min} character{plural}"),
@@ -212,7 +208,9 @@ fn item(violation: &Violation) -> Value {
             ),
             Some(json!({"reason": violation.description})),
         ),
-        ViolationKind::Other(_) => (
+        // A name of whitespace or invisible characters only: the
+        // service's own validator, as pydantic reports one.
+        ViolationKind::Blank | ViolationKind::Other(_) => (
             "value_error",
             format!("Value error, {}", violation.description),
             Some(json!({"error": violation.description})),

@@ -18,6 +18,7 @@
 mod drf;
 mod envelope;
 mod fastapi;
+mod names;
 mod schema;
 
 use axum::{
@@ -35,6 +36,7 @@ use crate::{
     proto,
 };
 
+pub use names::state_name_rules;
 pub use schema::Loc;
 
 /// How a route reads and writes JSON.
@@ -122,33 +124,15 @@ impl Dialect {
         matches!(self, Self::GrpcGateway | Self::Seed002)
     }
 
-    /// The name rules the seed's document states; the configured ones
-    /// where it states none.
-    pub fn name_rules(self, configured: NameRules) -> NameRules {
-        let (min_chars, max_chars, require_billing_email) = match self {
-            Self::GrpcGateway | Self::Seed003 | Self::Seed004 => return configured,
-            // "It must be longer than 3 characters."
-            Self::Seed000 => (4, configured.max_chars, false),
-            // minLength 1, maxLength 128; billingAccountEmail required.
-            Self::Seed001 => (1, 128, true),
-            // maxLength 100, "empty name" refused.
-            Self::Seed002 => (1, 100, false),
-        };
-        NameRules {
-            min_chars,
-            max_chars,
-            require_billing_email,
-        }
-    }
-
     /// The body's fields, in the seed's names, as the request message's
     /// JSON (proto names); or the answer refusing them.
     pub fn request(self, body: Map<String, Value>) -> Result<Map<String, Value>, Failure> {
         schema::read(schema::fields(self), body, self.refuses_unknown_fields())
     }
 
-    /// FastAPI ignores fields its model does not name; Django REST
-    /// framework's seed 002 refuses them.
+    /// FastAPI ignores fields its model does not name and reads `null` as
+    /// a missing optional field; Django REST framework's seed 002 refuses
+    /// both.
     fn refuses_unknown_fields(self) -> bool {
         self == Self::Seed002
     }
@@ -262,6 +246,8 @@ pub struct Violation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ViolationKind {
     Missing,
+    /// `null` where the field takes none (Django REST framework).
+    Null,
     /// Not of the JSON type the field takes: `string` or `object`.
     WrongType(&'static str),
     /// Given, but the seed's API has no such field.

@@ -108,11 +108,7 @@ const SEED_001: &[Field] = &[
         name: "name",
         proto: "name",
         required: true,
-        kind: Kind::String {
-            min_length: Some(1),
-            max_length: Some(128),
-            format: None,
-        },
+        kind: string(),
         description: "Name",
     },
     Field {
@@ -140,12 +136,8 @@ const SEED_002: &[Field] = &[
         name: "name",
         proto: "name",
         required: true,
-        kind: Kind::String {
-            min_length: None,
-            max_length: Some(100),
-            format: None,
-        },
-        description: "The workspace's name: not empty, at most 100 characters.",
+        kind: string(),
+        description: "The workspace's name.",
     },
     Field {
         name: "description",
@@ -202,14 +194,16 @@ pub fn fields(dialect: Dialect) -> &'static [Field] {
 
 /// `body` as the request message's JSON: each field of `fields` under its
 /// proto name when present and of its JSON type; every field at fault
-/// otherwise. Unknown fields are dropped, or refused when `refuse_unknown`.
+/// otherwise. Unknown fields are dropped and `null` strings read as left
+/// out, or, when `strict` (a Django REST framework serializer), both are
+/// refused.
 pub fn read(
     fields: &'static [Field],
     body: Map<String, Value>,
-    refuse_unknown: bool,
+    strict: bool,
 ) -> Result<Map<String, Value>, Failure> {
     let mut violations = Vec::new();
-    let out = read_object(fields, body, refuse_unknown, &[], &mut violations);
+    let out = read_object(fields, body, strict, &[], &mut violations);
     if violations.is_empty() {
         Ok(out)
     } else {
@@ -220,7 +214,7 @@ pub fn read(
 fn read_object(
     fields: &'static [Field],
     mut body: Map<String, Value>,
-    refuse_unknown: bool,
+    strict: bool,
     at: &[String],
     violations: &mut Vec<Violation>,
 ) -> Map<String, Value> {
@@ -233,6 +227,14 @@ fn read_object(
     for field in fields {
         let value = body.remove(field.name);
         match (value, &field.kind) {
+            (Some(Value::Null), Kind::String { .. }) if strict => {
+                violations.push(Violation {
+                    loc: loc(field.name),
+                    kind: ViolationKind::Null,
+                    description: format!("'{}' must not be null.", field.name),
+                    input: Some(Value::Null),
+                });
+            }
             (None, _) | (Some(Value::Null), Kind::String { .. }) if field.required => {
                 violations.push(Violation {
                     loc: loc(field.name),
@@ -254,8 +256,7 @@ fn read_object(
                 });
             }
             (Some(Value::Object(nested)), Kind::NullableObject(inner)) => {
-                let nested =
-                    read_object(inner, nested, refuse_unknown, &loc(field.name), violations);
+                let nested = read_object(inner, nested, strict, &loc(field.name), violations);
                 out.insert(field.proto.to_owned(), Value::Object(nested));
             }
             (Some(other), Kind::NullableObject(_)) => {
@@ -268,7 +269,7 @@ fn read_object(
             }
         }
     }
-    if refuse_unknown {
+    if strict {
         for (name, value) in body {
             // The name is the caller's: an answer quotes its start only.
             let name = crate::domain::excerpt(&name);
@@ -369,81 +370,5 @@ fn echo(value: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn seed_001_reads_camel_case_into_proto_names() {
-        let read = read(
-            SEED_001,
-            object(json!({"name": "W", "billingAccountEmail": "b@x.io", "firstMemberId": null, "extra": 1})),
-            false,
-        )
-        .unwrap();
-        assert_eq!(
-            Value::Object(read),
-            json!({"name": "W", "billing_account_email": "b@x.io"})
-        );
-    }
-
-    #[test]
-    fn every_field_at_fault_is_named() {
-        let failure = read(
-            SEED_000,
-            object(
-                json!({"name": 1234, "file_store_credentials": {"file_store_credentials_id": 5}}),
-            ),
-            false,
-        )
-        .unwrap_err();
-        let locs: Vec<Loc> = failure.violations.iter().map(|v| v.loc.clone()).collect();
-        assert_eq!(
-            locs,
-            vec![
-                vec!["name".to_owned()],
-                vec![
-                    "file_store_credentials".to_owned(),
-                    "file_store_credentials_id".to_owned()
-                ],
-            ]
-        );
-        assert_eq!(
-            failure.violations[0].kind,
-            ViolationKind::WrongType("string")
-        );
-        assert_eq!(failure.violations[0].input, Some(json!(1234)));
-    }
-
-    #[test]
-    fn seed_002_refuses_what_it_does_not_know() {
-        let failure =
-            read(SEED_002, object(json!({"name": "W", "color": "red"})), true).unwrap_err();
-        assert_eq!(failure.violations[0].loc, vec!["color".to_owned()]);
-        assert_eq!(failure.violations[0].kind, ViolationKind::Unsupported);
-    }
-
-    #[test]
-    fn proto_paths_become_the_seeds_names() {
-        assert_eq!(
-            dialect_loc(SEED_001, "billing_account_email"),
-            vec!["billingAccountEmail"]
-        );
-        assert_eq!(
-            dialect_loc(
-                SEED_000,
-                "document_store_credentials.pipeline_document_store_credentials_id"
-            ),
-            vec![
-                "document_store_credentials",
-                "pipeline_document_store_credentials_id"
-            ]
-        );
-    }
-}
+#[path = "schema_tests.rs"]
+mod tests;
