@@ -5,7 +5,7 @@
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::{Dialect, Failure, ViolationKind, time};
+use super::model::{Dialect, Failure, ViolationKind, time};
 use crate::proto;
 
 /// StandardWorkspaceV3DetailsResponse. `id` is the workspace's UUID (the

@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use tonic::Code;
 
-use super::{Dialect, Failure, ViolationKind, time};
+use super::model::{Dialect, Failure, ViolationKind, time};
 use crate::{
     domain::{Caller, Reason},
     proto,

@@ -6,7 +6,7 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Dialect, Failure, Violation, ViolationKind, role_001, time};
+use super::model::{Dialect, Failure, Violation, ViolationKind, role_001, time};
 use crate::proto;
 
 /// Seed 000's 201: the workspace with the proto (snake_case) names; its

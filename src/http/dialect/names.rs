@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::Dialect;
+use super::model::Dialect;
 use crate::{
     domain::{NAME_TECHNICAL_MAX_CHARS, NameRules},
     http::rules::HttpRule,

@@ -5,10 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Dialect, Failure, Violation, ViolationKind};
-
-/// A field's path in a dialect's names, outermost first.
-pub type Loc = Vec<String>;
+use super::model::{Dialect, Failure, Loc, Violation, ViolationKind};
 
 /// One field of a seed's request body.
 pub struct Field {
