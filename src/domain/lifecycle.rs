@@ -2,7 +2,6 @@
 //! (AIP-154), access tokens.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::{
     DomainError, FieldViolation, NameRules, Reason, normalize_name,
@@ -124,18 +123,6 @@ pub fn parse_etag(etag: &str) -> Result<Option<i64>, FieldViolation> {
                 "etag must be one this service returned (a workspace's etag).",
             )
         })
-}
-
-/// An access token as memberships and listings show it: never its secret.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AccessTokenView {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub name: String,
-    /// SHA-256 of the secret, hex.
-    pub hash: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The latest time every encoding of a reply can carry: RFC 3339 (JSON,

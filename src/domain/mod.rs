@@ -9,13 +9,14 @@ mod name_rules;
 mod new_workspace;
 mod organization;
 mod reason;
+mod views;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, bounded, excerpt};
 pub use event::EventKind;
 pub use lifecycle::{
-    AccessTokenView, UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, latest_time,
-    parse_etag, validate_access_token, validate_update,
+    UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, latest_time, parse_etag,
+    validate_access_token, validate_update,
 };
 pub use name::normalize_name;
 pub use name_rules::{NAME_TECHNICAL_MAX_CHARS, NameRules};
@@ -23,7 +24,7 @@ pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, SignIn, WorkspaceCreationPolicy, WorkspaceRole,
 };
 pub use reason::{Reason, UnknownReason};
+pub use views::{AccessTokenView, OrganizationSummary, WorkspaceMember, WorkspaceView};
 pub use workspace::{
-    CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, OrganizationSummary, WorkspaceMember,
-    WorkspaceView, parse_id, validate_create,
+    CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, parse_id, validate_create,
 };

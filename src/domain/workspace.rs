@@ -1,14 +1,11 @@
 //! Workspaces: the CreateWorkspace request and its field rules (check 2),
 //! and the workspace as callers see it.
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub(super) use super::name_rules::check_name;
-use super::{
-    DomainError, FieldViolation, NameRules, Reason, WorkspaceRole, excerpt, normalize_name,
-};
+use super::{DomainError, FieldViolation, NameRules, Reason, excerpt, normalize_name};
 
 /// Workspaces created through this API are custom ones (seed 002).
 pub const WORKSPACE_TYPE_CUSTOM: &str = "CUSTOM";
@@ -259,52 +256,6 @@ fn is_email(email: &str) -> bool {
         && domain
             .split('.')
             .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
-}
-
-/// The organization a workspace belongs to (seed 004).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrganizationSummary {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-}
-
-/// A member of a workspace (seed 001's memberships).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkspaceMember {
-    /// `None` in a `validate_only` preview.
-    pub id: Option<Uuid>,
-    pub user_id: Uuid,
-    pub role: WorkspaceRole,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// The member's workspace access tokens (seed 001's `accessTokens`).
-    pub access_tokens: Vec<super::AccessTokenView>,
-}
-
-/// A workspace as a caller sees it: the union of the seeds' responses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkspaceView {
-    /// `None` in a `validate_only` preview.
-    pub id: Option<Uuid>,
-    pub name: String,
-    pub description: String,
-    pub organization: OrganizationSummary,
-    pub workspace_type: String,
-    pub document_upload_method: String,
-    /// The caller's role; `None` when it sees the workspace as an
-    /// organization OWNER or ADMIN without being a member.
-    pub user_role: Option<WorkspaceRole>,
-    pub members: Vec<WorkspaceMember>,
-    pub billing_account_email: String,
-    pub document_store: Option<DocumentStoreIds>,
-    pub file_store: Option<Uuid>,
-    pub used_storage: f64,
-    pub files_count: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Counts the workspace's changes (its etag); 0 in a preview.
-    pub revision: i64,
 }
 
 #[cfg(test)]

@@ -1,0 +1,65 @@
+//! The read models: a workspace, its organization, its members and their
+//! access tokens, as callers are shown them.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{WorkspaceRole, workspace::DocumentStoreIds};
+
+/// The organization a workspace belongs to (seed 004).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+/// A member of a workspace (seed 001's memberships).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceMember {
+    /// `None` in a `validate_only` preview.
+    pub id: Option<Uuid>,
+    pub user_id: Uuid,
+    pub role: WorkspaceRole,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The member's workspace access tokens (seed 001's `accessTokens`).
+    pub access_tokens: Vec<AccessTokenView>,
+}
+
+/// A workspace as a caller sees it: the union of the seeds' responses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceView {
+    /// `None` in a `validate_only` preview.
+    pub id: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub organization: OrganizationSummary,
+    pub workspace_type: String,
+    pub document_upload_method: String,
+    /// The caller's role; `None` when it sees the workspace as an
+    /// organization OWNER or ADMIN without being a member.
+    pub user_role: Option<WorkspaceRole>,
+    pub members: Vec<WorkspaceMember>,
+    pub billing_account_email: String,
+    pub document_store: Option<DocumentStoreIds>,
+    pub file_store: Option<Uuid>,
+    pub used_storage: f64,
+    pub files_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Counts the workspace's changes (its etag); 0 in a preview.
+    pub revision: i64,
+}
+
+/// An access token as memberships and listings show it: never its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessTokenView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    /// SHA-256 of the secret, hex.
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
