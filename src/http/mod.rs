@@ -252,17 +252,7 @@ impl Gateway {
         // not parse), runs from here: authentication and the call share it.
         let deadline = CallDeadline::of(metadata.get("grpc-timeout"), self.inner.max_call_duration)
             .ok_or_else(errors::invalid_timeout)?;
-        // An Idempotency-Key that is not visible ASCII is refused, not
-        // dropped (a retry would create again).
-        let idempotency_key = match request.headers().get("idempotency-key") {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| errors::invalid_idempotency_key())?
-                    .to_owned(),
-            ),
-        };
+        let idempotency_key = idempotency_key(request.headers())?;
         // Check 1 before the body: without valid credentials the answer is
         // 401 and not a byte of the body is read. As on the gRPC port: within
         // the call's deadline, and UNAVAILABLE at once in an outage.
@@ -274,24 +264,7 @@ impl Gateway {
             deadline.0,
         )
         .await?;
-        let body = if rule.body.is_empty() {
-            None
-        } else {
-            let format = if dialect.is_seed() {
-                BodyFormat::Seed {
-                    forms: dialect.reads_forms(),
-                }
-            } else {
-                BodyFormat::Gateway
-            };
-            let fields =
-                read::read_fields(rule, request, self.inner.max_body_bytes, format).await?;
-            if dialect.is_seed() {
-                Some(dialect.request(fields).map_err(Refusal::Invalid)?)
-            } else {
-                Some(fields)
-            }
-        };
+        let body = read_body(rule, dialect, request, self.inner.max_body_bytes).await?;
         let mut message = body::request_message(rule, body, &path, &query)?;
         if let Some(key) = idempotency_key {
             set_if_empty(&mut message, "request_id", &key);
@@ -328,6 +301,46 @@ impl Gateway {
         response.headers_mut().extend(reply_headers);
         Ok(response)
     }
+}
+
+/// The request's body as JSON fields, as its dialect reads it (a seed's
+/// names turned into the RPC's); none for a route without a body.
+async fn read_body(
+    rule: &HttpRule,
+    dialect: Dialect,
+    request: Request,
+    max_body_bytes: usize,
+) -> Result<Option<serde_json::Map<String, Value>>, Refusal> {
+    if rule.body.is_empty() {
+        return Ok(None);
+    }
+    let format = if dialect.is_seed() {
+        BodyFormat::Seed {
+            forms: dialect.reads_forms(),
+        }
+    } else {
+        BodyFormat::Gateway
+    };
+    let fields = read::read_fields(rule, request, max_body_bytes, format).await?;
+    if dialect.is_seed() {
+        Ok(Some(dialect.request(fields).map_err(Refusal::Invalid)?))
+    } else {
+        Ok(Some(fields))
+    }
+}
+
+/// The `Idempotency-Key` header: one that is not visible ASCII is refused,
+/// not dropped (a retry would create again).
+fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<String>, tonic::Status> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| errors::invalid_idempotency_key())
+        })
+        .transpose()
 }
 
 /// A seed route's answer to its RPC's reply (a Workspace).
