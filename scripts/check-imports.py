@@ -145,7 +145,7 @@ class Crate:
             paths = []
             for tree in re.findall(r"\buse\s+([^;]+);", text):
                 paths += expand_tree(tree)
-            paths += re.findall(r"(?<![\w:])\w+(?:::\w+)+", text)
+            paths += re.findall(r"(?<![\w:])\w+(?:::\w+)+(?!\w)(?!::\{)", text)
             for named in paths:
                 segments = [s for s in named.split("::") if s]
                 if not segments:
