@@ -11,7 +11,7 @@ mod reason;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, bounded, excerpt};
-pub use event::EventKind;
+pub use event::{EVENT_MEMBERSHIPS, EVENT_PAYLOAD_LIMIT, EventKind};
 pub use lifecycle::{
     AccessTokenView, UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, latest_time,
     parse_etag, validate_access_token, validate_update,
