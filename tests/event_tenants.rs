@@ -273,7 +273,11 @@ async fn an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_co
         assert!(line.contains("sequence=1"), "{line}");
         assert!(line.contains("message size exceeds maximum"), "{line}");
     }
+    // Rounds pass: the parked events are not read or tried again (parked
+    // again, their `parked_at` would move), the later events wait.
+    let before = app.storage.parked_events().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.storage.parked_events().await.unwrap(), before);
     assert_eq!(
         nats.events(STREAM, 1).await.len(),
         1,

@@ -232,3 +232,25 @@ impl Pause {
         self.until = tokio::time::Instant::now() + self.current;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_rounds_pause_longer_up_to_a_bound_and_a_good_round_ends_the_pause() {
+        let every = Duration::from_millis(200);
+        let mut pause = Pause::new(every);
+        assert!(pause.over());
+        let mut pauses = Vec::new();
+        for _ in 0..7 {
+            pause.after(true);
+            pauses.push(pause.current.as_millis());
+        }
+        assert_eq!(pauses, [200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+        assert!(!pause.over());
+        pause.after(false);
+        assert_eq!(pause.current, Duration::ZERO);
+        assert!(pause.over());
+    }
+}
