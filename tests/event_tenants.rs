@@ -171,8 +171,17 @@ async fn a_token_flood_does_not_stop_another_organizations_events(backend: Backe
             .all(|m| m.access_tokens.is_empty())
     );
     assert!(token_event.access_token.unwrap().hash.is_empty());
-    // No event in the outbox is over the limit.
+    // No event in the outbox is over the limit or carries a token hash.
     for row in all_events(app.storage.connection()).await.unwrap() {
+        let event = WorkspaceEvent::decode(row.payload.as_slice()).unwrap();
+        let snapshot = event.workspace.unwrap_or_default();
+        assert!(
+            snapshot
+                .memberships
+                .iter()
+                .all(|m| m.access_tokens.is_empty())
+        );
+        assert!(event.access_token.unwrap_or_default().hash.is_empty());
         assert!(
             row.payload.len() <= EVENT_PAYLOAD_LIMIT,
             "{} bytes",
