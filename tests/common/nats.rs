@@ -9,7 +9,9 @@ use std::{
 };
 
 use async_nats::jetstream;
-use workspace_service::proto::WorkspaceEvent;
+use workspace_service::{proto::WorkspaceEvent, storage::all_events};
+
+use super::{Backend, TestApp, spawn_app_with};
 
 pub struct Nats {
     child: Option<Child>,
@@ -180,4 +182,28 @@ pub struct StoredEvent {
     /// Every header, by name (the first value of each).
     pub headers: std::collections::HashMap<String, String>,
     pub payload: Vec<u8>,
+}
+
+/// The service on a fresh `backend` database, relaying to `nats` every
+/// 50 ms.
+pub async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<TestApp> {
+    let url = nats.url();
+    spawn_app_with(backend, move |s| {
+        s.events.nats_url = Some(url);
+        s.events.relay_interval_ms = 50;
+        s.server.max_concurrent_calls_per_organization = 1_000;
+    })
+    .await
+}
+
+/// Waits until the outbox has nothing unsent.
+pub async fn drained(app: &TestApp) {
+    for _ in 0..300 {
+        let events = all_events(app.storage.connection()).await.unwrap();
+        if events.iter().all(|e| e.sent_at.is_some()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the outbox did not drain");
 }
