@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -46,8 +46,23 @@ impl RelayRound {
 ///
 /// The organizations that wait are found by skipping through the partial
 /// index `ix_events_unsent` (one probe per organization, whatever its
-/// backlog); the same SQL runs on PostgreSQL and SQLite.
-fn fair_batch(limit: u64) -> String {
+/// backlog); each one's events are then an index range of at most `limit`
+/// (PostgreSQL: a LATERAL subquery; SQLite: a range join), and only the
+/// chosen events' rows are read whole.
+fn fair_batch(backend: DbBackend, limit: u64) -> String {
+    let per_organization = match backend {
+        DbBackend::Postgres => format!(
+            "FROM heads h CROSS JOIN LATERAL ( \
+                 SELECT e.id, e.sequence, e.occurred_at FROM events e \
+                 WHERE e.organization_id = h.organization_id AND e.sent_at IS NULL \
+                 ORDER BY e.sequence LIMIT {limit}) e"
+        ),
+        _ => format!(
+            "FROM heads h JOIN events e ON e.organization_id = h.organization_id \
+             AND e.sent_at IS NULL AND e.sequence >= h.first \
+             AND e.sequence < h.first + {limit}"
+        ),
+    };
     format!(
         "WITH RECURSIVE waiting(organization_id) AS ( \
              SELECT (SELECT organization_id FROM events WHERE sent_at IS NULL \
@@ -65,11 +80,12 @@ fn fair_batch(limit: u64) -> String {
              WHERE w.organization_id IS NOT NULL AND NOT EXISTS ( \
                  SELECT 1 FROM events p \
                  WHERE p.organization_id = w.organization_id AND p.parked_at IS NOT NULL) \
+         ), batch AS ( \
+             SELECT e.id, e.sequence - h.first AS turn, e.occurred_at {per_organization} \
+             ORDER BY turn, e.occurred_at LIMIT {limit} \
          ) \
-         SELECT e.* FROM heads h JOIN events e ON e.organization_id = h.organization_id \
-         WHERE e.sent_at IS NULL AND e.sequence >= h.first AND e.sequence < h.first + {limit} \
-         ORDER BY e.sequence - h.first, e.occurred_at \
-         LIMIT {limit}"
+         SELECT events.* FROM batch JOIN events ON events.id = batch.id \
+         ORDER BY batch.turn, batch.occurred_at"
     )
 }
 
@@ -105,8 +121,8 @@ impl Storage {
         limit: u64,
     ) -> Result<Vec<PendingEvent>, DbErr> {
         let backend = self.db.get_database_backend();
-        let query =
-            event::Entity::find().from_raw_sql(Statement::from_string(backend, fair_batch(limit)));
+        let query = event::Entity::find()
+            .from_raw_sql(Statement::from_string(backend, fair_batch(backend, limit)));
         let rows = match &round.txn {
             Some(txn) => query.all(txn).await?,
             None => query.all(&self.db).await?,
