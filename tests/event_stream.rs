@@ -7,10 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Backend, PlanSpec,
+    Backend, PlanSpec, authed,
     nats::{Nats, app_with_nats, drained},
     process::ServiceProcess,
     spawn_app_with,
+};
+
+use workspace_service::proto::{
+    CreateWorkspaceRequest, workspace_service_client::WorkspaceServiceClient,
 };
 
 const STREAM: &str = "WORKSPACE_EVENTS";
@@ -125,4 +129,58 @@ async fn a_deleted_stream_is_created_again_within_a_round(backend: Backend) {
     drained(&app).await;
     let events = nats.events(STREAM, 3).await;
     assert_eq!(events.len(), 3, "the re-created stream holds what waited");
+}
+
+/// An event a stream made in advance refuses (over its `max_msg_size`) is
+/// parked: an ERROR log line names it and NATS's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_the_stream_refuses_is_parked_with_an_error_log_line() {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    nats.jetstream()
+        .await
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: STREAM.into(),
+            subjects: vec!["workspace.events.>".into()],
+            max_message_size: 2_048,
+            max_age: Duration::from_secs(86_400),
+            duplicate_window: Duration::from_secs(3_600),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let url = nats.url();
+    let service = ServiceProcess::start(&[
+        ("NATS_URL", url.as_str()),
+        ("EVENTS_RELAY_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let mut grpc = WorkspaceServiceClient::new(service.channel().await);
+    let request = CreateWorkspaceRequest {
+        name: "Too large".into(),
+        description: "\u{20AC}".repeat(1_000),
+        ..Default::default()
+    };
+    let id = grpc
+        .create_workspace(authed(&service.token, request))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let parked = |logs: &[String]| {
+        logs.iter().any(|line| {
+            line.contains("\"level\":\"ERROR\"")
+                && line.contains("event parked: NATS refuses it")
+                && line.contains("message size exceeds maximum")
+        })
+    };
+    for _ in 0..100 {
+        if parked(&service.logs()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(parked(&service.logs()), "{}", service.logs().join("\n"));
+    assert!(!id.is_empty(), "the change itself committed");
 }
