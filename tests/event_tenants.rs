@@ -14,12 +14,15 @@ use std::{
 
 use async_nats::jetstream;
 use chrono::Utc;
-use futures::StreamExt;
 use prost::Message;
 use sea_orm::{EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
-use common::{Backend, Org, PlanSpec, TestApp, authed, nats::Nats, spawn_app_with};
+use common::{
+    Backend, Org, PlanSpec, TestApp, authed,
+    nats::{Nats, next_event, subscribe},
+    spawn_app_with,
+};
 use workspace_service::{
     domain::EVENT_PAYLOAD_LIMIT,
     proto::{
@@ -54,29 +57,6 @@ async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<(TestApp, String
     Some((app, database_url))
 }
 
-/// The next event on `subscriber` (core NATS sees what JetStream stores),
-/// within `within`.
-async fn next_event(
-    subscriber: &mut async_nats::Subscriber,
-    within: Duration,
-) -> Option<WorkspaceEvent> {
-    let message = tokio::time::timeout(within, subscriber.next())
-        .await
-        .ok()??;
-    Some(WorkspaceEvent::decode(message.payload.as_ref()).unwrap())
-}
-
-/// Organization `org`'s events as they are published, from now on.
-async fn subscribe(nats: &Nats, org: Uuid) -> async_nats::Subscriber {
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let subscriber = client
-        .subscribe(format!("workspace.events.{org}.>"))
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    subscriber
-}
-
 async fn create(app: &TestApp, org: &Org, name: &str, description: &str) -> String {
     let mut grpc = WorkspaceServiceClient::new(app.channel().await);
     let request = CreateWorkspaceRequest {
@@ -104,25 +84,17 @@ async fn attacker_and_victim(app: &TestApp) -> (Org, Org) {
     }
 }
 
-async fn a_token_flood_does_not_stop_another_organizations_events(backend: Backend) {
-    let Some(nats) = Nats::started() else {
-        return;
-    };
-    let Some((app, _)) = app_with_nats(backend, &nats).await else {
-        return;
-    };
-    let (attacker, victim) = attacker_and_victim(&app).await;
-    let workspace = create(&app, &attacker, "Flooded", "").await;
-    // 2,600 tokens with 100-character names (1.1 MB in one event before
-    // issue 26, over NATS's 1 MiB max_payload), written as a flood of
-    // CreateWorkspaceAccessToken calls would leave them.
-    let workspace_id = Uuid::parse_str(&workspace).unwrap();
-    let tokens: Vec<_> = (0..2_600)
+/// `count` tokens of `user` with 100-character names on `workspace`,
+/// written as a flood of CreateWorkspaceAccessToken calls would leave
+/// them.
+async fn flood(app: &TestApp, workspace: &str, user: Uuid, count: usize) {
+    let workspace_id = Uuid::parse_str(workspace).unwrap();
+    let tokens: Vec<_> = (0..count)
         .map(|_| {
             workspace_access_token::Model {
                 id: Uuid::now_v7(),
                 workspace_id,
-                user_id: attacker.owner.id,
+                user_id: user,
                 name: "\u{FDFA}".repeat(100),
                 token_hash: Uuid::new_v4().simple().to_string().repeat(2),
                 created_at: Utc::now(),
@@ -138,6 +110,20 @@ async fn a_token_flood_does_not_stop_another_organizations_events(backend: Backe
             .await
             .unwrap();
     }
+}
+
+async fn a_token_flood_does_not_stop_another_organizations_events(backend: Backend) {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    let Some((app, _)) = app_with_nats(backend, &nats).await else {
+        return;
+    };
+    let (attacker, victim) = attacker_and_victim(&app).await;
+    let workspace = create(&app, &attacker, "Flooded", "").await;
+    // 2,600 tokens with 100-character names (1.1 MB in one event before
+    // issue 26, over NATS's 1 MiB max_payload).
+    flood(&app, &workspace, attacker.owner.id, 2_600).await;
     let mut victims = subscribe(&nats, victim.id).await;
     let mut grpc = WorkspaceServiceClient::new(app.channel().await);
     let request = CreateWorkspaceAccessTokenRequest {
@@ -242,6 +228,23 @@ async fn parked(app: &TestApp, count: usize) -> Vec<(Uuid, Uuid)> {
     }
 }
 
+/// Each of `parked` is a line of `admin events parked`'s `listed`, with
+/// its organization, its place and NATS's reason.
+fn assert_listed(listed: &str, parked: &[(Uuid, Uuid)]) {
+    for (organization, id) in parked {
+        let line = listed
+            .lines()
+            .find(|line| line.starts_with(&id.to_string()))
+            .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+        assert!(
+            line.contains(&format!("organization={organization}")),
+            "{line}"
+        );
+        assert!(line.contains("sequence=1"), "{line}");
+        assert!(line.contains("message size exceeds maximum"), "{line}");
+    }
+}
+
 async fn an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_command(
     backend: Backend,
 ) {
@@ -269,19 +272,7 @@ async fn an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_co
     let parked = parked(&app, 2).await;
     let stored = nats.events(STREAM, 1).await;
     assert_eq!(stored[0].event.organization_id, victim.id.to_string());
-    let listed = admin_events(&database_url, &["parked"]);
-    for (organization, id) in &parked {
-        let line = listed
-            .lines()
-            .find(|line| line.starts_with(&id.to_string()))
-            .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
-        assert!(
-            line.contains(&format!("organization={organization}")),
-            "{line}"
-        );
-        assert!(line.contains("sequence=1"), "{line}");
-        assert!(line.contains("message size exceeds maximum"), "{line}");
-    }
+    assert_listed(&admin_events(&database_url, &["parked"]), &parked);
     // Rounds pass: the parked events are not read or tried again (parked
     // again, their `parked_at` would move), the later events wait.
     let before = app.storage.parked_events().await.unwrap();

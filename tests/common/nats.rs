@@ -9,6 +9,9 @@ use std::{
 };
 
 use async_nats::jetstream;
+use futures::StreamExt;
+use prost::Message;
+use uuid::Uuid;
 use workspace_service::{proto::WorkspaceEvent, storage::all_events};
 
 use super::{Backend, TestApp, spawn_app_with};
@@ -206,4 +209,27 @@ pub async fn drained(app: &TestApp) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the outbox did not drain");
+}
+
+/// The next event on `subscriber` (core NATS sees what JetStream stores),
+/// within `within`.
+pub async fn next_event(
+    subscriber: &mut async_nats::Subscriber,
+    within: Duration,
+) -> Option<WorkspaceEvent> {
+    let message = tokio::time::timeout(within, subscriber.next())
+        .await
+        .ok()??;
+    Some(WorkspaceEvent::decode(message.payload.as_ref()).unwrap())
+}
+
+/// Organization `org`'s events as they are published, from now on.
+pub async fn subscribe(nats: &Nats, org: Uuid) -> async_nats::Subscriber {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let subscriber = client
+        .subscribe(format!("workspace.events.{org}.>"))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    subscriber
 }
