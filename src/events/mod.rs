@@ -169,7 +169,7 @@ pub async fn relay(storage: Storage, settings: EventSettings, metrics: Metrics) 
                     continue;
                 }
                 match publisher.round(&storage, &instruments).await {
-                    Ok(round) => pause.after(round.failed),
+                    Ok(failed) => pause.after(failed),
                     Err(err) => {
                         tracing::warn!(error = format!("{err:#}"), "relaying events");
                         pause.after(true);

@@ -40,15 +40,6 @@ enum Failure {
     Passing(anyhow::Error),
 }
 
-/// What a round did.
-#[derive(Debug, Default)]
-pub(super) struct Round {
-    pub sent: usize,
-    pub parked: usize,
-    /// The round ended on a failure that may pass.
-    pub failed: bool,
-}
-
 impl Publisher {
     pub(super) fn new(client: async_nats::Client, settings: &EventSettings) -> Self {
         let mut jetstream = jetstream::new(client);
@@ -80,20 +71,21 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes a fair batch of what waits (one relay at a time).
+    /// Publishes a fair batch of what waits (one relay at a time); true
+    /// when the round ended on a failure that may pass.
     pub(super) async fn round(
         &mut self,
         storage: &Storage,
         metrics: &RelayMetrics,
-    ) -> anyhow::Result<Round> {
+    ) -> anyhow::Result<bool> {
         if !self.ready {
             self.ensure_stream().await?;
             self.ready = true;
         }
         let Some(relay_round) = storage.begin_relay().await? else {
-            return Ok(Round::default());
+            return Ok(false);
         };
-        let mut round = Round::default();
+        let mut failed = false;
         let mut sent = Vec::new();
         // Organizations whose first unsent event of the batch was parked:
         // their later events wait, in order.
@@ -119,7 +111,6 @@ impl Publisher {
                     storage.park_event(&relay_round, event.id, &reason).await?;
                     metrics.parked.add(1, &kind);
                     held.insert(event.organization_id);
-                    round.parked += 1;
                 }
                 Err(Failure::Passing(err)) => {
                     tracing::warn!(error = format!("{err:#}"), event = %event.id, "publishing an event");
@@ -128,15 +119,14 @@ impl Publisher {
                     }
                     // The rest waits for the next round, in order: NATS
                     // being away costs one acknowledgement timeout a round.
-                    round.failed = true;
+                    failed = true;
                     break;
                 }
             }
         }
-        round.sent = sent.len();
         storage.mark_sent(&relay_round, sent).await?;
         relay_round.finish().await?;
-        Ok(round)
+        Ok(failed)
     }
 
     /// One event, acknowledged by JetStream.
