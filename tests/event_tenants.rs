@@ -273,6 +273,21 @@ async fn an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_co
     let stored = nats.events(STREAM, 1).await;
     assert_eq!(stored[0].event.organization_id, victim.id.to_string());
     assert_listed(&admin_events(&database_url, &["parked"]), &parked);
+    // Counted by type on /metrics.
+    let metrics = reqwest::get(format!("http://{}/metrics", app.http_addr.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = metrics.lines().find(|line| {
+        line.starts_with("workspace_service_events_parked_total")
+            && line.contains("type=\"workspace.created\"")
+    });
+    assert!(
+        counted.is_some_and(|line| line.ends_with(" 2")),
+        "{metrics}"
+    );
     // Rounds pass: the parked events are not read or tried again (parked
     // again, their `parked_at` would move), the later events wait.
     let before = app.storage.parked_events().await.unwrap();
