@@ -20,8 +20,7 @@ use uuid::Uuid;
 
 use common::{
     Backend, Org, PlanSpec, TestApp, authed,
-    nats::{Nats, next_event, subscribe},
-    spawn_app_with,
+    nats::{Nats, app_with_nats_at, next_event, subscribe},
 };
 use workspace_service::{
     domain::EVENT_PAYLOAD_LIMIT,
@@ -42,20 +41,6 @@ on_both_databases!(
     an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_command,
     a_backlog_of_thousands_does_not_delay_another_organizations_event_past_a_round,
 );
-
-/// The service relaying to `nats` every 50 ms, and its database's URL.
-async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<(TestApp, String)> {
-    let nats_url = nats.url();
-    let mut database_url = String::new();
-    let app = spawn_app_with(backend, |s| {
-        s.events.nats_url = Some(nats_url);
-        s.events.relay_interval_ms = 50;
-        s.server.max_concurrent_calls_per_organization = 1_000;
-        database_url = s.database.url.expose().to_owned();
-    })
-    .await?;
-    Some((app, database_url))
-}
 
 async fn create(app: &TestApp, org: &Org, name: &str, description: &str) -> String {
     let mut grpc = WorkspaceServiceClient::new(app.channel().await);
@@ -116,7 +101,7 @@ async fn a_token_flood_does_not_stop_another_organizations_events(backend: Backe
     let Some(nats) = Nats::started() else {
         return;
     };
-    let Some((app, _)) = app_with_nats(backend, &nats).await else {
+    let Some((app, _)) = app_with_nats_at(backend, &nats).await else {
         return;
     };
     let (attacker, victim) = attacker_and_victim(&app).await;
@@ -255,7 +240,7 @@ async fn an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_co
     // 1,000-character description of 3-byte characters is refused, a
     // plain one is not.
     stream_with_max_message_size(&nats, 2_048).await;
-    let Some((app, database_url)) = app_with_nats(backend, &nats).await else {
+    let Some((app, database_url)) = app_with_nats_at(backend, &nats).await else {
         return;
     };
     let (retried, victim) = attacker_and_victim(&app).await;
@@ -374,7 +359,7 @@ async fn a_backlog_of_thousands_does_not_delay_another_organizations_event_past_
     let Some(nats) = Nats::started() else {
         return;
     };
-    let Some((app, _)) = app_with_nats(backend, &nats).await else {
+    let Some((app, _)) = app_with_nats_at(backend, &nats).await else {
         return;
     };
     let victim = app.organization(PlanSpec::default()).await;

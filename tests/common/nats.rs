@@ -190,13 +190,21 @@ pub struct StoredEvent {
 /// The service on a fresh `backend` database, relaying to `nats` every
 /// 50 ms.
 pub async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<TestApp> {
-    let url = nats.url();
-    spawn_app_with(backend, move |s| {
-        s.events.nats_url = Some(url);
+    Some(app_with_nats_at(backend, nats).await?.0)
+}
+
+/// `app_with_nats`, and its database's URL (for the admin command line).
+pub async fn app_with_nats_at(backend: Backend, nats: &Nats) -> Option<(TestApp, String)> {
+    let nats_url = nats.url();
+    let mut database_url = String::new();
+    let app = spawn_app_with(backend, |s| {
+        s.events.nats_url = Some(nats_url);
         s.events.relay_interval_ms = 50;
         s.server.max_concurrent_calls_per_organization = 1_000;
+        database_url = s.database.url.expose().to_owned();
     })
-    .await
+    .await?;
+    Some((app, database_url))
 }
 
 /// Waits until the outbox has nothing unsent.
