@@ -72,14 +72,14 @@ fn fair_batch(backend: DbBackend, limit: u64) -> String {
                      WHERE e.sent_at IS NULL AND e.organization_id > w.organization_id \
                      ORDER BY e.organization_id LIMIT 1) \
              FROM waiting w WHERE w.organization_id IS NOT NULL \
-         ), heads AS ( \
+         ), heads AS MATERIALIZED ( \
              SELECT w.organization_id, \
-                    (SELECT MIN(e.sequence) FROM events e \
-                     WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL) AS first \
+                    (SELECT e.sequence FROM events e \
+                     WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
+                     ORDER BY e.sequence LIMIT 1) AS first \
              FROM waiting w \
-             WHERE w.organization_id IS NOT NULL AND NOT EXISTS ( \
-                 SELECT 1 FROM events p \
-                 WHERE p.organization_id = w.organization_id AND p.parked_at IS NOT NULL) \
+             WHERE w.organization_id IS NOT NULL AND w.organization_id NOT IN ( \
+                 SELECT p.organization_id FROM events p WHERE p.parked_at IS NOT NULL) \
          ), batch AS ( \
              SELECT e.id, e.sequence - h.first AS turn, e.occurred_at {per_organization} \
              ORDER BY turn, e.occurred_at LIMIT {limit} \
