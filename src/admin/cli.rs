@@ -45,6 +45,31 @@ pub enum AdminCommand {
     /// rest).
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// Events the relay parked because NATS refuses them (too large):
+    /// their organization's later events wait until each is retried or
+    /// dropped.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List the parked events, one a line: id, organization, sequence,
+    /// type, size, when and why they were parked.
+    Parked,
+    /// Give a parked event back to the relay: its next round publishes it
+    /// (parked again if NATS still refuses it), then the organization's
+    /// later events.
+    Retry {
+        #[arg(long)]
+        id: String,
+    },
+    /// Delete a parked event, never published: the organization's later
+    /// events go on, and consumers see a gap in its `sequence`.
+    Drop {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

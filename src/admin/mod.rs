@@ -5,6 +5,7 @@
 //! - `cli.rs`: the command tree; `run` here carries it out.
 //! - `bootstrap.rs`: the idempotent bootstrap file.
 //! - `demo.rs`: the demo organization seeded at start on SQLite.
+//! - `events.rs`: parked events, retried or dropped.
 //!
 //! Every `create` prints the new id (or the secret) as the last line of its
 //! stdout, so scripts can capture it; logs go to stderr.
@@ -12,6 +13,7 @@
 mod bootstrap;
 mod cli;
 mod demo;
+mod events;
 
 use std::fs;
 
@@ -24,8 +26,8 @@ pub use bootstrap::{
     BootstrapOrganization, BootstrapPlan, BootstrapSession, BootstrapUser, apply_bootstrap,
 };
 pub use cli::{
-    AdminArgs, AdminCommand, CredentialsCommand, MemberCommand, OrgCommand, PlanCommand,
-    SessionCommand, TokenCommand, UserCommand, WorkspaceCommand,
+    AdminArgs, AdminCommand, CredentialsCommand, EventsCommand, MemberCommand, OrgCommand,
+    PlanCommand, SessionCommand, TokenCommand, UserCommand, WorkspaceCommand,
 };
 pub use demo::{DEMO_OWNER, DEMO_SLUG, seed_demo};
 
@@ -196,6 +198,7 @@ pub async fn run(storage: &Storage, args: AdminArgs) -> anyhow::Result<()> {
             let user = resolve_user(storage, &user).await?;
             create_session(storage, user, None, Duration::hours(ttl_hours)).await?
         }
+        AdminCommand::Events(command) => events::run(storage, command).await?,
     };
     println!("{answer}");
     Ok(())

@@ -44,3 +44,16 @@ impl EventKind {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
+
+/// Most bytes an event's payload (the encoded `WorkspaceEvent`) may have:
+/// far below NATS's default `max_payload` (1 MiB), with room for the
+/// CloudEvents headers and the JSON format's growth. What fills an event
+/// is bounded so that no change can write a larger one (see
+/// `storage::events::row`): the workspace snapshot carries no access
+/// tokens and at most `EVENT_MEMBERSHIPS` memberships, and is left out
+/// (ids, actor, membership and token only) if it would still be larger.
+pub const EVENT_PAYLOAD_LIMIT: usize = 64 * 1024;
+
+/// Most memberships a workspace snapshot in an event lists, the oldest
+/// first (as GetWorkspace lists them); `members_count` is the full count.
+pub const EVENT_MEMBERSHIPS: usize = 100;

@@ -13,7 +13,7 @@ mod views;
 pub mod workspace;
 
 pub use error::{DomainError, FieldViolation, bounded, excerpt};
-pub use event::EventKind;
+pub use event::{EVENT_MEMBERSHIPS, EVENT_PAYLOAD_LIMIT, EventKind};
 pub use lifecycle::{
     UPDATABLE, UpdateWorkspaceInput, WorkspaceUpdate, etag_of, latest_time, parse_etag,
     validate_access_token, validate_update,

@@ -1,22 +1,31 @@
 //! The transactional outbox: `record` writes an event in the transaction of
 //! the change it describes; the relay (`crate::events`) reads what is
-//! unsent, in each organization's order, and marks it sent once JetStream
-//! acknowledged it.
+//! unsent, in each organization's order (`relay.rs`), and marks it sent
+//! once JetStream acknowledged it, or parks it when NATS refuses it for
+//! good (`parked.rs`).
+
+mod parked;
+mod relay;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use prost::Message;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
-use super::{Storage, entities::*};
+use super::entities::*;
 use crate::{
-    domain::{AccessTokenView, EventKind, WorkspaceMember, WorkspaceView},
+    domain::{
+        AccessTokenView, EVENT_MEMBERSHIPS, EVENT_PAYLOAD_LIMIT, EventKind, WorkspaceMember,
+        WorkspaceView,
+    },
     messages, proto,
 };
+
+pub use relay::RelayRound;
 
 /// An event to write: what changed, where, by whom, and the state after.
 #[derive(Debug, Clone, Copy)]
@@ -42,10 +51,6 @@ pub struct PendingEvent {
     /// The W3C trace context of the call that made the change.
     pub traceparent: Option<String>,
 }
-
-/// The PostgreSQL advisory lock one relay holds while it publishes a batch
-/// ("wsrelay!" in ASCII): replicas take turns, so no two publish at once.
-const RELAY_LOCK: i64 = 0x7773_7265_6c61_7921;
 
 /// The next number of `organization_id`'s events. The organization's row
 /// stays locked until the transaction ends: the organization's changes
@@ -79,16 +84,16 @@ pub(super) fn row(draft: EventDraft<'_>) -> event::Model {
         time: messages::timestamp(now),
         organization_id: draft.organization_id.to_string(),
         workspace_id: draft.workspace_id.to_string(),
-        // As the organization's OWNERs see it: no caller's own role.
-        workspace: draft.workspace.cloned().map(|mut view| {
-            view.user_role = None;
-            messages::workspace(view)
-        }),
+        workspace: draft.workspace.map(snapshot),
         actor_id: draft.actor.to_string(),
-        membership: draft
-            .membership
-            .map(|m| messages::membership(&draft.workspace_id.to_string(), m)),
-        access_token: draft.access_token.map(messages::access_token),
+        membership: draft.membership.map(|m| proto::WorkspaceMembership {
+            access_tokens: Vec::new(),
+            ..messages::membership(&draft.workspace_id.to_string(), m)
+        }),
+        access_token: draft.access_token.map(|token| proto::WorkspaceAccessToken {
+            hash: String::new(),
+            ..messages::access_token(token)
+        }),
         sequence: 0,
     };
     event::Model {
@@ -97,13 +102,62 @@ pub(super) fn row(draft: EventDraft<'_>) -> event::Model {
         sequence: 0,
         workspace_id: draft.workspace_id,
         event_type: draft.kind.as_str().to_owned(),
-        payload: event.encode_to_vec(),
+        payload: encode_bounded(event),
         occurred_at: now,
         sent_at: None,
+        parked_at: None,
+        parked_reason: None,
         // The call's trace: the current span is the call's or one of its
         // children.
         traceparent: current_traceparent(),
     }
+}
+
+/// The workspace as an event carries it: as its organization's OWNERs see
+/// it (no caller's own role), without access tokens (a token's own events
+/// carry it; no hash ever leaves in an event), and with at most
+/// `EVENT_MEMBERSHIPS` memberships, the oldest first (`members_count` is
+/// the full count): a tenant adding tokens or members cannot grow it.
+fn snapshot(view: &WorkspaceView) -> proto::Workspace {
+    let members = view.members.len();
+    let view = WorkspaceView {
+        user_role: None,
+        members: view
+            .members
+            .iter()
+            .take(EVENT_MEMBERSHIPS)
+            .map(|member| WorkspaceMember {
+                id: member.id,
+                user_id: member.user_id,
+                role: member.role,
+                created_at: member.created_at,
+                updated_at: member.updated_at,
+                access_tokens: Vec::new(),
+            })
+            .collect(),
+        ..view.clone()
+    };
+    proto::Workspace {
+        members_count: i32::try_from(members).unwrap_or(i32::MAX),
+        ..messages::workspace(view)
+    }
+}
+
+/// `event` encoded within `EVENT_PAYLOAD_LIMIT`: when the snapshot is still
+/// too large (names and descriptions as long as the settings allow, and a
+/// hundred memberships), its memberships go, then the snapshot itself; what
+/// is left (ids, the actor, one membership without tokens, one token whose
+/// name is at most 100 characters) is small by construction.
+fn encode_bounded(mut event: proto::WorkspaceEvent) -> Vec<u8> {
+    if event.encoded_len() > EVENT_PAYLOAD_LIMIT
+        && let Some(workspace) = event.workspace.as_mut()
+    {
+        workspace.memberships.clear();
+    }
+    if event.encoded_len() > EVENT_PAYLOAD_LIMIT {
+        event.workspace = None;
+    }
+    event.encode_to_vec()
 }
 
 /// The current span's W3C `traceparent` (`00-<trace id>-<span id>-<flags>`),
@@ -150,124 +204,6 @@ fn numbered_payload(row: &event::Model) -> Result<Vec<u8>, DbErr> {
     Ok(event.encode_to_vec())
 }
 
-/// One relay round's hold on the outbox: on PostgreSQL a transaction
-/// holding the relay lock (replicas take turns); on SQLite nothing (one
-/// process per file), so that no read transaction is held while events are
-/// published and the marking write never has to upgrade it.
-pub struct RelayRound {
-    txn: Option<DatabaseTransaction>,
-}
-
-impl RelayRound {
-    /// Ends the round; what was marked sent stays so.
-    pub async fn finish(self) -> Result<(), DbErr> {
-        match self.txn {
-            Some(txn) => txn.commit().await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Storage {
-    /// Opens a relay round; `None` when another replica's relay holds the
-    /// lock.
-    pub async fn begin_relay(&self) -> Result<Option<RelayRound>, DbErr> {
-        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
-            return Ok(Some(RelayRound { txn: None }));
-        }
-        let txn = self.db.begin().await?;
-        let locked = txn
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS locked"),
-            ))
-            .await?
-            .map(|row| row.try_get::<bool>("", "locked"))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        Ok(Some(RelayRound { txn: Some(txn) }))
-    }
-
-    /// Up to `limit` unsent events, each organization's in its order.
-    pub async fn pending_events(
-        &self,
-        round: &RelayRound,
-        limit: u64,
-    ) -> Result<Vec<PendingEvent>, DbErr> {
-        let query = event::Entity::find()
-            .filter(event::Column::SentAt.is_null())
-            .order_by_asc(event::Column::OrganizationId)
-            .order_by_asc(event::Column::Sequence)
-            .limit(limit);
-        let rows = match &round.txn {
-            Some(txn) => query.all(txn).await?,
-            None => query.all(&self.db).await?,
-        };
-        rows.into_iter()
-            .filter_map(|row| {
-                let kind = EventKind::parse(&row.event_type)?;
-                Some(numbered_payload(&row).map(|payload| PendingEvent {
-                    kind,
-                    id: row.id,
-                    organization_id: row.organization_id,
-                    workspace_id: row.workspace_id,
-                    payload,
-                    occurred_at: row.occurred_at,
-                    traceparent: row.traceparent.clone(),
-                }))
-            })
-            .collect()
-    }
-
-    /// Marks `ids` sent.
-    pub async fn mark_sent(&self, round: &RelayRound, ids: Vec<Uuid>) -> Result<(), DbErr> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let update = event::Entity::update_many()
-            .col_expr(
-                event::Column::SentAt,
-                Expr::value(Utc::now().trunc_subsecs(6)),
-            )
-            .filter(event::Column::Id.is_in(ids));
-        match &round.txn {
-            Some(txn) => update.exec(txn).await?,
-            None => update.exec(&self.db).await?,
-        };
-        Ok(())
-    }
-
-    /// Deletes events sent before `before`.
-    pub async fn purge_sent_events(&self, before: DateTime<Utc>) -> Result<u64, DbErr> {
-        Ok(event::Entity::delete_many()
-            .filter(event::Column::SentAt.lt(before))
-            .exec(&self.db)
-            .await?
-            .rows_affected)
-    }
-
-    /// How many events wait, and when the oldest of them happened.
-    pub async fn outbox_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
-        let pending = event::Entity::find()
-            .filter(event::Column::SentAt.is_null())
-            .count(&self.db)
-            .await?;
-        let oldest: Option<DateTime<Utc>> = event::Entity::find()
-            .select_only()
-            .column(event::Column::OccurredAt)
-            .filter(event::Column::SentAt.is_null())
-            .order_by_asc(event::Column::OccurredAt)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok((pending, oldest))
-    }
-}
-
 /// `conn`'s events, for tests and tools: every event, oldest first.
 pub async fn all_events<C: ConnectionTrait>(conn: &C) -> Result<Vec<event::Model>, DbErr> {
     event::Entity::find()
@@ -275,4 +211,125 @@ pub async fn all_events<C: ConnectionTrait>(conn: &C) -> Result<Vec<event::Model
         .order_by_asc(event::Column::Sequence)
         .all(conn)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrganizationSummary, WorkspaceRole};
+
+    fn token(name: &str) -> AccessTokenView {
+        AccessTokenView {
+            id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            name: name.to_owned(),
+            hash: "ab".repeat(32),
+            created_at: Utc::now(),
+            expires_at: None,
+        }
+    }
+
+    /// A workspace with `members` members of `tokens` tokens each, every
+    /// name as long as allowed.
+    fn crowded(members: usize, tokens: usize, name: &str) -> WorkspaceView {
+        let now = Utc::now();
+        WorkspaceView {
+            id: Some(Uuid::now_v7()),
+            name: name.to_owned(),
+            description: "\u{FDFA}".repeat(1_000),
+            organization: OrganizationSummary {
+                id: Uuid::now_v7(),
+                name: "Org".into(),
+                slug: "org".into(),
+            },
+            workspace_type: String::new(),
+            document_upload_method: String::new(),
+            user_role: Some(WorkspaceRole::Owner),
+            members: (0..members)
+                .map(|_| WorkspaceMember {
+                    id: Some(Uuid::now_v7()),
+                    user_id: Uuid::now_v7(),
+                    role: WorkspaceRole::Member,
+                    created_at: now,
+                    updated_at: now,
+                    access_tokens: (0..tokens)
+                        .map(|_| token(&"\u{FDFA}".repeat(100)))
+                        .collect(),
+                })
+                .collect(),
+            billing_account_email: String::new(),
+            document_store: None,
+            file_store: None,
+            used_storage: 0.0,
+            files_count: 0,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        }
+    }
+
+    fn event_of(view: &WorkspaceView, kind: EventKind) -> proto::WorkspaceEvent {
+        let token = token(&"\u{FDFA}".repeat(100));
+        let row = row(EventDraft {
+            kind,
+            organization_id: view.organization.id,
+            workspace_id: view.id.unwrap(),
+            actor: Uuid::now_v7(),
+            workspace: Some(view),
+            membership: view.members.first(),
+            access_token: Some(&token),
+        });
+        assert!(
+            row.payload.len() <= EVENT_PAYLOAD_LIMIT,
+            "{} bytes",
+            row.payload.len()
+        );
+        proto::WorkspaceEvent::decode(row.payload.as_slice()).unwrap()
+    }
+
+    #[test]
+    fn a_token_event_carries_the_token_without_its_hash_and_no_other_token() {
+        // 2,100 tokens with long names made one event 1.1 MB (issue 26).
+        let view = crowded(1, 2_100, "Flooded");
+        let event = event_of(&view, EventKind::AccessTokenCreated);
+        let token = event.access_token.unwrap();
+        assert_eq!(token.name.chars().count(), 100);
+        assert!(token.hash.is_empty());
+        let workspace = event.workspace.unwrap();
+        assert_eq!(workspace.name, "Flooded");
+        assert!(
+            workspace
+                .memberships
+                .iter()
+                .all(|m| m.access_tokens.is_empty())
+        );
+        assert!(event.membership.unwrap().access_tokens.is_empty());
+        assert_eq!(workspace.user_role, proto::Role::Unspecified as i32);
+    }
+
+    #[test]
+    fn a_snapshot_lists_at_most_a_hundred_memberships_and_counts_them_all() {
+        let view = crowded(3_000, 0, "Crowded");
+        let workspace = event_of(&view, EventKind::MemberAdded).workspace.unwrap();
+        assert_eq!(workspace.members_count, 3_000);
+        assert_eq!(workspace.memberships.len(), EVENT_MEMBERSHIPS);
+        assert_eq!(
+            workspace.memberships[0].user_id,
+            view.members[0].user_id.to_string()
+        );
+    }
+
+    #[test]
+    fn no_content_makes_an_event_over_the_limit() {
+        // Names as long as a setting may allow: the memberships go first,
+        // then the snapshot; the event stays within the limit.
+        let view = crowded(100, 100, &"\u{FDFA}".repeat(18_000));
+        let event = event_of(&view, EventKind::WorkspaceUpdated);
+        assert!(event.workspace.as_ref().unwrap().memberships.is_empty());
+        let view = crowded(100, 100, &"\u{FDFA}".repeat(30_000));
+        let event = event_of(&view, EventKind::WorkspaceUpdated);
+        assert!(event.workspace.is_none());
+        assert_eq!(event.workspace_id, view.id.unwrap().to_string());
+        assert!(event.access_token.is_some() && event.membership.is_some());
+    }
 }

@@ -9,7 +9,12 @@ use std::{
 };
 
 use async_nats::jetstream;
-use workspace_service::proto::WorkspaceEvent;
+use futures::StreamExt;
+use prost::Message;
+use uuid::Uuid;
+use workspace_service::{proto::WorkspaceEvent, storage::all_events};
+
+use super::{Backend, TestApp, spawn_app_with};
 
 pub struct Nats {
     child: Option<Child>,
@@ -180,4 +185,59 @@ pub struct StoredEvent {
     /// Every header, by name (the first value of each).
     pub headers: std::collections::HashMap<String, String>,
     pub payload: Vec<u8>,
+}
+
+/// The service on a fresh `backend` database, relaying to `nats` every
+/// 50 ms.
+pub async fn app_with_nats(backend: Backend, nats: &Nats) -> Option<TestApp> {
+    Some(app_with_nats_at(backend, nats).await?.0)
+}
+
+/// `app_with_nats`, and its database's URL (for the admin command line).
+pub async fn app_with_nats_at(backend: Backend, nats: &Nats) -> Option<(TestApp, String)> {
+    let nats_url = nats.url();
+    let mut database_url = String::new();
+    let app = spawn_app_with(backend, |s| {
+        s.events.nats_url = Some(nats_url);
+        s.events.relay_interval_ms = 50;
+        s.server.max_concurrent_calls_per_organization = 1_000;
+        database_url = s.database.url.expose().to_owned();
+    })
+    .await?;
+    Some((app, database_url))
+}
+
+/// Waits until the outbox has nothing unsent.
+pub async fn drained(app: &TestApp) {
+    for _ in 0..300 {
+        let events = all_events(app.storage.connection()).await.unwrap();
+        if events.iter().all(|e| e.sent_at.is_some()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the outbox did not drain");
+}
+
+/// The next event on `subscriber` (core NATS sees what JetStream stores),
+/// within `within`.
+pub async fn next_event(
+    subscriber: &mut async_nats::Subscriber,
+    within: Duration,
+) -> Option<WorkspaceEvent> {
+    let message = tokio::time::timeout(within, subscriber.next())
+        .await
+        .ok()??;
+    Some(WorkspaceEvent::decode(message.payload.as_ref()).unwrap())
+}
+
+/// Organization `org`'s events as they are published, from now on.
+pub async fn subscribe(nats: &Nats, org: Uuid) -> async_nats::Subscriber {
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let subscriber = client
+        .subscribe(format!("workspace.events.{org}.>"))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    subscriber
 }

@@ -21,6 +21,12 @@ pub struct Model {
     /// The W3C `traceparent` of the call that made the change; none for
     /// events from before it was kept, or made outside any trace.
     pub traceparent: Option<String>,
+    /// When the relay parked the event: NATS refused it for good. Its
+    /// organization's later events wait until it is retried or dropped
+    /// (`workspace-service admin events`).
+    pub parked_at: Option<DateTimeUtc>,
+    /// Why NATS refused it.
+    pub parked_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

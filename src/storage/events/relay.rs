@@ -1,0 +1,211 @@
+//! The relay's side of the outbox: a round's hold on it, a fair batch of
+//! unsent events, marking them sent or parked, the backlog and the purge.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{PendingEvent, numbered_payload};
+use crate::{
+    domain::EventKind,
+    storage::{Storage, entities::event},
+};
+
+/// The PostgreSQL advisory lock one relay holds while it publishes a batch
+/// ("wsrelay!" in ASCII): replicas take turns, so no two publish at once.
+const RELAY_LOCK: i64 = 0x7773_7265_6c61_7921;
+
+/// One relay round's hold on the outbox: on PostgreSQL a transaction
+/// holding the relay lock (replicas take turns); on SQLite nothing (one
+/// process per file), so that no read transaction is held while events are
+/// published and the marking write never has to upgrade it.
+pub struct RelayRound {
+    txn: Option<DatabaseTransaction>,
+}
+
+impl RelayRound {
+    /// Ends the round; what was marked sent stays so.
+    pub async fn finish(self) -> Result<(), DbErr> {
+        match self.txn {
+            Some(txn) => txn.commit().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Up to `limit` unsent events spread across the organizations that wait,
+/// in turns: every organization's first event, then every second one, …
+/// (the older first within a turn). Each organization's events are read
+/// from its first unsent one, at most `limit` of them, so one
+/// organization's backlog costs the others at most one round. An
+/// organization with a parked event is left out: its later events wait
+/// (the parked one is always its first unsent event).
+///
+/// The organizations that wait are found by skipping through the partial
+/// index `ix_events_unsent` (one probe per organization, whatever its
+/// backlog); each one's events are then an index range of at most `limit`
+/// (PostgreSQL: a LATERAL subquery; SQLite: a range join), and only the
+/// chosen events' rows are read whole.
+fn fair_batch(backend: DbBackend, limit: u64) -> String {
+    let per_organization = match backend {
+        DbBackend::Postgres => format!(
+            "FROM heads h CROSS JOIN LATERAL ( \
+                 SELECT e.id, e.sequence, e.occurred_at FROM events e \
+                 WHERE e.organization_id = h.organization_id AND e.sent_at IS NULL \
+                 ORDER BY e.sequence LIMIT {limit}) e"
+        ),
+        _ => format!(
+            "FROM heads h JOIN events e ON e.organization_id = h.organization_id \
+             AND e.sent_at IS NULL AND e.sequence >= h.first \
+             AND e.sequence < h.first + {limit}"
+        ),
+    };
+    format!(
+        "WITH RECURSIVE waiting(organization_id) AS ( \
+             SELECT (SELECT organization_id FROM events WHERE sent_at IS NULL \
+                     ORDER BY organization_id LIMIT 1) \
+             UNION ALL \
+             SELECT (SELECT e.organization_id FROM events e \
+                     WHERE e.sent_at IS NULL AND e.organization_id > w.organization_id \
+                     ORDER BY e.organization_id LIMIT 1) \
+             FROM waiting w WHERE w.organization_id IS NOT NULL \
+         ), heads AS MATERIALIZED ( \
+             SELECT w.organization_id, \
+                    (SELECT e.sequence FROM events e \
+                     WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
+                     ORDER BY e.sequence LIMIT 1) AS first \
+             FROM waiting w \
+             WHERE w.organization_id IS NOT NULL AND w.organization_id NOT IN ( \
+                 SELECT p.organization_id FROM events p WHERE p.parked_at IS NOT NULL) \
+         ), batch AS ( \
+             SELECT e.id, e.sequence - h.first AS turn, e.occurred_at {per_organization} \
+             ORDER BY turn, e.occurred_at LIMIT {limit} \
+         ) \
+         SELECT events.* FROM batch JOIN events ON events.id = batch.id \
+         ORDER BY batch.turn, batch.occurred_at"
+    )
+}
+
+impl Storage {
+    /// Opens a relay round; `None` when another replica's relay holds the
+    /// lock.
+    pub async fn begin_relay(&self) -> Result<Option<RelayRound>, DbErr> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(Some(RelayRound { txn: None }));
+        }
+        let txn = self.db.begin().await?;
+        let locked = txn
+            .query_one_raw(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS locked"),
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        Ok(Some(RelayRound { txn: Some(txn) }))
+    }
+
+    /// Up to `limit` unsent events, each organization's in its order, the
+    /// organizations in turns (see `fair_batch`).
+    pub async fn pending_events(
+        &self,
+        round: &RelayRound,
+        limit: u64,
+    ) -> Result<Vec<PendingEvent>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let query = event::Entity::find()
+            .from_raw_sql(Statement::from_string(backend, fair_batch(backend, limit)));
+        let rows = match &round.txn {
+            Some(txn) => query.all(txn).await?,
+            None => query.all(&self.db).await?,
+        };
+        rows.into_iter()
+            .filter_map(|row| {
+                let kind = EventKind::parse(&row.event_type)?;
+                Some(numbered_payload(&row).map(|payload| PendingEvent {
+                    kind,
+                    id: row.id,
+                    organization_id: row.organization_id,
+                    workspace_id: row.workspace_id,
+                    payload,
+                    occurred_at: row.occurred_at,
+                    traceparent: row.traceparent.clone(),
+                }))
+            })
+            .collect()
+    }
+
+    /// Marks `ids` sent.
+    pub async fn mark_sent(&self, round: &RelayRound, ids: Vec<Uuid>) -> Result<(), DbErr> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let update = event::Entity::update_many()
+            .col_expr(
+                event::Column::SentAt,
+                Expr::value(Utc::now().trunc_subsecs(6)),
+            )
+            .filter(event::Column::Id.is_in(ids));
+        match &round.txn {
+            Some(txn) => update.exec(txn).await?,
+            None => update.exec(&self.db).await?,
+        };
+        Ok(())
+    }
+
+    /// Parks event `id` with `reason`: the relay passes it, and its
+    /// organization's later events, until an operator retries or drops it.
+    pub async fn park_event(
+        &self,
+        round: &RelayRound,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<(), DbErr> {
+        let update = event::Entity::update_many()
+            .col_expr(
+                event::Column::ParkedAt,
+                Expr::value(Utc::now().trunc_subsecs(6)),
+            )
+            .col_expr(event::Column::ParkedReason, Expr::value(reason))
+            .filter(event::Column::Id.eq(id));
+        match &round.txn {
+            Some(txn) => update.exec(txn).await?,
+            None => update.exec(&self.db).await?,
+        };
+        Ok(())
+    }
+
+    /// Deletes events sent before `before`.
+    pub async fn purge_sent_events(&self, before: DateTime<Utc>) -> Result<u64, DbErr> {
+        Ok(event::Entity::delete_many()
+            .filter(event::Column::SentAt.lt(before))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// How many events wait, and when the oldest of them happened.
+    pub async fn outbox_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
+        let pending = event::Entity::find()
+            .filter(event::Column::SentAt.is_null())
+            .count(&self.db)
+            .await?;
+        let oldest: Option<DateTime<Utc>> = event::Entity::find()
+            .select_only()
+            .column(event::Column::OccurredAt)
+            .filter(event::Column::SentAt.is_null())
+            .order_by_asc(event::Column::OccurredAt)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok((pending, oldest))
+    }
+}
