@@ -39,24 +39,18 @@
 //! configuration.
 
 mod encode;
+mod metrics;
 mod publish;
 mod stream;
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use opentelemetry::metrics::Counter;
+use chrono::Utc;
 
 use crate::{config::EventSettings, storage::Storage, telemetry::Metrics};
-use publish::Publisher;
-
-/// Most events published in one round, spread across the organizations
-/// that wait.
-const BATCH: u64 = 256;
+use metrics::{Backlog, RelayMetrics};
+use publish::{ACK_TIMEOUT, Publisher};
 
 /// The longest pause between rounds that failed (NATS away).
 const MAX_PAUSE: Duration = Duration::from_secs(5);
@@ -67,68 +61,6 @@ const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
 /// How often sent events past their retention are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
-
-/// How long JetStream may take to acknowledge one event.
-const ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What the relay last saw of the outbox, for the metrics.
-#[derive(Debug, Default)]
-struct Backlog {
-    pending: u64,
-    oldest: Option<DateTime<Utc>>,
-}
-
-/// The relay's instruments.
-struct RelayMetrics {
-    published: Counter<u64>,
-    parked: Counter<u64>,
-    backlog: Arc<Mutex<Backlog>>,
-}
-
-impl RelayMetrics {
-    fn new(metrics: &Metrics) -> Self {
-        let meter = metrics.meter();
-        let backlog = Arc::new(Mutex::new(Backlog::default()));
-        let pending = backlog.clone();
-        let _ = meter
-            .i64_observable_up_down_counter("workspace_service.events.pending")
-            .with_unit("{event}")
-            .with_description("Events written but not yet published.")
-            .with_callback(move |observer| {
-                let pending = pending.lock().expect("not poisoned").pending;
-                observer.observe(i64::try_from(pending).unwrap_or(i64::MAX), &[]);
-            })
-            .build();
-        let lag = backlog.clone();
-        let _ = meter
-            .f64_observable_gauge("workspace_service.events.lag")
-            .with_unit("s")
-            .with_description("Age of the oldest event not yet published; 0 when none waits.")
-            .with_callback(move |observer| {
-                let oldest = lag.lock().expect("not poisoned").oldest;
-                let age = oldest.map_or(0.0, |at| {
-                    (Utc::now() - at).num_milliseconds().max(0) as f64 / 1e3
-                });
-                observer.observe(age, &[]);
-            })
-            .build();
-        let published = meter
-            .u64_counter("workspace_service.events.published")
-            .with_unit("{event}")
-            .with_description("Events JetStream acknowledged, by type.")
-            .build();
-        let parked = meter
-            .u64_counter("workspace_service.events.parked")
-            .with_unit("{event}")
-            .with_description("Events parked because NATS refuses them, by type.")
-            .build();
-        Self {
-            published,
-            parked,
-            backlog,
-        }
-    }
-}
 
 /// The event settings, checked at start (see
 /// `EventSettings::check_stream_limits`).

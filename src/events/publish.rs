@@ -9,7 +9,7 @@ use async_nats::jetstream::{self, context::PublishErrorKind};
 use opentelemetry::KeyValue;
 use uuid::Uuid;
 
-use super::{ACK_TIMEOUT, BATCH, RelayMetrics, encode::encode, stream};
+use super::{encode::encode, metrics::RelayMetrics, stream};
 use crate::{
     config::{EventFormat, EventSettings},
     storage::{PendingEvent, Storage},
@@ -26,6 +26,13 @@ pub(super) struct Publisher {
     /// Whether the stream is known to exist.
     ready: bool,
 }
+
+/// Most events published in one round, spread across the organizations
+/// that wait.
+pub(super) const BATCH: u64 = 256;
+
+/// How long JetStream may take to acknowledge one event.
+pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why an event was not published.
 #[derive(Debug)]

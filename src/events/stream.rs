@@ -69,7 +69,7 @@ pub(super) fn stream_shortcomings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::Settings, events::ACK_TIMEOUT};
+    use crate::{config::Settings, events::publish::ACK_TIMEOUT};
 
     #[test]
     fn a_stream_found_in_place_is_checked_against_what_the_relay_needs() {
