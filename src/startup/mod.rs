@@ -24,7 +24,7 @@ use crate::{
     http::{Gateway, GatewayOptions, GrpcService},
     proto::{self, workspace_service_server::WorkspaceServiceServer},
     storage::Storage,
-    telemetry::{self, CallLayer, Metrics, RpcMethods},
+    telemetry::{self, CallLayer, Metrics, PoolReading, RpcMethods},
     workspaces::{OrganizationGate, Workspaces},
 };
 
@@ -49,7 +49,16 @@ impl Application {
         let tls = credentials::tls_config(&settings.tls)?;
         let metrics = Metrics::new(settings.telemetry.otlp_endpoint()?)?;
         let storage = connect_and_migrate(&settings).await?;
-        metrics.observe_pool(&storage);
+        let pool = storage.clone();
+        metrics.observe_pool(move || {
+            let stats = pool.pool_stats();
+            PoolReading {
+                idle: stats.idle,
+                used: stats.used,
+                max: stats.max,
+                available: pool.availability().is_up(),
+            }
+        });
         let server = &settings.server;
         let listener = TcpListener::bind(server.listen_addr)
             .await

@@ -48,7 +48,6 @@ use opentelemetry_sdk::{
 };
 
 use super::{SERVICE_NAME, prometheus};
-use crate::storage::Storage;
 
 /// Bucket bounds for durations in seconds (the semantic conventions'
 /// advice): 5 ms to 10 s.
@@ -73,6 +72,16 @@ pub(super) struct Inner {
     connections_refused: Counter<u64>,
     connections_timed_out: Counter<u64>,
     bodies_refused: Counter<u64>,
+}
+
+/// The database pool as the metrics report it.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolReading {
+    pub idle: u32,
+    pub used: u32,
+    pub max: u32,
+    /// Whether the database answers the health monitor.
+    pub available: bool,
 }
 
 impl Metrics {
@@ -190,17 +199,19 @@ impl Metrics {
         self.inner.provider.meter(SERVICE_NAME)
     }
 
-    /// Reports the database pool's use with every collection.
-    pub fn observe_pool(&self, storage: &Storage) {
+    /// Reports the database pool's use with every collection, as `read`
+    /// tells it (the caller's storage: telemetry knows no database).
+    pub fn observe_pool(&self, read: impl Fn() -> PoolReading + Send + Sync + 'static) {
         let meter = self.inner.provider.meter(SERVICE_NAME);
         let pool = || KeyValue::new("db.client.connection.pool.name", SERVICE_NAME.to_owned());
-        let for_count = storage.clone();
+        let read = std::sync::Arc::new(read);
+        let for_count = read.clone();
         let _ = meter
             .i64_observable_up_down_counter("db.client.connection.count")
             .with_unit("{connection}")
             .with_description("Open database connections, idle or in use.")
             .with_callback(move |observer| {
-                let stats = for_count.pool_stats();
+                let stats = for_count();
                 for (state, value) in [("idle", stats.idle), ("used", stats.used)] {
                     observer.observe(
                         i64::from(value),
@@ -209,23 +220,22 @@ impl Metrics {
                 }
             })
             .build();
-        let for_max = storage.clone();
+        let for_max = read.clone();
         let _ = meter
             .i64_observable_up_down_counter("db.client.connection.max")
             .with_unit("{connection}")
             .with_description("The most database connections the pool opens.")
             .with_callback(move |observer| {
-                observer.observe(i64::from(for_max.pool_stats().max), &[pool()]);
+                observer.observe(i64::from(for_max().max), &[pool()]);
             })
             .build();
-        let for_available = storage.clone();
         let _ = meter
             .i64_observable_gauge("workspace_service.database.available")
             .with_description(
                 "1 while the database answers the health monitor, 0 while it does not (readiness follows it).",
             )
             .with_callback(move |observer| {
-                observer.observe(i64::from(for_available.availability().is_up()), &[]);
+                observer.observe(i64::from(read().available), &[]);
             })
             .build();
     }
