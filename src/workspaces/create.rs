@@ -221,6 +221,7 @@ impl Workspaces {
         known: Option<CallerOrganizations>,
         given: Option<Uuid>,
     ) -> Result<(OrganizationRole, OrganizationContext), DomainError> {
+        let given = caller.organization(given)?;
         // Two are enough to tell "only one" from "several"; read with the
         // credentials when they tell.
         let mut memberships = match known.and_then(|known| known.memberships(given)) {

@@ -9,6 +9,7 @@ mod m20261129_000003_events;
 mod m20261129_000004_call_deadline;
 mod m20261203_000001_event_traceparent;
 mod m20261203_000002_name_keys_across_scripts;
+mod m20261203_000004_bound_credentials;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_call_deadline::Migration),
             Box::new(m20261203_000001_event_traceparent::Migration),
             Box::new(m20261203_000002_name_keys_across_scripts::Migration),
+            Box::new(m20261203_000004_bound_credentials::Migration),
         ]
     }
 }
