@@ -19,8 +19,9 @@ use workspace_service::{
     domain::Reason,
     http::ApiV1Dialect,
     proto::{
-        DeleteWorkspaceRequest, GetWorkspaceRequest, ListWorkspaceAccessTokensRequest,
-        ListWorkspaceMembersRequest, UpdateWorkspaceRequest,
+        AddWorkspaceMemberRequest, CreateWorkspaceAccessTokenRequest, DeleteWorkspaceRequest,
+        GetWorkspaceRequest, ListWorkspaceAccessTokensRequest, ListWorkspaceMembersRequest,
+        UpdateWorkspaceRequest,
     },
 };
 
@@ -256,6 +257,22 @@ async fn a_bound_credential_acts_in_its_organization_only(backend: Backend) {
             .code(),
         Code::NotFound
     );
+    let add = AddWorkspaceMemberRequest {
+        workspace_id: id.clone(),
+        user_id: orgs.user.to_string(),
+        ..Default::default()
+    };
+    let added = client.add_workspace_member(authed(token, add)).await;
+    assert_eq!(added.unwrap_err().code(), Code::NotFound);
+    let new_token = CreateWorkspaceAccessTokenRequest {
+        workspace_id: id.clone(),
+        name: "ci".into(),
+        ..Default::default()
+    };
+    let made = client
+        .create_workspace_access_token(authed(token, new_token))
+        .await;
+    assert_eq!(made.unwrap_err().code(), Code::NotFound);
     let delete = DeleteWorkspaceRequest {
         id: id.clone(),
         ..Default::default()

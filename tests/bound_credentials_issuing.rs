@@ -174,22 +174,36 @@ async fn the_admin_cli_binds_to_an_organization_of_the_user_only(backend: Backen
         assert!(stderr.contains("not a member of organization"), "{stderr}");
     }
     let file = dir.path().join("bootstrap.json");
-    let bootstrap = |token: &str, org: &str| {
-        let text = json!({
-            "api_tokens": [{"user": "ada@a.test", "name": org, "token": token, "organization": org}],
-        });
-        std::fs::write(&file, text.to_string()).unwrap();
+    let bootstrap = |kind: &str, token: &str, org: &str| {
+        let entry = json!({"user": "ada@a.test", "token": token, "organization": org});
+        let mut entry = entry.as_object().unwrap().clone();
+        if kind == "api_tokens" {
+            entry.insert("name".into(), json!(token));
+        }
+        std::fs::write(&file, json!({ kind: [entry] }).to_string()).unwrap();
         admin(&url, &["--bootstrap", file.to_str().unwrap()])
     };
-    let refused = bootstrap("wst_bootstrap-bound-to-c-000", "c").unwrap_err();
-    assert!(
-        refused.contains("not a member of organization"),
-        "{refused}"
-    );
-    bootstrap("wst_bootstrap-bound-to-a-000", "a").unwrap();
+    for kind in ["api_tokens", "sessions"] {
+        let refused = bootstrap(kind, "wst_bootstrap-bound-to-c-000", "c").unwrap_err();
+        assert!(
+            refused.contains("not a member of organization"),
+            "{refused}"
+        );
+    }
+    bootstrap("api_tokens", "wst_bootstrap-bound-to-a-000", "a").unwrap();
     let created = create_grpc(&app, "wst_bootstrap-bound-to-a-000", None)
         .await
         .unwrap();
     assert_eq!(created.organization.unwrap().id, a);
+    bootstrap("sessions", "wss_bootstrap-bound-to-a-000", "a").unwrap();
+    let answer = post(
+        &app,
+        Route::Seed004,
+        "wss_bootstrap-bound-to-a-000",
+        body(Route::Seed004, "Bootstrap session"),
+    )
+    .await;
+    assert_eq!(answer.0, StatusCode::CREATED, "{}", answer.1);
+    assert_eq!(answer.1["data"]["workspace"]["organization"]["id"], a);
     app.stop().await;
 }
