@@ -180,11 +180,18 @@ async fn a_bound_credential_acts_in_its_organization_only(backend: Backend) {
     let bound = assert_error(bound, Code::PermissionDenied, Reason::NotOrganizationMember);
     assert_eq!(bound.message(), non_member.message());
     let listed = list(&app, &orgs.bound, Some(orgs.b)).await;
-    assert_error(
+    let listed = assert_error(
         listed,
         Code::PermissionDenied,
         Reason::NotOrganizationMember,
     );
+    let stranger = list(&app, &orgs.unbound, Some(stranger_org)).await;
+    let stranger = assert_error(
+        stranger,
+        Code::PermissionDenied,
+        Reason::NotOrganizationMember,
+    );
+    assert_eq!(listed.message(), stranger.message());
     // Seed 004 (a bound session) answers 403 as it does a non-member.
     let elsewhere = |org: Uuid| json!({"name": "Elsewhere", "organization_id": org});
     let stranger = post(
