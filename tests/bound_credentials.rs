@@ -19,9 +19,9 @@ use workspace_service::{
     domain::Reason,
     http::ApiV1Dialect,
     proto::{
-        AddWorkspaceMemberRequest, CreateWorkspaceAccessTokenRequest, DeleteWorkspaceRequest,
-        GetWorkspaceRequest, ListWorkspaceAccessTokensRequest, ListWorkspaceMembersRequest,
-        UpdateWorkspaceRequest,
+        AddWorkspaceMemberRequest, CreateWorkspaceAccessTokenRequest, CreateWorkspaceRequest,
+        DeleteWorkspaceRequest, GetWorkspaceRequest, ListWorkspaceAccessTokensRequest,
+        ListWorkspaceMembersRequest, UpdateWorkspaceRequest,
     },
 };
 
@@ -192,6 +192,28 @@ async fn a_bound_credential_acts_in_its_organization_only(backend: Backend) {
         Reason::NotOrganizationMember,
     );
     assert_eq!(listed.message(), stranger.message());
+    // Not even as the retry of a call an unbound token made in B.
+    let retried = |token: &str| {
+        let request = CreateWorkspaceRequest {
+            name: "Retried".into(),
+            organization_id: orgs.b.to_string(),
+            request_id: "retry-1".into(),
+            ..Default::default()
+        };
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            let mut client = app.client().await;
+            client.create_workspace(authed(&token, request)).await
+        }
+    };
+    retried(&orgs.unbound).await.unwrap();
+    let replayed = retried(&orgs.bound).await;
+    assert_error(
+        replayed,
+        Code::PermissionDenied,
+        Reason::NotOrganizationMember,
+    );
     // Seed 004 (a bound session) answers 403 as it does a non-member.
     let elsewhere = |org: Uuid| json!({"name": "Elsewhere", "organization_id": org});
     let stranger = post(
