@@ -4,9 +4,9 @@
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::{check_limit, resolve_organization, resolve_plan, resolve_user};
+use super::resolve::{bound_to, check_limit, resolve_organization, resolve_plan, resolve_user};
 use crate::{
-    auth::issue::{create_api_token, create_session, hash_secret},
+    auth::issue::{create_bound_api_token, create_bound_session, hash_secret},
     domain::{CredentialsKind, OrganizationRole, WorkspaceCreationPolicy},
     storage::Storage,
 };
@@ -92,6 +92,10 @@ pub struct BootstrapApiToken {
     /// A fixed token; a random one is made (and printed) when absent.
     #[serde(default)]
     pub token: Option<String>,
+    /// Organization slug (or id) the token is bound to, which the user
+    /// must belong to; none: unbound.
+    #[serde(default)]
+    pub organization: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +107,10 @@ pub struct BootstrapSession {
     pub token: String,
     #[serde(default = "one_day")]
     pub ttl_hours: i64,
+    /// Organization slug (or id) the session is bound to, which the user
+    /// must belong to; none: unbound.
+    #[serde(default)]
+    pub organization: Option<String>,
 }
 
 fn yes() -> bool {
@@ -121,120 +129,163 @@ pub async fn apply_bootstrap(
     file: &BootstrapFile,
 ) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
-    for plan in &file.plans {
-        let limit = check_limit(plan.workspace_limit)?;
-        let id = match storage.plan_id_by_name(&plan.name).await? {
-            Some(existing) => {
-                storage
-                    .update_plan(existing, plan.creation_allowed, limit)
-                    .await?;
-                existing
-            }
-            None => {
-                storage
-                    .create_plan(&plan.name, plan.creation_allowed, limit)
-                    .await?
-            }
-        };
-        lines.push(format!("plan {} {id}", plan.name));
+    for entry in &file.plans {
+        lines.push(plan(storage, entry).await?);
     }
-    for org in &file.organizations {
-        let policy: WorkspaceCreationPolicy = org
-            .workspace_creation
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?
-            .unwrap_or_default();
-        let plan = resolve_plan(storage, &org.plan).await?;
-        let id = match storage.organization_id_by_slug(&org.slug).await? {
-            Some(existing) => {
-                storage.set_organization_policy(existing, policy).await?;
-                storage.set_organization_plan(existing, plan).await?;
-                existing
-            }
-            None => {
-                storage
-                    .create_organization(&org.name, &org.slug, plan, policy)
-                    .await?
-            }
-        };
-        lines.push(format!("organization {} {id}", org.slug));
+    for entry in &file.organizations {
+        lines.push(organization(storage, entry).await?);
     }
-    for user in &file.users {
-        let id = match storage.user_id_by_email(&user.email).await? {
-            Some(existing) => {
-                storage.set_user_validated(existing, user.validated).await?;
-                existing
-            }
-            None => {
-                storage
-                    .create_user(&user.email, &user.name, user.validated)
-                    .await?
-            }
-        };
-        lines.push(format!("user {} {id}", user.email));
+    for entry in &file.users {
+        lines.push(user(storage, entry).await?);
     }
-    for membership in &file.memberships {
-        let role: OrganizationRole = membership.role.parse().map_err(anyhow::Error::msg)?;
-        let org = resolve_organization(storage, &membership.organization).await?;
-        let user = resolve_user(storage, &membership.user).await?;
-        let id = storage.put_organization_member(org, user, role).await?;
-        lines.push(format!(
-            "membership {}/{} {id}",
-            membership.organization, membership.user
-        ));
+    for entry in &file.memberships {
+        lines.push(membership(storage, entry).await?);
     }
-    for credentials in &file.credentials {
-        let kind: CredentialsKind = credentials.kind.parse().map_err(anyhow::Error::msg)?;
-        let org = resolve_organization(storage, &credentials.organization).await?;
-        let id = match storage
-            .credentials_id_by_name(org, &credentials.name)
-            .await?
-        {
-            Some(existing) => existing,
-            None => {
-                storage
-                    .create_credentials(org, kind, &credentials.name)
-                    .await?
-            }
-        };
-        lines.push(format!(
-            "credentials {}/{} {id}",
-            credentials.organization, credentials.name
-        ));
+    for entry in &file.credentials {
+        lines.push(credentials(storage, entry).await?);
     }
-    for token in &file.api_tokens {
-        let user = resolve_user(storage, &token.user).await?;
-        if let Some(existing) = storage.api_token_id_by_name(user, &token.name).await? {
-            lines.push(format!(
-                "api_token {}/{} {} (exists)",
-                token.user, token.name, existing
-            ));
-            continue;
-        }
-        let created =
-            create_api_token(storage, user, &token.name, token.token.as_deref(), None).await?;
-        lines.push(format!(
-            "api_token {}/{} {}",
-            token.user, token.name, created.token
-        ));
+    for entry in &file.api_tokens {
+        lines.push(api_token(storage, entry).await?);
     }
-    for session in &file.sessions {
-        let user = resolve_user(storage, &session.user).await?;
-        let hash = hash_secret(&session.token);
-        if storage.user_of_session(&hash, Utc::now()).await?.is_some() {
-            lines.push(format!("session {} (exists)", session.user));
-            continue;
-        }
-        create_session(
-            storage,
-            user,
-            Some(&session.token),
-            Duration::hours(session.ttl_hours),
-        )
-        .await?;
-        lines.push(format!("session {} created", session.user));
+    for entry in &file.sessions {
+        lines.push(session(storage, entry).await?);
     }
     Ok(lines)
+}
+
+async fn plan(storage: &Storage, plan: &BootstrapPlan) -> anyhow::Result<String> {
+    let limit = check_limit(plan.workspace_limit)?;
+    let id = match storage.plan_id_by_name(&plan.name).await? {
+        Some(existing) => {
+            storage
+                .update_plan(existing, plan.creation_allowed, limit)
+                .await?;
+            existing
+        }
+        None => {
+            storage
+                .create_plan(&plan.name, plan.creation_allowed, limit)
+                .await?
+        }
+    };
+    Ok(format!("plan {} {id}", plan.name))
+}
+
+async fn organization(storage: &Storage, org: &BootstrapOrganization) -> anyhow::Result<String> {
+    let policy: WorkspaceCreationPolicy = org
+        .workspace_creation
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_default();
+    let plan = resolve_plan(storage, &org.plan).await?;
+    let id = match storage.organization_id_by_slug(&org.slug).await? {
+        Some(existing) => {
+            storage.set_organization_policy(existing, policy).await?;
+            storage.set_organization_plan(existing, plan).await?;
+            existing
+        }
+        None => {
+            storage
+                .create_organization(&org.name, &org.slug, plan, policy)
+                .await?
+        }
+    };
+    Ok(format!("organization {} {id}", org.slug))
+}
+
+async fn user(storage: &Storage, user: &BootstrapUser) -> anyhow::Result<String> {
+    let id = match storage.user_id_by_email(&user.email).await? {
+        Some(existing) => {
+            storage.set_user_validated(existing, user.validated).await?;
+            existing
+        }
+        None => {
+            storage
+                .create_user(&user.email, &user.name, user.validated)
+                .await?
+        }
+    };
+    Ok(format!("user {} {id}", user.email))
+}
+
+async fn membership(storage: &Storage, membership: &BootstrapMembership) -> anyhow::Result<String> {
+    let role: OrganizationRole = membership.role.parse().map_err(anyhow::Error::msg)?;
+    let org = resolve_organization(storage, &membership.organization).await?;
+    let user = resolve_user(storage, &membership.user).await?;
+    let id = storage.put_organization_member(org, user, role).await?;
+    Ok(format!(
+        "membership {}/{} {id}",
+        membership.organization, membership.user
+    ))
+}
+
+async fn credentials(
+    storage: &Storage,
+    credentials: &BootstrapCredentials,
+) -> anyhow::Result<String> {
+    let kind: CredentialsKind = credentials.kind.parse().map_err(anyhow::Error::msg)?;
+    let org = resolve_organization(storage, &credentials.organization).await?;
+    let id = match storage
+        .credentials_id_by_name(org, &credentials.name)
+        .await?
+    {
+        Some(existing) => existing,
+        None => {
+            storage
+                .create_credentials(org, kind, &credentials.name)
+                .await?
+        }
+    };
+    Ok(format!(
+        "credentials {}/{} {id}",
+        credentials.organization, credentials.name
+    ))
+}
+
+/// An API token, bound to its `organization` when given; one that exists
+/// (by user and name) is left as it is.
+async fn api_token(storage: &Storage, token: &BootstrapApiToken) -> anyhow::Result<String> {
+    let user = resolve_user(storage, &token.user).await?;
+    if let Some(existing) = storage.api_token_id_by_name(user, &token.name).await? {
+        return Ok(format!(
+            "api_token {}/{} {} (exists)",
+            token.user, token.name, existing
+        ));
+    }
+    let organization = bound_to(storage, token.organization.as_deref()).await?;
+    let created = create_bound_api_token(
+        storage,
+        user,
+        &token.name,
+        token.token.as_deref(),
+        None,
+        organization,
+    )
+    .await?;
+    Ok(format!(
+        "api_token {}/{} {}",
+        token.user, token.name, created.token
+    ))
+}
+
+/// A session, bound to its `organization` when given; one that exists (by
+/// cookie value) is left as it is.
+async fn session(storage: &Storage, session: &BootstrapSession) -> anyhow::Result<String> {
+    let user = resolve_user(storage, &session.user).await?;
+    let hash = hash_secret(&session.token);
+    if storage.user_of_session(&hash, Utc::now()).await?.is_some() {
+        return Ok(format!("session {} (exists)", session.user));
+    }
+    let organization = bound_to(storage, session.organization.as_deref()).await?;
+    create_bound_session(
+        storage,
+        user,
+        Some(&session.token),
+        Duration::hours(session.ttl_hours),
+        organization,
+    )
+    .await?;
+    Ok(format!("session {} created", session.user))
 }

@@ -211,6 +211,11 @@ pub enum TokenCommand {
         /// Days until the token stops working; none: never.
         #[arg(long)]
         expires_in_days: Option<i64>,
+        /// Bind the token to this organization (id or slug), which the
+        /// user must belong to: calls naming no organization use it, and
+        /// the token acts in it only.
+        #[arg(long)]
+        organization: Option<String>,
     },
 }
 
@@ -222,5 +227,9 @@ pub enum SessionCommand {
         user: String,
         #[arg(long, default_value_t = 24)]
         ttl_hours: i64,
+        /// Bind the session to this organization (id or slug), which the
+        /// user must belong to.
+        #[arg(long)]
+        organization: Option<String>,
     },
 }

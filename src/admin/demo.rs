@@ -3,7 +3,7 @@
 
 use super::{
     BootstrapFile, BootstrapMembership, BootstrapOrganization, BootstrapPlan, BootstrapUser,
-    apply_bootstrap, resolve_user,
+    apply_bootstrap, resolve::resolve_user,
 };
 use crate::{auth::issue::create_api_token, storage::Storage};
 

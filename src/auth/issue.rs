@@ -31,8 +31,8 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Creates an API token (random unless `token` is given); only its hash is
-/// stored.
+/// Creates an API token (random unless `token` is given), bound to no
+/// organization; only its hash is stored.
 pub async fn create_api_token(
     storage: &Storage,
     user_id: Uuid,
@@ -40,28 +40,88 @@ pub async fn create_api_token(
     token: Option<&str>,
     expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<NewApiToken> {
+    create_bound_api_token(storage, user_id, name, token, expires_at, None).await
+}
+
+/// `create_api_token`, bound to `organization` when given: a call naming
+/// no organization uses it, and the token acts in it only. The user must
+/// belong to it.
+pub async fn create_bound_api_token(
+    storage: &Storage,
+    user_id: Uuid,
+    name: &str,
+    token: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+    organization: Option<Uuid>,
+) -> anyhow::Result<NewApiToken> {
     let token = token.map_or_else(|| new_secret(API_TOKEN_PREFIX), str::to_owned);
     if token.len() < 16 || token.contains('.') || token.chars().any(char::is_whitespace) {
         bail!("an API token needs at least 16 characters, no dots and no spaces");
     }
+    check_binding(storage, user_id, organization).await?;
     let id = storage
-        .create_api_token(user_id, name, &hash_secret(&token), expires_at)
+        .create_api_token(
+            user_id,
+            name,
+            &hash_secret(&token),
+            expires_at,
+            organization,
+        )
         .await?;
     Ok(NewApiToken { id, token })
 }
 
-/// Creates a session and returns its cookie value.
+/// Creates a session bound to no organization and returns its cookie
+/// value.
 pub async fn create_session(
     storage: &Storage,
     user_id: Uuid,
     value: Option<&str>,
     ttl: Duration,
 ) -> anyhow::Result<String> {
+    create_bound_session(storage, user_id, value, ttl, None).await
+}
+
+/// `create_session`, bound to `organization` when given (the user must
+/// belong to it).
+pub async fn create_bound_session(
+    storage: &Storage,
+    user_id: Uuid,
+    value: Option<&str>,
+    ttl: Duration,
+    organization: Option<Uuid>,
+) -> anyhow::Result<String> {
     let value = value.map_or_else(|| new_secret(SESSION_PREFIX), str::to_owned);
+    check_binding(storage, user_id, organization).await?;
     storage
-        .create_session(user_id, &hash_secret(&value), Utc::now() + ttl)
+        .create_session(
+            user_id,
+            &hash_secret(&value),
+            Utc::now() + ttl,
+            organization,
+        )
         .await?;
     Ok(value)
+}
+
+/// A credential can only be bound to an organization its user belongs to.
+async fn check_binding(
+    storage: &Storage,
+    user_id: Uuid,
+    organization: Option<Uuid>,
+) -> anyhow::Result<()> {
+    if let Some(organization) = organization
+        && storage
+            .organization_role(organization, user_id)
+            .await?
+            .is_none()
+    {
+        bail!(
+            "user {user_id} is not a member of organization {organization}: \
+             a credential can only be bound to an organization its user belongs to"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub struct JwtVerifier {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// The one organization the token is bound to, if any: a UUID string.
+    #[serde(default)]
+    org_id: Option<String>,
 }
 
 impl JwtVerifier {
@@ -61,10 +64,17 @@ impl JwtVerifier {
         Self { key, validation }
     }
 
-    /// The user id (`sub`) of a valid token.
-    pub(super) fn verify(&self, token: &str) -> Option<Uuid> {
+    /// The user id (`sub`) of a valid token, and the organization its
+    /// `org_id` claim binds it to. A token whose `org_id` is not a UUID is
+    /// not valid.
+    pub(super) fn verify(&self, token: &str) -> Option<(Uuid, Option<Uuid>)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).ok()?;
-        Uuid::try_parse(&data.claims.sub).ok()
+        let user = Uuid::try_parse(&data.claims.sub).ok()?;
+        let organization = match data.claims.org_id.as_deref() {
+            None => None,
+            Some(id) => Some(Uuid::try_parse(id).ok()?),
+        };
+        Some((user, organization))
     }
 }
 

@@ -85,7 +85,14 @@ impl Authenticator {
                 // know authenticates nobody.
                 (None, Credentials::Bearer(jwt)) => {
                     match self.jwt.as_ref().and_then(|verifier| verifier.verify(jwt)) {
-                        Some(subject) => self.storage.user_of_subject(subject).await?,
+                        Some((subject, organization)) => self
+                            .storage
+                            .user_of_subject(subject)
+                            .await?
+                            .map(|caller| Caller {
+                                organization_scope: organization,
+                                ..caller
+                            }),
                         None => None,
                     }
                 }

@@ -20,6 +20,22 @@ pub struct Caller {
     /// The workspace a workspace access token authenticated the call for:
     /// it may act on that workspace only.
     pub workspace_scope: Option<Uuid>,
+    /// The organization a bound API token, session or JWT authenticated
+    /// the call for: a call naming no organization uses it, and the
+    /// caller sees and acts on that organization's workspaces only.
+    pub organization_scope: Option<Uuid>,
+}
+
+impl Caller {
+    /// The organization a call that names `given` (or none) acts in: the
+    /// one given, else the one its credential is bound to. A bound
+    /// credential naming another organization answers as a non-member.
+    pub fn organization(&self, given: Option<Uuid>) -> Result<Option<Uuid>, DomainError> {
+        match (self.organization_scope, given) {
+            (Some(bound), Some(given)) if given != bound => Err(DomainError::NotOrganizationMember),
+            (bound, given) => Ok(given.or(bound)),
+        }
+    }
 }
 
 /// A session: its id and when it began.

@@ -274,6 +274,7 @@ impl Storage {
         name: &str,
         token_hash: &str,
         expires_at: Option<DateTime<Utc>>,
+        organization_id: Option<Uuid>,
     ) -> Result<Uuid, DbErr> {
         let id = Uuid::now_v7();
         api_token::Entity::insert(api_token::ActiveModel {
@@ -283,6 +284,7 @@ impl Storage {
             token_hash: Set(token_hash.to_owned()),
             expires_at: Set(expires_at),
             created_at: Set(Utc::now()),
+            organization_id: Set(organization_id),
         })
         .exec_without_returning(&self.db)
         .await?;
@@ -305,6 +307,7 @@ impl Storage {
         user_id: Uuid,
         token_hash: &str,
         expires_at: DateTime<Utc>,
+        organization_id: Option<Uuid>,
     ) -> Result<Uuid, DbErr> {
         let id = Uuid::now_v7();
         session::Entity::insert(session::ActiveModel {
@@ -313,6 +316,7 @@ impl Storage {
             token_hash: Set(token_hash.to_owned()),
             expires_at: Set(expires_at),
             created_at: Set(Utc::now()),
+            organization_id: Set(organization_id),
         })
         .exec_without_returning(&self.db)
         .await?;

@@ -76,6 +76,7 @@ fn caller_of(user_id: Uuid, validated: bool) -> Caller {
         validated,
         signin: None,
         workspace_scope: None,
+        organization_scope: None,
     }
 }
 
@@ -226,7 +227,10 @@ impl Storage {
             token
                 .expires_at
                 .is_none_or(|expires| expires > now)
-                .then(|| caller(&user))
+                .then(|| Caller {
+                    organization_scope: token.organization_id,
+                    ..caller(&user)
+                })
         }))
     }
 
@@ -240,7 +244,7 @@ impl Storage {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(Caller, CallerOrganizations)>, DbErr> {
-        const SQL: &str = "SELECT t.expires_at, u.id AS user_id, u.validated, \
+        const SQL: &str = "SELECT t.expires_at, t.organization_id AS bound_to, u.id AS user_id, u.validated, \
             m.role, o.id AS organization_id, o.name AS organization_name, o.slug, \
             o.workspace_creation, o.workspace_count, \
             p.name AS plan_name, p.creation_allowed, p.workspace_limit \
@@ -270,10 +274,13 @@ impl Storage {
         if expires_at.is_some_and(|expires| expires <= now) {
             return Ok(None);
         }
-        let caller = caller_of(
-            first.try_get("", "user_id")?,
-            first.try_get("", "validated")?,
-        );
+        let caller = Caller {
+            organization_scope: first.try_get("", "bound_to")?,
+            ..caller_of(
+                first.try_get("", "user_id")?,
+                first.try_get("", "validated")?,
+            )
+        };
         let mut memberships = Vec::new();
         for row in &rows {
             let Some(organization_id) = row.try_get::<Option<Uuid>>("", "organization_id")? else {
@@ -330,6 +337,7 @@ impl Storage {
                     id: session.id,
                     created_at: session.created_at,
                 }),
+                organization_scope: session.organization_id,
                 ..caller(&user)
             })
         }))

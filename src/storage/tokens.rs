@@ -129,6 +129,7 @@ impl Storage {
             let live = token.expires_at.is_none_or(|at| at > now);
             live.then(|| Caller {
                 workspace_scope: Some(token.workspace_id),
+                organization_scope: None,
                 ..caller(&user)
             })
         }))

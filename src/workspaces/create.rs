@@ -37,6 +37,10 @@ impl Workspaces {
             });
         }
 
+        // A credential bound to another organization than the one named is
+        // a non-member's, retry or not: it never sees that organization.
+        caller.organization(request.organization_id)?;
+
         // A retry of a call that succeeded answers what that call created,
         // before the checks below would refuse the now-taken name.
         if let (Some(request_id), false) = (&request.request_id, request.validate_only)
@@ -221,6 +225,7 @@ impl Workspaces {
         known: Option<CallerOrganizations>,
         given: Option<Uuid>,
     ) -> Result<(OrganizationRole, OrganizationContext), DomainError> {
+        let given = caller.organization(given)?;
         // Two are enough to tell "only one" from "several"; read with the
         // credentials when they tell.
         let mut memberships = match known.and_then(|known| known.memberships(given)) {

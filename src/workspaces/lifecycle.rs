@@ -97,7 +97,11 @@ impl Workspaces {
             .workspace_access(uuid, caller.user_id)
             .await?
             .ok_or_else(not_found)?;
-        if !allows(&access, right) {
+        // A bound credential sees its organization's workspaces only.
+        let bound_elsewhere = caller
+            .organization_scope
+            .is_some_and(|bound| bound != access.organization_id);
+        if bound_elsewhere || !allows(&access, right) {
             return Err(not_found());
         }
         Ok(access)

@@ -96,6 +96,12 @@ impl Workspaces {
             .storage
             .visible_workspace(uuid, caller.user_id)
             .await?
+            .filter(|w| {
+                // A bound credential sees its organization's workspaces only.
+                caller
+                    .organization_scope
+                    .is_none_or(|bound| bound == w.organization.id)
+            })
             .ok_or_else(not_found)?;
         telemetry::record_organization(workspace.organization.id);
         Ok(workspace)
@@ -113,6 +119,7 @@ impl Workspaces {
             "" => None,
             id => Some(parse_id("organization_id", id)?),
         };
+        let organization_id = caller.organization(organization_id)?;
         let page_size = page_size_of(page_size)?;
         let after = PageToken::decode(page_token, organization_id)?;
         if let Some(organization_id) = organization_id {

@@ -15,6 +15,7 @@
 //! `body.rs`): every route can speak it (`HTTP_DIALECTS=grpc-gateway`),
 //! and routes no seed documents always do.
 
+mod bound;
 mod drf;
 mod envelope;
 mod fastapi;
@@ -69,14 +70,16 @@ impl Failure {
                     .collect()
             })
             .unwrap_or_default();
-        Self {
+        let mut failure = Self {
             code: status.code(),
             http: http_status(status.code(), reason),
             reason,
             message: status.message().to_owned(),
             violations,
             retry_after,
-        }
+        };
+        bound::reword(dialect, &mut failure);
+        failure
     }
 }
 

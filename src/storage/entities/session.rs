@@ -13,6 +13,8 @@ pub struct Model {
     pub token_hash: String,
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// The one organization the credential is bound to, if any.
+    pub organization_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261129_000004_call_deadline;
 mod m20261203_000001_event_traceparent;
 mod m20261203_000002_name_keys_across_scripts;
 mod m20261203_000003_event_parking;
+mod m20261203_000004_bound_credentials;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_event_traceparent::Migration),
             Box::new(m20261203_000002_name_keys_across_scripts::Migration),
             Box::new(m20261203_000003_event_parking::Migration),
+            Box::new(m20261203_000004_bound_credentials::Migration),
         ]
     }
 }
