@@ -7,13 +7,16 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_reflection::server::{v1, v1alpha};
 
 mod credentials;
+mod drain;
 mod health;
 mod http_server;
 
 pub use health::LIVENESS_SERVICE;
 
+use drain::{Drain, within_deadline};
 use health::{HealthStatuses, READINESS_SERVICES, watch_database};
 
 use crate::{
@@ -125,166 +128,39 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reporter = HealthStatuses::new();
         let health = reporter.server();
-        // Not ready until the database has answered once (the migrations
-        // ran in `build`): the monitor's first check turns it SERVING.
-        for service in READINESS_SERVICES {
-            reporter.set_service_status(service, ServingStatus::NotServing);
-        }
-        let monitor = tokio::spawn(watch_database(
-            self.storage.clone(),
-            reporter.clone(),
-            self.settings.database.health_check_interval(),
-        ));
+        let (monitor, relay) = self.start_background(&reporter);
         let stop_monitor = monitor.abort_handle();
-        // The outbox relay: events of committed changes to NATS JetStream.
-        let relay = tokio::spawn(crate::events::relay(
-            self.storage.clone(),
-            self.settings.events.clone(),
-            self.metrics.clone(),
-        ));
+        let (reflection_v1, reflection_v1alpha) = reflection()?;
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        // grpcurl 1.8 asks only the v1alpha reflection service.
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-
-        let max = self.settings.server.max_message_bytes;
         // Check 1 from the headers, before a body is read.
-        let workspaces = Authenticated::new(
-            WorkspaceServiceServer::new(self.api)
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(self.settings.server.max_reply_bytes()),
-            self.authenticator.clone(),
-            self.settings.server.max_call_duration(),
-        );
+        let workspaces = authenticated(self.api, &self.authenticator, &self.settings);
         // One memory budget for the bodies being read on both listeners.
-        let bodies = BodyGuardLayer::new(
-            BodyBudget::new(self.settings.server.body_budget_bytes),
-            self.settings.server.body_timeout(),
-            self.metrics.clone(),
-        );
+        let bodies = body_guard(&self.settings, &self.metrics);
         let limits = self.settings.server.connection_limits();
 
-        // One shutdown for both listeners and one grace for the process.
-        // Readiness turns NOT_SERVING first (the monitor stopped, so it
-        // stays so) and calls are still served for the drain delay, while
-        // load balancers and Kubernetes' endpoints stop sending; then both
-        // listeners stop taking calls and share one deadline to finish
-        // those in flight. Liveness stays SERVING meanwhile.
-        let (stop, stopped) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
-        let drain_delay = self.settings.server.drain_delay();
-        let grace = self.settings.server.shutdown_grace();
-        tokio::spawn(async move {
-            shutdown.await;
-            stop_monitor.abort();
-            for service in READINESS_SERVICES {
-                reporter.set_service_status(service, ServingStatus::NotServing);
-            }
-            if !drain_delay.is_zero() {
-                tracing::info!(
-                    ?drain_delay,
-                    "shutting down: health NOT_SERVING, still serving for the drain delay"
-                );
-                tokio::time::sleep(drain_delay).await;
-            }
-            tracing::info!(?grace, "shutting down: refusing new calls, draining");
-            let _ = stop.send(Some(tokio::time::Instant::now() + grace));
-        });
-        let deadline = move || {
-            let mut stopped = stopped.clone();
-            async move {
-                let set = stopped
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|d| *d);
-                match set {
-                    Some(deadline) => deadline,
-                    // The sender is gone without a shutdown: never.
-                    None => std::future::pending().await,
-                }
-            }
-        };
-        let signal = {
-            let deadline = deadline.clone();
-            move || {
-                let deadline = deadline();
-                async move {
-                    deadline.await;
-                }
-            }
-        };
+        // One shutdown for both listeners and one grace for the process
+        // (`Drain`).
+        let drain = Drain::start(shutdown, reporter, stop_monitor, &self.settings.server);
 
-        let methods = RpcMethods::from_descriptor_sets(&[
-            proto::FILE_DESCRIPTOR_SET,
-            tonic_health::pb::FILE_DESCRIPTOR_SET,
-            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-        ])?;
         let trace_probes = self.settings.telemetry.trace_probes;
-        let calls = CallLayer::new(self.metrics.clone(), methods).tracing_probes(trace_probes);
+        let calls =
+            CallLayer::new(self.metrics.clone(), rpc_methods()?).tracing_probes(trace_probes);
 
         let bodies_grpc = bodies.clone();
         let http = match self.http_listener {
-            Some(listener) => {
-                let gateway = Gateway::new(
+            Some(listener) => Some(serve_http(
+                listener,
+                &self.settings,
+                Gateway::new(
                     proto::FILE_DESCRIPTOR_SET,
                     self.authenticator.clone(),
                     GrpcService::new(tower::Layer::layer(&calls, workspaces.clone())),
-                    GatewayOptions {
-                        names: self.settings.server.http_json_names,
-                        dialects: self.settings.server.http_dialects,
-                        api_v1: self.settings.server.http_api_v1_dialect,
-                        name_rules: self.settings.rules.name_rules()?,
-                        max_body_bytes: max,
-                        max_call_duration: self.settings.server.max_call_duration(),
-                    },
-                )?;
-                tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
-                let metrics = self.metrics.clone();
-                let router =
-                    gateway
-                        .router()
-                        .route(
-                            "/metrics",
-                            axum::routing::get(move || async move {
-                                (
-                                    [(
-                                        http::header::CONTENT_TYPE,
-                                        telemetry::PROMETHEUS_CONTENT_TYPE,
-                                    )],
-                                    metrics.prometheus_text(),
-                                )
-                            }),
-                        )
-                        .route_layer(axum::middleware::from_fn_with_state(
-                            telemetry::HttpTracing {
-                                metrics: self.metrics.clone(),
-                                trace_probes,
-                            },
-                            telemetry::traced_http_request,
-                        ))
-                        .layer(axum::middleware::map_request(
-                            move |request: axum::extract::Request| {
-                                let bodies = bodies.clone();
-                                async move {
-                                    request.map(|body| axum::body::Body::new(bodies.guard(body)))
-                                }
-                            },
-                        ));
-                let listener =
-                    GuardedListener::new(listener, &limits, self.metrics.clone(), "http");
-                let settings = self.settings.server.clone();
-                let stop = signal();
-                Some(tokio::spawn(async move {
-                    http_server::serve(listener, router, &settings, stop).await
-                }))
-            }
+                    gateway_options(&self.settings)?,
+                )?,
+                &self.metrics,
+                bodies,
+                drain.signal(),
+            )?),
             None => None,
         };
 
@@ -293,24 +169,7 @@ impl Application {
             tls = self.tls.is_some(),
             "serving gRPC"
         );
-        let settings = &self.settings.server;
-        let mut server = Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_millis(
-                settings.http2_keepalive_interval_ms.max(1),
-            )))
-            .http2_keepalive_timeout(Some(Duration::from_millis(
-                settings.http2_keepalive_timeout_ms.max(1),
-            )))
-            .max_concurrent_streams(Some(settings.max_concurrent_streams.max(1)))
-            // Unread request data a connection may hold: one window, for
-            // the connection and for each stream.
-            .initial_connection_window_size(settings.http2_connection_window_bytes)
-            .initial_stream_window_size(settings.http2_stream_window_bytes)
-            .http2_max_header_list_size(settings.max_header_bytes);
-        if let Some(tls) = self.tls {
-            server = server.tls_config(tls).context("the TLS settings")?;
-        }
-        let grpc = server
+        let grpc = grpc_server(&self.settings.server, self.tls)?
             .layer(calls)
             .layer(bodies_grpc)
             .add_service(health)
@@ -320,12 +179,12 @@ impl Application {
             .serve_with_incoming_shutdown(
                 GuardedListener::new(self.listener, &limits, self.metrics.clone(), "grpc")
                     .into_stream(),
-                signal(),
+                drain.signal(),
             );
-        let result = within_deadline(deadline(), grpc).await;
+        let result = within_deadline(drain.deadline(), grpc).await;
         if let Some(mut http) = http {
             // The same deadline: the listeners drain side by side.
-            match within_deadline(deadline(), &mut http).await {
+            match within_deadline(drain.deadline(), &mut http).await {
                 Some(served) => served??,
                 None => http.abort(),
             }
@@ -334,35 +193,38 @@ impl Application {
         // What it has not published waits in the outbox for the next start.
         relay.abort();
         self.metrics.shutdown();
-        let Some(result) = result else {
-            // Stuck calls still hold database connections; closing the pool
-            // would wait for them. The process exits and ends them.
-            return Ok(());
-        };
-        result?;
-        tracing::info!("stopped serving; closing the database");
-        self.storage.close().await?;
+        // Cut short, stuck calls still hold database connections: closing
+        // the pool would wait for them. The process exits and ends them.
+        if let Some(result) = result {
+            result?;
+            tracing::info!("stopped serving; closing the database");
+            self.storage.close().await?;
+        }
         Ok(())
     }
-}
 
-/// Runs `server` until it ends; once shutdown has set the deadline, lets
-/// it run until then, then drops what is left. `None`: cut short.
-async fn within_deadline<R>(
-    deadline: impl Future<Output = tokio::time::Instant>,
-    server: impl Future<Output = R>,
-) -> Option<R> {
-    tokio::pin!(server);
-    let deadline = tokio::select! {
-        result = &mut server => return Some(result),
-        deadline = deadline => deadline,
-    };
-    match tokio::time::timeout_at(deadline, server).await {
-        Ok(result) => Some(result),
-        Err(_) => {
-            tracing::warn!("calls still in flight at the end of the grace period; dropping them");
-            None
+    /// The database's health monitor, which readiness follows (not ready
+    /// until the database has answered once: the monitor's first check
+    /// turns it SERVING), and the outbox relay, which sends the events of
+    /// committed changes to NATS JetStream.
+    fn start_background(
+        &self,
+        reporter: &HealthStatuses,
+    ) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+        for service in READINESS_SERVICES {
+            reporter.set_service_status(service, ServingStatus::NotServing);
         }
+        let monitor = tokio::spawn(watch_database(
+            self.storage.clone(),
+            reporter.clone(),
+            self.settings.database.health_check_interval(),
+        ));
+        let relay = tokio::spawn(crate::events::relay(
+            self.storage.clone(),
+            self.settings.events.clone(),
+            self.metrics.clone(),
+        ));
+        (monitor, relay)
     }
 }
 
@@ -381,4 +243,149 @@ pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Storage>
     storage.check_pooler(true).await;
     storage.migrate().await.context("migrating the database")?;
     Ok(storage)
+}
+
+/// The JSON/HTTP side: the gateway's routes, `/metrics`, request tracing,
+/// and every body read within the shared memory budget.
+fn http_router(
+    gateway: Gateway,
+    metrics: &Metrics,
+    trace_probes: bool,
+    bodies: BodyGuardLayer,
+) -> axum::Router {
+    let scraped = metrics.clone();
+    gateway
+        .router()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        telemetry::PROMETHEUS_CONTENT_TYPE,
+                    )],
+                    scraped.prometheus_text(),
+                )
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            telemetry::HttpTracing {
+                metrics: metrics.clone(),
+                trace_probes,
+            },
+            telemetry::traced_http_request,
+        ))
+        .layer(axum::middleware::map_request(
+            move |request: axum::extract::Request| {
+                let bodies = bodies.clone();
+                async move { request.map(|body| axum::body::Body::new(bodies.guard(body))) }
+            },
+        ))
+}
+
+/// The gRPC server with the settings' HTTP/2 limits: keepalive, streams,
+/// flow-control windows, header size; TLS when configured.
+fn grpc_server(
+    settings: &crate::config::ServerSettings,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> anyhow::Result<Server> {
+    let server = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_millis(
+            settings.http2_keepalive_interval_ms.max(1),
+        )))
+        .http2_keepalive_timeout(Some(Duration::from_millis(
+            settings.http2_keepalive_timeout_ms.max(1),
+        )))
+        .max_concurrent_streams(Some(settings.max_concurrent_streams.max(1)))
+        // Unread request data a connection may hold: one window, for the
+        // connection and for each stream.
+        .initial_connection_window_size(settings.http2_connection_window_bytes)
+        .initial_stream_window_size(settings.http2_stream_window_bytes)
+        .http2_max_header_list_size(settings.max_header_bytes);
+    match tls {
+        Some(tls) => server.tls_config(tls).context("the TLS settings"),
+        None => Ok(server),
+    }
+}
+
+/// Reflection, v1 and v1alpha (grpcurl 1.8 asks only v1alpha), of the
+/// service's protos and the health service's.
+#[allow(clippy::type_complexity)]
+fn reflection() -> anyhow::Result<(
+    v1::ServerReflectionServer<impl v1::ServerReflection>,
+    v1alpha::ServerReflectionServer<impl v1alpha::ServerReflection>,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
+/// Every RPC the gRPC port serves, for the call metrics' method names.
+fn rpc_methods() -> anyhow::Result<RpcMethods> {
+    RpcMethods::from_descriptor_sets(&[
+        proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ])
+}
+
+/// How the JSON/HTTP mapping reads and answers, from the settings.
+fn gateway_options(settings: &Settings) -> anyhow::Result<GatewayOptions> {
+    Ok(GatewayOptions {
+        names: settings.server.http_json_names,
+        dialects: settings.server.http_dialects,
+        api_v1: settings.server.http_api_v1_dialect,
+        name_rules: settings.rules.name_rules()?,
+        max_body_bytes: settings.server.max_message_bytes,
+        max_call_duration: settings.server.max_call_duration(),
+    })
+}
+
+/// Serves `gateway` (with `/metrics`) on `listener`, within the
+/// connection limits, until `stop`.
+fn serve_http(
+    listener: TcpListener,
+    settings: &Settings,
+    gateway: Gateway,
+    metrics: &Metrics,
+    bodies: BodyGuardLayer,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    tracing::info!(addr = %listener.local_addr()?, "serving JSON/HTTP");
+    let router = http_router(gateway, metrics, settings.telemetry.trace_probes, bodies);
+    let limits = settings.server.connection_limits();
+    let listener = GuardedListener::new(listener, &limits, metrics.clone(), "http");
+    let settings = settings.server.clone();
+    Ok(tokio::spawn(async move {
+        http_server::serve(listener, router, &settings, stop).await
+    }))
+}
+
+/// The service behind check 1: credentials checked from the headers,
+/// before a body is read, within the call's deadline.
+fn authenticated(
+    api: WorkspaceApi,
+    authenticator: &Authenticator,
+    settings: &Settings,
+) -> Authenticated<WorkspaceServiceServer<WorkspaceApi>> {
+    Authenticated::new(
+        WorkspaceServiceServer::new(api)
+            .max_decoding_message_size(settings.server.max_message_bytes)
+            .max_encoding_message_size(settings.server.max_reply_bytes()),
+        authenticator.clone(),
+        settings.server.max_call_duration(),
+    )
+}
+
+/// One memory budget for the bodies being read on both listeners.
+fn body_guard(settings: &Settings, metrics: &Metrics) -> BodyGuardLayer {
+    BodyGuardLayer::new(
+        BodyBudget::new(settings.server.body_budget_bytes),
+        settings.server.body_timeout(),
+        metrics.clone(),
+    )
 }
