@@ -69,8 +69,12 @@ pub(super) fn register(meter: &Meter) {
         .with_callback(move |observer| observer.observe(started.elapsed().as_secs_f64(), &[]))
         .build();
 
-    let runtime = tokio::runtime::Handle::try_current().ok();
-    let Some(runtime) = runtime else {
+    register_runtime(meter);
+}
+
+/// The tokio runtime's own instruments, when there is a runtime.
+fn register_runtime(meter: &Meter) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let workers = runtime.clone();
