@@ -1,0 +1,280 @@
+//! The ceilings: the database doing the same work in its cheapest form,
+//! and the service's own statements replayed without the service.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use sea_orm::{ConnectionTrait, sqlx};
+use uuid::Uuid;
+use workspace_service::storage::Storage;
+
+use crate::{Args, cpu::*, load::*};
+
+pub(crate) type CallerRow = (String, Uuid, Uuid, Uuid);
+
+/// The callers pgbench's script picks from, as rows it can look up.
+pub(crate) async fn pgbench_callers(storage: &Storage, rows: &[CallerRow]) -> anyhow::Result<()> {
+    let db = storage.connection();
+    db.execute_unprepared(
+        "DROP TABLE IF EXISTS bench_callers; CREATE TABLE bench_callers (n int PRIMARY KEY, token_hash text, user_id uuid, organization_id uuid, plan_id uuid)",
+    )
+    .await?;
+    for (n, (hash, user, org, plan)) in rows.iter().enumerate() {
+        db.execute_unprepared(&format!(
+            "INSERT INTO bench_callers VALUES ({}, '{hash}', '{user}', '{org}', '{plan}')",
+            n + 1
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The cheapest form of a create's database work (the ceiling).
+pub(crate) const CHEAPEST_SCRIPT: &str = "create_workspace.cheapest.pgbench.sql";
+
+/// The statements the service sends for a create, replayed.
+pub(crate) const REPLAY_SCRIPT: &str = "create_workspace.pgbench.sql";
+
+/// PostgreSQL without the service: pgbench running `script` (in `bench/`).
+pub(crate) async fn pgbench(
+    args: &Args,
+    callers: usize,
+    database_url: &str,
+    script: &str,
+    name: &str,
+) -> anyhow::Result<Run> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script);
+    let output = tokio::process::Command::new(&args.pgbench)
+        .args(["-n", "-M", "prepared"])
+        .args(["-c", &args.concurrency.to_string(), "-j", "2"])
+        .args(["-T", &args.seconds.to_string()])
+        .args(["-D", &format!("callers={callers}")])
+        .arg("-f")
+        .arg(&script)
+        .arg(database_url)
+        .output()
+        .await
+        .with_context(|| format!("running {}", args.pgbench.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed:\n{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let field = |prefix: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let transactions = field("number of transactions actually processed:")
+        .context("pgbench printed no transaction count")?;
+    let tps = field("tps =").context("pgbench printed no tps")?;
+    let average = field("latency average =").unwrap_or(0.0);
+    // pgbench reports the average only: every sample is that average.
+    Ok(Run {
+        name: name.into(),
+        elapsed: Duration::from_secs_f64(transactions / tps),
+        latencies: vec![Duration::from_secs_f64(average / 1e3); transactions as usize],
+        errors: BTreeMap::new(),
+        cpu: Cpu::default(),
+    })
+}
+
+/// What the bare-driver loop on SQLite sends per create.
+#[derive(Clone, Copy)]
+pub(crate) enum SqliteWork {
+    /// The fewest statements the work allows: one read that makes every
+    /// check (the token, its user, the only membership, its organization
+    /// and plan), then one transaction: the counter's conditional UPDATE
+    /// numbering the event, the workspace, the OWNER membership, the event.
+    Cheapest,
+    /// The service's statements: the token with its user and the user's
+    /// first organizations with their plans (one read), then the same
+    /// transaction with the whole rows sea-orm asks for.
+    Replay,
+}
+
+/// SQLite without the service: `work` through the bare sqlx driver, with
+/// the service's pool settings, at the same concurrency.
+pub(crate) async fn sqlite_loop(
+    args: &Args,
+    database_url: &str,
+    rows: &[CallerRow],
+    round: u64,
+    work: SqliteWork,
+    name: &str,
+) -> anyhow::Result<Run> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let options: SqliteConnectOptions = database_url.parse()?;
+    // As the service's pool: no ping before each checkout.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(10)
+        .test_before_acquire(false)
+        .connect_with(
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true),
+        )
+        .await?;
+    let rows = Arc::new(rows.to_vec());
+    // Workspace names tell the two loops' rows apart.
+    let label = match work {
+        SqliteWork::Cheapest => "cheapest",
+        SqliteWork::Replay => "replay",
+    };
+    let run = measure(
+        name,
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+        move |w, i| {
+            let (pool, rows) = (pool.clone(), rows.clone());
+            async move {
+                let (hash, user, org, _) = &rows[(w + i) % rows.len()];
+                let name = format!("{label} {round} {w} {i}");
+                sqlite_create(&pool, work, hash, *user, *org, &name)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        },
+    )
+    .await;
+    Ok(run)
+}
+
+/// One create on SQLite, as `work` says.
+pub(crate) async fn sqlite_create(
+    pool: &sqlx::SqlitePool,
+    work: SqliteWork,
+    hash: &str,
+    user: Uuid,
+    org: Uuid,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Row;
+    let now = chrono::Utc::now();
+    let organization: Uuid = match work {
+        SqliteWork::Cheapest => {
+            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
+                .bind(hash)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        }
+        SqliteWork::Replay => {
+            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
+                .bind(hash)
+                .bind(9_i64)
+                .fetch_all(pool)
+                .await?;
+            org
+        }
+    };
+    let returning = match work {
+        SqliteWork::Cheapest => "event_sequence",
+        SqliteWork::Replay => {
+            "id, name, slug, plan_id, workspace_creation, workspace_count, event_sequence, created_at, updated_at"
+        }
+    };
+    let workspace = Uuid::now_v7();
+    let mut txn = pool.begin().await?;
+    let sequence: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE organizations SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = ? WHERE id = ? AND workspace_count < (COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)) RETURNING {returning}")))
+        .bind(now)
+        .bind(organization)
+        .fetch_one(&mut *txn)
+        .await?
+        .try_get("event_sequence")?;
+    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1)")
+        .bind(workspace)
+        .bind(organization)
+        .bind(name)
+        .bind(workspace_service::domain::normalize_name(name))
+        .bind(user)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *txn)
+        .await?;
+    sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at) VALUES (?, ?, ?, 'OWNER', ?, ?)")
+        .bind(Uuid::now_v7())
+        .bind(workspace)
+        .bind(user)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *txn)
+        .await?;
+    // An outbox payload the size of the service's.
+    sqlx::query("INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at) VALUES (?, ?, ?, ?, 'workspace.created', ?, ?, NULL)")
+        .bind(Uuid::now_v7())
+        .bind(organization)
+        .bind(sequence)
+        .bind(workspace)
+        .bind(vec![42u8; 420])
+        .bind(now)
+        .execute(&mut *txn)
+        .await?;
+    txn.commit().await
+}
+
+/// The two ceilings' names: the cheapest form, and the service's own
+/// statements replayed.
+pub(crate) fn ceiling_names(postgres: bool) -> (&'static str, &'static str) {
+    if postgres {
+        (
+            "ceiling: pgbench, cheapest form (one statement)",
+            "pgbench, the service's statements",
+        )
+    } else {
+        (
+            "ceiling: bare sqlx, cheapest form",
+            "bare sqlx, the service's statements",
+        )
+    }
+}
+
+/// One round of both ceilings, each with the CPU it cost: pgbench on
+/// PostgreSQL, the bare driver on SQLite.
+pub(crate) async fn ceilings(
+    args: &Args,
+    rows: &[CallerRow],
+    database_url: &str,
+    round: u64,
+    pid: u32,
+) -> anyhow::Result<(Run, Run)> {
+    let (cheapest, replay) = ceiling_names(database_url.starts_with("postgres"));
+    if database_url.starts_with("postgres") {
+        let c = timed(
+            pid,
+            pgbench(args, rows.len(), database_url, CHEAPEST_SCRIPT, cheapest),
+        )
+        .await?;
+        let r = timed(
+            pid,
+            pgbench(args, rows.len(), database_url, REPLAY_SCRIPT, replay),
+        )
+        .await?;
+        return Ok((c, r));
+    }
+    let c = timed(
+        pid,
+        sqlite_loop(
+            args,
+            database_url,
+            rows,
+            round,
+            SqliteWork::Cheapest,
+            cheapest,
+        ),
+    )
+    .await?;
+    let r = timed(
+        pid,
+        sqlite_loop(args, database_url, rows, round, SqliteWork::Replay, replay),
+    )
+    .await?;
+    Ok((c, r))
+}
