@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::http::url;
 use common::{
-    Backend, OwnPostgres, PlanSpec, TestApp, assert_error, authed, named, spawn_app, spawn_app_at,
+    Backend, OwnPostgres, PlanSpec, assert_error, authed, named, spawn_app, spawn_app_at,
     spawn_app_with,
 };
 use reqwest::StatusCode;
@@ -25,13 +26,6 @@ on_both_databases!(
     the_largest_page_fits_in_one_answer_and_the_rest_follows,
     multipart_bodies_are_held_to_the_message_limit,
 );
-
-fn url(app: &TestApp, path: &str) -> String {
-    format!(
-        "http://{}{path}",
-        app.http_addr.expect("the HTTP listener is on")
-    )
-}
 
 async fn nul_and_control_characters_are_invalid_argument_on_every_transport(backend: Backend) {
     // grpc-gateway's dialect on the HTTP side: every field, forms too.

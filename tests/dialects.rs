@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::http::url;
 use common::{Backend, Org, PlanSpec, TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -24,10 +25,6 @@ on_both_databases!(
     seed_003_answers_in_its_success_envelope,
     seed_004_answers_in_its_status_envelope_with_the_session,
 );
-
-fn url(app: &TestApp, path: &str) -> String {
-    format!("http://{}{path}", app.http_addr.expect("HTTP is on"))
-}
 
 async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::http::{answer, post_json, url};
 use common::{Backend, Org, PlanSpec, TestApp};
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
@@ -41,32 +42,6 @@ async fn gateway_app_with(
         tweak(settings);
     })
     .await
-}
-
-fn url(app: &TestApp, path: &str) -> String {
-    format!(
-        "http://{}{path}",
-        app.http_addr.expect("the HTTP listener is on")
-    )
-}
-
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-    (status, body)
-}
-
-async fn post_json(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(url(app, path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    answer(response).await
 }
 
 /// Asserts grpc-gateway's error body with `reason` in its ErrorInfo.

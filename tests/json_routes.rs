@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::http::answer;
 use common::{Backend, Org, PlanSpec, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -91,14 +92,6 @@ impl Json<'_> {
         assert_eq!(status.as_u16(), expected, "{method} {path}: {answer}");
         answer
     }
-}
-
-async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-    (status, body)
 }
 
 fn text(value: &Value) -> String {

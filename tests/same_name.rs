@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::http::url;
 use common::{Backend, Org, PlanSpec, TestApp, assert_error, named, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, EntityTrait};
@@ -44,10 +45,6 @@ const DIFFERENT: &[(&str, &str)] = &[
     ("Team 2010", "Team 2O1O"),
     ("Alex", "AIex"),
 ];
-
-fn url(app: &TestApp, path: &str) -> String {
-    format!("http://{}{path}", app.http_addr.expect("HTTP is on"))
-}
 
 /// POST /workspaces (seed 004's route) as `org`'s owner: the status.
 async fn create_over_json(app: &TestApp, org: &Org, name: &str) -> StatusCode {

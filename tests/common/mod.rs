@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+pub mod http;
 pub mod nats;
 mod own_postgres;
 pub mod pgbouncer;
