@@ -583,10 +583,23 @@ async fn seed_004_answers_in_its_status_envelope_with_the_session(backend: Backe
     let wanted_signin = json!({
         "id": signin.id.to_string(),
         "user_id": org.owner.id.to_string(),
-        "created_at": signin.created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        "created_at": chrono::SubsecRound::trunc_subsecs(signin.created_at, 6)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     });
     assert_eq!(session["signins"], json!([wanted_signin.clone()]));
     assert_eq!(session["active_signin"], wanted_signin);
+    // Every time in microseconds at most: Python before 3.11 parses no more.
+    for time in [
+        &session["active_signin"]["created_at"],
+        &workspace["created_at"],
+        &workspace["updated_at"],
+    ] {
+        let time = time.as_str().unwrap();
+        let fraction = time
+            .split_once('.')
+            .map_or(0, |(_, rest)| rest.trim_end_matches('Z').len());
+        assert!(fraction <= 6, "{time} has {fraction} fractional digits");
+    }
 
     // Errors in the same envelope.
     let other = app.organization(PlanSpec::default()).await;

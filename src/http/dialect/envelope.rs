@@ -79,7 +79,11 @@ pub fn created_004(workspace: &proto::Workspace, caller: &Caller) -> Value {
         json!({
             "id": signin.id.to_string(),
             "user_id": caller.user_id.to_string(),
-            "created_at": signin.created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            // Microseconds, as every other time the service shows: SQLite
+            // keeps a session's in nanoseconds, which Python before 3.11
+            // cannot parse.
+            "created_at": chrono::SubsecRound::trunc_subsecs(signin.created_at, 6)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         })
     });
     json!({
