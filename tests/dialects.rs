@@ -24,6 +24,7 @@ on_both_databases!(
     seed_002_speaks_django_rest_framework_in_json_and_forms,
     seed_003_answers_in_its_success_envelope,
     seed_004_answers_in_its_status_envelope_with_the_session,
+    a_trailing_slash_on_a_fastapi_route_redirects_as_fastapi_does,
 );
 
 async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
@@ -726,4 +727,46 @@ async fn wrong_types_are_named_a_bad_path_id_is_400_and_an_oversized_body_is_ann
         .expect("the 413 arrives before the connection closes");
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(huge.headers()["connection"], "close");
+}
+
+/// FastAPI answers `POST /api/v1/workspaces/` with 307 to the path without
+/// the slash; a client that follows it (httpx, requests, reqwest) sends the
+/// body again and creates.
+async fn a_trailing_slash_on_a_fastapi_route_redirects_as_fastapi_does(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .post(url(&app, "/api/v1/workspaces/?x=1"))
+        .bearer_auth(&org.owner.token)
+        .json(&json!({"name": "Slashed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(response.headers()["location"], "/api/v1/workspaces?x=1");
+
+    let (status, created) = post(
+        &app,
+        "/api/v1/workspaces/",
+        &org.owner.token,
+        json!({"name": "Slashed"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["name"], "Slashed");
+    // Not on routes of other frameworks: grpc-gateway's 404 there.
+    let (status, _) = post(
+        &app,
+        "/api/v3/workspaces/",
+        &org.owner.token,
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
