@@ -650,6 +650,25 @@ async fn the_openapi_document_describes_each_route_in_its_dialect() {
         "FastAPI reads JSON"
     );
     assert!(document["paths"]["/api/v3/workspaces"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object());
+    // Every limit the service enforces, stated.
+    let body = |path: &str| {
+        document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["properties"]
+            .clone()
+    };
+    assert_eq!(body("/workspaces")["organization_id"]["format"], "uuid");
+    assert_eq!(body("/workspaces")["description"]["maxLength"], 1000);
+    assert_eq!(body("/api/v3/workspaces")["description"]["maxLength"], 1000);
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for status in ["429", "503", "504"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
     // Routes no seed documents stay grpc-gateway's.
     assert_eq!(
         document["paths"]["/api/v1/workspaces/{id}"]["get"]["responses"]["404"]["content"]["application/json"]
@@ -672,6 +691,21 @@ async fn the_openapi_document_describes_each_route_in_its_dialect() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["organizationId"], org.id.to_string(), "{body}");
+
+    let v1_001 = spawn_app_with(Backend::Sqlite, |s| {
+        s.server.http_api_v1_dialect = workspace_service::http::ApiV1Dialect::Seed001;
+    })
+    .await
+    .unwrap();
+    let document: Value = reqwest::get(url(&v1_001, "/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fields = &document["paths"]["/api/v1/workspaces"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"];
+    assert_eq!(fields["firstMemberId"]["format"], "uuid", "{fields}");
 }
 
 /// Defects of the JSON/HTTP surface, on grpc-gateway's dialect (Get, and

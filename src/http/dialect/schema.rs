@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::model::{Dialect, Failure, Loc, Violation, ViolationKind};
+use crate::domain::workspace::DESCRIPTION_MAX_CHARS;
 
 /// One field of a seed's request body.
 pub struct Field {
@@ -25,8 +26,9 @@ pub enum Kind {
         max_length: Option<usize>,
         format: Option<&'static str>,
     },
-    /// A string or `null` (FastAPI's `Optional[str]`).
-    NullableString,
+    /// A string or `null` (FastAPI's `Optional[str]`), of this format
+    /// when one is given.
+    NullableString(Option<&'static str>),
     /// An object of these fields, or `null`.
     NullableObject(&'static [Field]),
 }
@@ -112,7 +114,7 @@ const SEED_001: &[Field] = &[
         name: "firstMemberId",
         proto: "first_member_id",
         required: false,
-        kind: Kind::NullableString,
+        kind: Kind::NullableString(Some("uuid")),
         description: "Firstmemberid: a member of the organization, added as ROLE_WORKSPACE_MEMBER.",
     },
     Field {
@@ -140,7 +142,11 @@ const SEED_002: &[Field] = &[
         name: "description",
         proto: "description",
         required: false,
-        kind: string(),
+        kind: Kind::String {
+            min_length: None,
+            max_length: Some(DESCRIPTION_MAX_CHARS),
+            format: None,
+        },
         description: "Default: empty.",
     },
 ];
@@ -165,14 +171,22 @@ const SEED_004: &[Field] = &[
         name: "description",
         proto: "description",
         required: false,
-        kind: string(),
+        kind: Kind::String {
+            min_length: None,
+            max_length: Some(DESCRIPTION_MAX_CHARS),
+            format: None,
+        },
         description: "The workspace's description.",
     },
     Field {
         name: "organization_id",
         proto: "organization_id",
         required: false,
-        kind: string(),
+        kind: Kind::String {
+            min_length: None,
+            max_length: None,
+            format: Some("uuid"),
+        },
         description: "The organization; the caller's only one when left out.",
     },
 ];
@@ -241,10 +255,10 @@ fn read_object(
                 });
             }
             (None | Some(Value::Null), _) => {}
-            (Some(Value::String(text)), Kind::String { .. } | Kind::NullableString) => {
+            (Some(Value::String(text)), Kind::String { .. } | Kind::NullableString(_)) => {
                 out.insert(field.proto.to_owned(), Value::String(text));
             }
-            (Some(other), Kind::String { .. } | Kind::NullableString) => {
+            (Some(other), Kind::String { .. } | Kind::NullableString(_)) => {
                 violations.push(Violation {
                     loc: loc(field.name),
                     kind: ViolationKind::WrongType("string"),
@@ -331,7 +345,13 @@ pub fn json_schema(fields: &'static [Field]) -> Value {
                 }
                 schema
             }
-            Kind::NullableString => json!({"type": "string", "nullable": true}),
+            Kind::NullableString(format) => {
+                let mut schema = json!({"type": "string", "nullable": true});
+                if let Some(format) = format {
+                    schema["format"] = json!(format);
+                }
+                schema
+            }
             Kind::NullableObject(inner) => {
                 let mut schema = json_schema(inner);
                 schema["nullable"] = json!(true);

@@ -253,8 +253,16 @@ fn error_statuses(rule: &HttpRule, dialect: Dialect) -> Vec<(u16, &'static str)>
             403,
             "Not allowed: not a member of the organization, or not allowed to create workspaces.",
         ),
+        (
+            429,
+            "Too many calls: the service, or the organization, has as many in flight as it takes; retry after Retry-After.",
+        ),
         (500, "Server error."),
         (503, "The service is unavailable; try again."),
+        (
+            504,
+            "The call's deadline (grpc-timeout, or the server's longest call) passed.",
+        ),
     ];
     // Schema errors of a body; Django REST framework (002) and seed 003
     // answer bad input 400 whatever it is.
