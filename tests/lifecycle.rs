@@ -459,6 +459,41 @@ async fn access_tokens_act_on_their_workspace_only_until_revoked_or_expired(back
             .collect::<Vec<_>>(),
         vec![mine.id.clone()]
     );
+    // Its workspace wherever it stands among the user's: one created last,
+    // past the first page of the owner's, is still the token's page.
+    let latest = app.create_named(&org, "Created last").await;
+    let latest_secret = grpc
+        .create_workspace_access_token(authed(
+            token,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: latest.id.clone(),
+                name: "Latest".into(),
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let page = grpc
+        .list_workspaces(authed(
+            &latest_secret,
+            ListWorkspacesRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        page.workspaces
+            .iter()
+            .map(|w| w.id.clone())
+            .collect::<Vec<_>>(),
+        vec![latest.id.clone()]
+    );
+    assert!(page.next_page_token.is_empty());
     assert_error(
         app.create(&secret, named(&org, "Made by a token")).await,
         Code::PermissionDenied,

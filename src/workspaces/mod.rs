@@ -135,15 +135,27 @@ impl Workspaces {
             return Err(DomainError::NotOrganizationMember);
         }
 
+        // A workspace access token sees its own workspace only: a page of
+        // it alone, wherever it stands among the user's.
+        if let Some(scope) = caller.workspace_scope {
+            let own = self
+                .storage
+                .visible_workspace(scope, caller.user_id)
+                .await?
+                .filter(|w| {
+                    after.is_none() && organization_id.is_none_or(|o| w.organization.id == o)
+                });
+            return Ok(WorkspacePage {
+                workspaces: own.into_iter().collect(),
+                next_page_token: String::new(),
+                organization_id,
+            });
+        }
         let page_size = page_size as usize;
         let mut workspaces = self
             .storage
             .visible_workspaces(caller.user_id, organization_id, after, page_size as u64 + 1)
             .await?;
-        // A workspace access token sees its own workspace only.
-        if let Some(scope) = caller.workspace_scope {
-            workspaces.retain(|w| w.id == Some(scope));
-        }
         let next_page_token = if workspaces.len() > page_size {
             workspaces.truncate(page_size);
             let last = workspaces
