@@ -36,6 +36,7 @@ on_both_databases!(
     concurrent_removals_never_leave_a_workspace_without_an_owner,
     the_smaller_holes_stay_closed,
     an_admin_racing_a_promotion_never_removes_an_owner,
+    token_hashes_are_shown_only_to_those_who_may_list_tokens,
 );
 
 async fn client(app: &TestApp) -> WorkspaceServiceClient<Channel> {
@@ -1013,4 +1014,76 @@ async fn an_admin_racing_a_promotion_never_removes_an_owner(backend: Backend) {
         }
     }
     assert!(both.is_empty(), "an ADMIN lowered a fresh OWNER: {both:?}");
+}
+
+/// A plain MEMBER may not list a workspace's tokens, so GetWorkspace,
+/// ListWorkspaces and ListWorkspaceMembers show it no hash but its own;
+/// an OWNER sees them all.
+async fn token_hashes_are_shown_only_to_those_who_may_list_tokens(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let owner = &org.owner.token;
+    let workspace = app.create_named(&org, "Hashed").await;
+    let member = app.member(org.id, OrganizationRole::Member).await;
+    let mut grpc = client(&app).await;
+    grpc.add_workspace_member(authed(
+        owner,
+        AddWorkspaceMemberRequest {
+            workspace_id: workspace.id.clone(),
+            user_id: member.id.to_string(),
+            role: Role::WorkspaceMember as i32,
+        },
+    ))
+    .await
+    .unwrap();
+    let token = grpc
+        .create_workspace_access_token(authed(
+            owner,
+            CreateWorkspaceAccessTokenRequest {
+                workspace_id: workspace.id.clone(),
+                name: "CI".into(),
+                expire_time: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .access_token
+        .unwrap();
+    assert!(!token.hash.is_empty());
+    let hashes = |w: &Workspace| -> Vec<String> {
+        w.memberships
+            .iter()
+            .flat_map(|m| m.access_tokens.iter().map(|t| t.hash.clone()))
+            .collect()
+    };
+    let seen_by_owner = get(&app, owner, &workspace.id).await.unwrap();
+    assert_eq!(hashes(&seen_by_owner), vec![token.hash.clone()]);
+    let seen_by_member = get(&app, &member.token, &workspace.id).await.unwrap();
+    assert_eq!(hashes(&seen_by_member), vec![String::new()]);
+    let listed = grpc
+        .list_workspaces(authed(&member.token, ListWorkspacesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hashes(&listed.workspaces[0]), vec![String::new()]);
+    let members = grpc
+        .list_workspace_members(authed(
+            &member.token,
+            ListWorkspaceMembersRequest {
+                workspace_id: workspace.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let member_hashes: Vec<String> = members
+        .memberships
+        .iter()
+        .flat_map(|m| m.access_tokens.iter().map(|t| t.hash.clone()))
+        .collect();
+    assert_eq!(member_hashes, vec![String::new()]);
 }

@@ -63,3 +63,35 @@ pub struct AccessTokenView {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+impl WorkspaceView {
+    /// Whether the caller this view was read for may manage the
+    /// workspace's access tokens (ListWorkspaceAccessTokens' right): an
+    /// OWNER or ADMIN of the workspace, or of its organization (who sees
+    /// it without a role of their own).
+    pub fn caller_manages(&self) -> bool {
+        matches!(
+            self.user_role,
+            None | Some(WorkspaceRole::Owner | WorkspaceRole::Admin)
+        )
+    }
+
+    /// Keeps token hashes from a caller who may not list the workspace's
+    /// tokens: they see their own tokens' hashes only.
+    pub fn hide_token_hashes(&mut self, caller: Uuid) {
+        if !self.caller_manages() {
+            hide_token_hashes(&mut self.members, caller);
+        }
+    }
+}
+
+/// Empties the hash of every token in `members` but `caller`'s own.
+pub fn hide_token_hashes(members: &mut [WorkspaceMember], caller: Uuid) {
+    for token in members
+        .iter_mut()
+        .flat_map(|member| member.access_tokens.iter_mut())
+        .filter(|token| token.user_id != caller)
+    {
+        token.hash.clear();
+    }
+}

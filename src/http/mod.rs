@@ -22,6 +22,7 @@ mod json;
 mod openapi;
 mod read;
 mod rules;
+mod slash;
 mod status;
 
 use std::{collections::HashMap, sync::Arc};
@@ -157,12 +158,12 @@ impl Gateway {
         for (path, methods) in by_path {
             router = router.route(&path, methods);
         }
-        for path in self.slash_redirects() {
+        for path in slash::fastapi_paths(&self.inner.rules, &self.inner.dialects) {
             let target = path.clone();
             router = router.route(
                 &format!("{path}/"),
                 axum::routing::any(move |uri: http::Uri| async move {
-                    slash_redirect(&target, uri.query())
+                    slash::redirect(&target, uri.query())
                 }),
             );
         }
@@ -172,25 +173,6 @@ impl Gateway {
         });
         let gateway = self.clone();
         router.fallback(move || async move { gateway.error(&errors::route_not_found(), false) })
-    }
-
-    /// The routes that speak a FastAPI service's dialect (seeds 000 and
-    /// 001): FastAPI answers their path with a trailing slash by a
-    /// redirect to the path without it, and so does the service.
-    fn slash_redirects(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self
-            .inner
-            .rules
-            .iter()
-            .zip(&self.inner.dialects)
-            .filter(|(rule, dialect)| {
-                matches!(dialect, Dialect::Seed000 | Dialect::Seed001) && !rule.path.contains('{')
-            })
-            .map(|(rule, _)| rule.path.clone())
-            .collect();
-        paths.sort();
-        paths.dedup();
-        paths
     }
 
     /// grpc-gateway's error answer; `with_body` when the route takes a
@@ -381,20 +363,6 @@ fn seed_answer(
         .transcode_to()
         .map_err(|e| tonic::Status::internal(format!("the reply is not a Workspace: {e}")))?;
     Ok(dialect.created(&workspace, caller))
-}
-
-/// FastAPI's answer to a path with a trailing slash: 307 Temporary
-/// Redirect (the method and body are sent again) to `path`, the query kept.
-fn slash_redirect(path: &str, query: Option<&str>) -> Response {
-    let location = match query {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-    (
-        http::StatusCode::TEMPORARY_REDIRECT,
-        [(http::header::LOCATION, location)],
-    )
-        .into_response()
 }
 
 /// Whether `status` is about a path variable (a bad id in the URL): 400

@@ -15,36 +15,17 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::rights::{Right, allows};
 use super::{PageToken, Workspaces, page_size_of};
 use crate::{
     auth::issue::{WORKSPACE_TOKEN_PREFIX, hash_secret, new_secret},
     domain::{
         AccessTokenView, Caller, DomainError, NameRules, UpdateWorkspaceInput, WorkspaceMember,
-        WorkspaceRole, WorkspaceView, parse_etag, parse_id, validate_access_token, validate_update,
+        WorkspaceRole, WorkspaceView, hide_token_hashes, parse_etag, parse_id,
+        validate_access_token, validate_update,
     },
     storage::{Changed, MemberChange, OwnersProtected, WorkspaceAccess},
 };
-
-/// What an operation needs the caller to be allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Right {
-    See,
-    Manage,
-    Delete,
-}
-
-fn allows(access: &WorkspaceAccess, right: Right) -> bool {
-    let runs_organization = access.organization_role.sees_all_workspaces();
-    runs_organization
-        || match (right, access.workspace_role) {
-            (_, None) => false,
-            (Right::See, Some(_)) => true,
-            (Right::Manage, Some(role)) => {
-                matches!(role, WorkspaceRole::Owner | WorkspaceRole::Admin)
-            }
-            (Right::Delete, Some(role)) => role == WorkspaceRole::Owner,
-        }
-}
 
 /// A page of a workspace's members or tokens: at most `size` (from
 /// `page_size_of`) after the cursor in `page_token` ("" for the first
@@ -313,7 +294,10 @@ impl Workspaces {
             .access(caller, "workspace_id", workspace_id, Right::See)
             .await?;
         let (after, limit) = page(size, page_token, access.id)?;
-        let items = self.storage.members(access.id, after, limit + 1).await?;
+        let mut items = self.storage.members(access.id, after, limit + 1).await?;
+        if !allows(&access, Right::Manage) {
+            hide_token_hashes(&mut items, caller.user_id);
+        }
         Ok(Page::cut(items, limit, access.id, |m| {
             m.id.unwrap_or_default()
         }))

@@ -14,6 +14,7 @@ mod create;
 mod gate;
 mod lifecycle;
 mod page_token;
+mod rights;
 
 pub use gate::OrganizationGate;
 pub use lifecycle::Page;
@@ -104,6 +105,8 @@ impl Workspaces {
             })
             .ok_or_else(not_found)?;
         telemetry::record_organization(workspace.organization.id);
+        let mut workspace = workspace;
+        workspace.hide_token_hashes(caller.user_id);
         Ok(workspace)
     }
 
@@ -144,6 +147,10 @@ impl Workspaces {
                 .await?
                 .filter(|w| {
                     after.is_none() && organization_id.is_none_or(|o| w.organization.id == o)
+                })
+                .map(|mut w| {
+                    w.hide_token_hashes(caller.user_id);
+                    w
                 });
             return Ok(WorkspacePage {
                 workspaces: own.into_iter().collect(),
@@ -156,6 +163,9 @@ impl Workspaces {
             .storage
             .visible_workspaces(caller.user_id, organization_id, after, page_size as u64 + 1)
             .await?;
+        for workspace in &mut workspaces {
+            workspace.hide_token_hashes(caller.user_id);
+        }
         let next_page_token = if workspaces.len() > page_size {
             workspaces.truncate(page_size);
             let last = workspaces
