@@ -15,6 +15,7 @@ on_both_databases!(
     concurrent_retries_create_one_workspace,
     failed_calls_are_not_remembered,
     validate_only_runs_every_check_and_writes_nothing,
+    a_retry_may_name_the_organization_the_first_call_inferred_or_leave_it_out,
 );
 
 async fn count_workspaces(app: &common::TestApp, token: &str) -> usize {
@@ -190,4 +191,69 @@ async fn validate_only_runs_every_check_and_writes_nothing(backend: Backend) {
         Reason::WorkspaceLimitReached,
     );
     assert_eq!(count_workspaces(&app, &org.owner.token).await, 1);
+}
+
+/// The organization is part of what a request asks for as the create
+/// resolved it: a retry that names the organization the first call
+/// inferred, or leaves out the one it named, is the same request; naming
+/// another is a reused request_id.
+async fn a_retry_may_name_the_organization_the_first_call_inferred_or_leave_it_out(
+    backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let token = &org.owner.token;
+    let request =
+        |name: &str, request_id: &str, organization: Option<String>| CreateWorkspaceRequest {
+            name: name.to_owned(),
+            request_id: request_id.to_owned(),
+            organization_id: organization.unwrap_or_default(),
+            ..Default::default()
+        };
+    let mut client = app.client().await;
+    // Inferred first, named on the retry.
+    let first = client
+        .create_workspace(authed(token, request("Inferred", "req-inferred", None)))
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = client
+        .create_workspace(authed(
+            token,
+            request("Inferred", "req-inferred", Some(org.id.to_string())),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.id, first.id);
+    // Named first, left out on the retry.
+    let first = client
+        .create_workspace(authed(
+            token,
+            request("Named", "req-named", Some(org.id.to_string())),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = client
+        .create_workspace(authed(token, request("Named", "req-named", None)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry.id, first.id);
+    // Another organization: not the same request.
+    let other = app.organization(PlanSpec::default()).await;
+    assert_error(
+        client
+            .create_workspace(authed(
+                token,
+                request("Named", "req-named", Some(other.id.to_string())),
+            ))
+            .await,
+        Code::InvalidArgument,
+        Reason::RequestIdReused,
+    );
+    assert_eq!(count_workspaces(&app, token).await, 2);
 }

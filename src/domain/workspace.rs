@@ -57,12 +57,19 @@ pub struct CreateWorkspace {
 
 impl CreateWorkspace {
     /// A hash of what the request asks for (not of how: `request_id` and
-    /// `validate_only` are left out), to tell a retry from a reused id.
+    /// `validate_only` are left out), to tell a retry from a reused id;
+    /// the organization as the request gives it.
     pub fn fingerprint(&self) -> String {
+        self.fingerprint_in(self.organization_id)
+    }
+
+    /// The fingerprint with `organization_id` as the organization: a
+    /// create records it with the organization it resolved, so that a
+    /// retry naming the organization the first call inferred, or leaving
+    /// out the one it named, is the same request.
+    pub fn fingerprint_in(&self, organization_id: Option<Uuid>) -> String {
         let fields = [
-            self.organization_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
+            organization_id.map(|id| id.to_string()).unwrap_or_default(),
             self.name.clone(),
             self.description.clone(),
             self.billing_account_email.clone(),

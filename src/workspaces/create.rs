@@ -153,7 +153,7 @@ impl Workspaces {
             .map(|request_id| IdempotencyKey {
                 user_id: caller.user_id,
                 request_id: request_id.clone(),
-                fingerprint: request.fingerprint(),
+                fingerprint: request.fingerprint_in(Some(context.organization.id)),
             });
         let new = NewWorkspace {
             organization: &context.organization,
@@ -200,7 +200,19 @@ impl Workspaces {
         else {
             return Ok(None);
         };
-        if record.request_fingerprint != request.fingerprint() {
+        // The same request: as recorded (a record from before the resolved
+        // organization was part of it compares with the given one), or,
+        // naming none, in the organization the first call created in.
+        let same = record.request_fingerprint == request.fingerprint()
+            || (request.organization_id.is_none()
+                && self
+                    .storage
+                    .workspace_organization(record.workspace_id)
+                    .await?
+                    .is_some_and(|organization| {
+                        record.request_fingerprint == request.fingerprint_in(Some(organization))
+                    }));
+        if !same {
             return Err(DomainError::invalid(
                 "request_id",
                 Reason::RequestIdReused,
