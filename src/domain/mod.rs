@@ -24,7 +24,7 @@ pub use organization::{
     Caller, CredentialsKind, OrganizationRole, Plan, SignIn, WorkspaceCreationPolicy, WorkspaceRole,
 };
 pub use reason::{Reason, UnknownReason};
-pub use views::{AccessTokenView, OrganizationSummary, WorkspaceMember, WorkspaceView};
+pub use views::{AccessTokenView, Cursor, OrganizationSummary, WorkspaceMember, WorkspaceView};
 pub use workspace::{
     CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, parse_id, validate_create,
 };

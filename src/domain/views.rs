@@ -52,6 +52,15 @@ pub struct WorkspaceView {
     pub revision: i64,
 }
 
+/// Where a page ordered by creation time, then id, ended: the last item's
+/// `created_at` (microseconds, what both databases keep) and id. Lists of
+/// workspaces and of memberships are in this order (their ids are random).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
 /// An access token as memberships and listings show it: never its secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessTokenView {
