@@ -50,6 +50,8 @@ pub struct WorkspaceView {
     pub updated_at: DateTime<Utc>,
     /// Counts the workspace's changes (its etag); 0 in a preview.
     pub revision: i64,
+    /// The database's number for it (seed 002's `id`); 0 in a preview.
+    pub number: i64,
 }
 
 /// Where a page ordered by creation time, then id, ended: the last item's

@@ -139,6 +139,8 @@ fn snapshot(view: &WorkspaceView) -> proto::Workspace {
     };
     proto::Workspace {
         members_count: i32::try_from(members).unwrap_or(i32::MAX),
+        // A create's event is built before the database numbers it.
+        number: 0,
         ..messages::workspace(view)
     }
 }
@@ -265,6 +267,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             revision: 1,
+            number: 1,
         }
     }
 

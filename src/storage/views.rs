@@ -111,6 +111,7 @@ pub(super) fn view_of(
         created_at: w.created_at,
         updated_at: w.updated_at,
         revision: w.revision,
+        number: w.number,
     }
 }
 

@@ -65,6 +65,8 @@ impl CreateRows {
             created_at: now,
             updated_at: now,
             revision: 1,
+            // Given by the database at insert (`insert_workspace`).
+            number: 0,
         };
         let mut members = request.initial_member_views(new.creator, now, || Some(Uuid::new_v4()));
         // As every read orders them: by (created_at, id), one time here.
