@@ -103,6 +103,25 @@ async fn seed_002_ids_are_the_workspaces_numbers(backend: Backend) {
             get(&app, token, &workspace.id).await.number,
             workspace.number
         );
+        // The grpc-gateway route shows it too (proto3 JSON: an int64 is a string).
+        let address = app.http_addr.expect("HTTP is on");
+        let shown: Value = reqwest::Client::new()
+            .get(format!(
+                "http://{address}/api/v1/workspaces/{}",
+                workspace.id
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            shown["number"],
+            json!(workspace.number.to_string()),
+            "{shown}"
+        );
     }
 
     // A deleted workspace's number is not given again, not even the last.

@@ -315,6 +315,7 @@ mod tests {
         let view = crowded(3_000, 0, "Crowded");
         let workspace = event_of(&view, EventKind::MemberAdded).workspace.unwrap();
         assert_eq!(workspace.members_count, 3_000);
+        assert_eq!(workspace.number, 0, "a snapshot carries no number");
         assert_eq!(workspace.memberships.len(), EVENT_MEMBERSHIPS);
         assert_eq!(
             workspace.memberships[0].user_id,
