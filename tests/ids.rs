@@ -16,6 +16,7 @@ use workspace_service::{
 on_both_databases!(
     seed_001_ids_are_version_4_uuids,
     seed_002_ids_are_the_workspaces_numbers,
+    the_id_migrations_go_down_and_up_again,
 );
 
 async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -140,4 +141,31 @@ async fn seed_002_ids_are_the_workspaces_numbers(backend: Backend) {
         fourth > *numbers.iter().max().unwrap(),
         "{fourth} after {numbers:?}"
     );
+}
+
+/// Migrations m20261203_000005 and _000006 undone and done again on a
+/// database with workspaces: the numbers come back, distinct, and a create
+/// after them gets a new one.
+async fn the_id_migrations_go_down_and_up_again(backend: Backend) {
+    use sea_orm_migration::MigratorTrait;
+    use workspace_service::storage::migrations::Migrator;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let first = app.create_named(&org, "First").await;
+    let second = app.create_named(&org, "Second").await;
+    let db = app.storage.connection();
+    Migrator::down(db, Some(2)).await.unwrap();
+    Migrator::up(db, None).await.unwrap();
+    let (first, second) = (
+        get(&app, &org.owner.token, &first.id).await.number,
+        get(&app, &org.owner.token, &second.id).await.number,
+    );
+    assert!(
+        first > 0 && second > 0 && first != second,
+        "{first} {second}"
+    );
+    let third = app.create_named(&org, "Third").await.number;
+    assert!(third > first.max(second), "{third} after {first}, {second}");
 }
