@@ -96,6 +96,7 @@ pub fn workspace(view: WorkspaceView) -> proto::Workspace {
         summaries: Vec::new(),
         created_at: timestamp(view.created_at),
         updated_at: timestamp(view.updated_at),
+        number: view.number,
         etag: if view.revision > 0 {
             etag_of(view.revision)
         } else {

@@ -632,7 +632,7 @@ async fn check_11_creator_becomes_owner_and_everything_is_returned(backend: Back
     let created = app.create(&org.owner.token, request).await.unwrap();
 
     let id = Uuid::parse_str(&created.id).expect("the id is a UUID");
-    assert_eq!(id.get_version_num(), 7);
+    assert_eq!(id.get_version_num(), 4);
     assert_eq!(created.description, "Workspace for the engineering team");
     assert_eq!(created.organization_id, org.id.to_string());
     let organization = created.organization.clone().unwrap();

@@ -316,6 +316,7 @@ async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
             created_at: Set(now),
             updated_at: Set(now),
             revision: sea_orm::ActiveValue::NotSet,
+            number: sea_orm::ActiveValue::NotSet,
         };
         workspace::Entity::insert(row)
             .exec_without_returning(&db)
@@ -325,10 +326,14 @@ async fn existing_names_get_the_new_keys_and_collisions_keep_both() {
     drop(db);
     storage.close().await.unwrap();
     let app = spawn_app_at(app_url).await;
-    let keys: Vec<(uuid::Uuid, String)> = workspace::Entity::find()
+    let rows = workspace::Entity::find()
         .all(app.storage.connection())
         .await
-        .unwrap()
+        .unwrap();
+    // Existing workspaces got their numbers (seed 002's ids): distinct, positive.
+    let numbers: std::collections::HashSet<i64> = rows.iter().map(|w| w.number).collect();
+    assert!(numbers.len() == 3 && !numbers.contains(&0), "{numbers:?}");
+    let keys: Vec<(uuid::Uuid, String)> = rows
         .into_iter()
         .map(|w| (w.id, w.normalized_name))
         .collect();

@@ -189,9 +189,10 @@ async fn list_pages_are_stable_under_concurrent_inserts(backend: Backend) {
         pages += 1;
         assert!(page.workspaces.len() <= 2);
         seen.extend(page.workspaces.into_iter().map(|w| w.name));
-        // Someone inserts while we page.
+        // Others insert while we page, two at once.
         if pages <= 2 {
-            app.create_named(&org, &format!("During {pages}")).await;
+            let (a, b) = (format!("During {pages}a"), format!("During {pages}b"));
+            futures::join!(app.create_named(&org, &a), app.create_named(&org, &b));
         }
         if page.next_page_token.is_empty() {
             break;
@@ -210,8 +211,31 @@ async fn list_pages_are_stable_under_concurrent_inserts(backend: Backend) {
         before,
         (0..5).map(|i| format!("Before {i}")).collect::<Vec<_>>()
     );
-    // Inserts land after the cursor (ids are time-ordered), so they are seen too.
-    assert_eq!(seen.len(), 7, "{seen:?}");
+    // Inserts land after the cursor (pages are in creation order; ids are
+    // random and only break ties), so they are seen too.
+    assert_eq!(seen.len(), 9, "{seen:?}");
+    // One page of all is in (created_at, id) order, the order paging saw.
+    let all = list(
+        &app,
+        &org.owner.token,
+        ListWorkspacesRequest {
+            page_size: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .workspaces;
+    let keys: Vec<_> = all
+        .iter()
+        .map(|w| {
+            let at = w.created_at.unwrap();
+            ((at.seconds, at.nanos), Uuid::parse_str(&w.id).unwrap())
+        })
+        .collect();
+    assert!(keys.windows(2).all(|k| k[0] < k[1]), "{keys:?}");
+    let names: Vec<_> = all.into_iter().map(|w| w.name).collect();
+    assert_eq!(names, seen);
 }
 
 async fn list_refuses_bad_page_sizes_and_tokens(backend: Backend) {

@@ -25,7 +25,7 @@ pub use organization::{
 };
 pub use reason::{Reason, UnknownReason};
 pub use views::{
-    AccessTokenView, OrganizationSummary, WorkspaceMember, WorkspaceView, hide_token_hashes,
+    AccessTokenView, Cursor, OrganizationSummary, WorkspaceMember, WorkspaceView, hide_token_hashes,
 };
 pub use workspace::{
     CreateWorkspace, CreateWorkspaceInput, DocumentStoreIds, parse_id, validate_create,

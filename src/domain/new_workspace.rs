@@ -68,6 +68,7 @@ impl CreateWorkspace {
             created_at: now,
             updated_at: now,
             revision: 0,
+            number: 0,
         }
     }
 }

@@ -50,6 +50,17 @@ pub struct WorkspaceView {
     pub updated_at: DateTime<Utc>,
     /// Counts the workspace's changes (its etag); 0 in a preview.
     pub revision: i64,
+    /// The database's number for it (seed 002's `id`); 0 in a preview.
+    pub number: i64,
+}
+
+/// Where a page ordered by creation time, then id, ended: the last item's
+/// `created_at` (microseconds, what both databases keep) and id. Lists of
+/// workspaces and of memberships are in this order (their ids are random).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
 }
 
 /// An access token as memberships and listings show it: never its secret.

@@ -139,6 +139,8 @@ fn snapshot(view: &WorkspaceView) -> proto::Workspace {
     };
     proto::Workspace {
         members_count: i32::try_from(members).unwrap_or(i32::MAX),
+        // A create's event is built before the database numbers it.
+        number: 0,
         ..messages::workspace(view)
     }
 }
@@ -265,6 +267,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             revision: 1,
+            number: 1,
         }
     }
 
@@ -312,6 +315,7 @@ mod tests {
         let view = crowded(3_000, 0, "Crowded");
         let workspace = event_of(&view, EventKind::MemberAdded).workspace.unwrap();
         assert_eq!(workspace.members_count, 3_000);
+        assert_eq!(workspace.number, 0, "a snapshot carries no number");
         assert_eq!(workspace.memberships.len(), EVENT_MEMBERSHIPS);
         assert_eq!(
             workspace.memberships[0].user_id,

@@ -16,8 +16,9 @@ use super::{
     entities::*,
     views::{attach_access_tokens, member_of},
     violates_unique,
+    visibility::after_cursor,
 };
-use crate::domain::{EventKind, WorkspaceMember, WorkspaceRole};
+use crate::domain::{Cursor, EventKind, WorkspaceMember, WorkspaceRole};
 
 /// How a member change ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +69,7 @@ impl Storage {
         }
         let now = Utc::now().trunc_subsecs(6);
         let membership = workspace_membership::Model {
-            id: Uuid::now_v7(),
+            id: Uuid::new_v4(),
             workspace_id: id,
             user_id,
             role: role.as_str().to_owned(),
@@ -161,20 +162,22 @@ impl Storage {
         Ok(MemberChange::Done(changed))
     }
 
-    /// Up to `limit` members of workspace `id` after `after`, oldest first.
+    /// Up to `limit` members of workspace `id` after `after`, oldest first
+    /// (by `created_at`, then id: ids are random).
     pub async fn members(
         &self,
         id: Uuid,
-        after: Option<Uuid>,
+        after: Option<Cursor>,
         limit: u64,
     ) -> Result<Vec<WorkspaceMember>, DbErr> {
-        let mut query = workspace_membership::Entity::find()
-            .filter(workspace_membership::Column::WorkspaceId.eq(id));
+        use workspace_membership::Column;
+        let mut query = workspace_membership::Entity::find().filter(Column::WorkspaceId.eq(id));
         if let Some(after) = after {
-            query = query.filter(workspace_membership::Column::Id.gt(after));
+            query = query.filter(after_cursor(Column::CreatedAt, Column::Id, after));
         }
         let rows = query
-            .order_by_asc(workspace_membership::Column::Id)
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
             .limit(limit)
             .all(&self.db)
             .await?;

@@ -37,6 +37,7 @@ pub(super) async fn views_in<C: ConnectionTrait>(
     let mut members: HashMap<Uuid, Vec<WorkspaceMember>> = HashMap::new();
     for m in workspace_membership::Entity::find()
         .filter(workspace_membership::Column::WorkspaceId.is_in(models.iter().map(|m| m.id)))
+        .order_by_asc(workspace_membership::Column::CreatedAt)
         .order_by_asc(workspace_membership::Column::Id)
         .all(conn)
         .instrument(db_span_of(spans, "SELECT", "workspace_memberships"))
@@ -110,6 +111,7 @@ pub(super) fn view_of(
         created_at: w.created_at,
         updated_at: w.updated_at,
         revision: w.revision,
+        number: w.number,
     }
 }
 

@@ -2,14 +2,14 @@
 //! the caller stands to it.
 
 use sea_orm::{
-    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Query},
 };
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{Storage, entities::*, views::views_in};
-use crate::domain::{OrganizationRole, WorkspaceRole, WorkspaceView};
+use crate::domain::{Cursor, OrganizationRole, WorkspaceRole, WorkspaceView};
 
 /// What a caller may know about a workspace before acting on it.
 #[derive(Debug, Clone)]
@@ -63,23 +63,23 @@ impl Storage {
             .map(|role| (model, role)))
     }
 
-    /// Up to `limit` workspaces `caller` may see, in id order (UUIDv7: the
-    /// order of creation) after `after`, optionally of one organization.
-    /// Keyset paging: a workspace inserted meanwhile lands after the
-    /// cursor or before it, never shifting a page.
+    /// Up to `limit` workspaces `caller` may see, in (created_at, id) order
+    /// (ids are random UUIDv4; the id breaks ties) after `after`,
+    /// optionally of one organization. Keyset paging: a workspace inserted
+    /// meanwhile lands after the cursor or before it, never shifting a page.
     /// Each statement has its span, children of the call's.
     pub async fn visible_workspaces(
         &self,
         caller: Uuid,
         organization_id: Option<Uuid>,
-        after: Option<Uuid>,
+        after: Option<Cursor>,
         limit: u64,
     ) -> Result<Vec<WorkspaceView>, DbErr> {
         // Index-driven reads bounded by what the caller may see, never a
         // walk over other organizations' workspaces: the caller's
         // organizations first, then, per organization it runs (OWNER or
-        // ADMIN), that organization's workspaces in id order; for the
-        // others, the caller's own workspaces. Merged in id order.
+        // ADMIN), that organization's workspaces in (created_at, id) order;
+        // for the others, the caller's own workspaces. Merged in that order.
         let memberships: Vec<(Uuid, String)> = organization_membership::Entity::find()
             .select_only()
             .column(organization_membership::Column::OrganizationId)
@@ -104,15 +104,10 @@ impl Storage {
                 joined.push(organization);
             }
         }
-        let page = |condition: Condition| {
-            let mut query = workspace::Entity::find().filter(condition);
-            if let Some(after) = after {
-                query = query.filter(workspace::Column::Id.gt(after));
-            }
-            query.order_by_asc(workspace::Column::Id).limit(limit)
-        };
+        let page = |condition: Condition| page_of(condition, after, limit);
         let mut models = Vec::new();
-        // One ordered range of (organization_id, id) per organization run:
+        // One ordered range of (organization_id, created_at, id) per
+        // organization run:
         // a planner given several at once may walk the primary key instead.
         for organization in run {
             models.extend(
@@ -139,7 +134,7 @@ impl Storage {
                 .await?,
             );
         }
-        models.sort_by_key(|model| model.id);
+        models.sort_by_key(|model| (model.created_at, model.id));
         models.dedup_by_key(|model| model.id);
         models.truncate(limit as usize);
         self.views(models, caller).await
@@ -187,4 +182,26 @@ impl Storage {
             .await?
             .map(|w| w.organization_id))
     }
+}
+
+/// Up to `limit` workspaces matching `condition` after `after`, in
+/// (created_at, id) order.
+fn page_of(condition: Condition, after: Option<Cursor>, limit: u64) -> Select<workspace::Entity> {
+    use workspace::Column;
+    let mut query = workspace::Entity::find().filter(condition);
+    if let Some(after) = after {
+        query = query.filter(after_cursor(Column::CreatedAt, Column::Id, after));
+    }
+    query
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+}
+
+/// Rows after `after` in (`created_at`, `id`) order, as a row-value
+/// comparison both databases read as a range of an index on those columns.
+pub(super) fn after_cursor<C: ColumnTrait>(created_at: C, id: C, after: Cursor) -> Condition {
+    let key = Expr::tuple([Expr::col(created_at), Expr::col(id)]);
+    let cursor = Expr::tuple([Expr::value(after.created_at), Expr::value(after.id)]);
+    Condition::all().add(key.gt(cursor))
 }

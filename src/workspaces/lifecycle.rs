@@ -13,27 +13,18 @@
 //! own workspace only, and cannot create tokens.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::rights::{Right, allows};
 use super::{PageToken, Workspaces, page_size_of};
 use crate::{
     auth::issue::{WORKSPACE_TOKEN_PREFIX, hash_secret, new_secret},
     domain::{
-        AccessTokenView, Caller, DomainError, NameRules, UpdateWorkspaceInput, WorkspaceMember,
-        WorkspaceRole, WorkspaceView, hide_token_hashes, parse_etag, parse_id,
+        AccessTokenView, Caller, Cursor, DomainError, NameRules, UpdateWorkspaceInput,
+        WorkspaceMember, WorkspaceRole, WorkspaceView, hide_token_hashes, parse_etag, parse_id,
         validate_access_token, validate_update,
     },
     storage::{Changed, MemberChange, OwnersProtected, WorkspaceAccess},
 };
-
-/// A page of a workspace's members or tokens: at most `size` (from
-/// `page_size_of`) after the cursor in `page_token` ("" for the first
-/// page), which must be one made for this workspace.
-fn page(size: i32, page_token: &str, workspace: Uuid) -> Result<(Option<Uuid>, u64), DomainError> {
-    let after = PageToken::decode(page_token.trim(), Some(workspace))?;
-    Ok((after, size as u64))
-}
 
 /// A page of members or tokens, and the token of the next.
 pub struct Page<T> {
@@ -43,12 +34,12 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// A page of at most `limit` of `items`, read with one more than that:
-    /// a next page only when there is more (its token, the last id here).
-    fn cut(mut items: Vec<T>, limit: u64, workspace: Uuid, id: impl Fn(&T) -> Uuid) -> Self {
+    /// a next page only when there is more (its token, from the last here).
+    fn cut(mut items: Vec<T>, limit: u64, token: impl Fn(&T) -> String) -> Self {
         let more = items.len() as u64 > limit;
         items.truncate(limit as usize);
         let next_page_token = match items.last() {
-            Some(last) if more => PageToken::encode(id(last), Some(workspace)),
+            Some(last) if more => token(last),
             _ => String::new(),
         };
         Self {
@@ -293,13 +284,16 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::See)
             .await?;
-        let (after, limit) = page(size, page_token, access.id)?;
+        // Members in (created_at, id) order: their ids are random.
+        let after = PageToken::decode_at(page_token.trim(), Some(access.id))?;
+        let limit = size as u64;
         let mut items = self.storage.members(access.id, after, limit + 1).await?;
         if !allows(&access, Right::Manage) {
             hide_token_hashes(&mut items, caller.user_id);
         }
-        Ok(Page::cut(items, limit, access.id, |m| {
-            m.id.unwrap_or_default()
+        Ok(Page::cut(items, limit, |m| {
+            let (created_at, id) = (m.created_at, m.id.unwrap_or_default());
+            PageToken::encode_at(Cursor { created_at, id }, Some(access.id))
         }))
     }
 
@@ -348,12 +342,15 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        let (after, limit) = page(size, page_token, access.id)?;
+        let after = PageToken::decode(page_token.trim(), Some(access.id))?;
+        let limit = size as u64;
         let items = self
             .storage
             .access_tokens(access.id, after, limit + 1)
             .await?;
-        Ok(Page::cut(items, limit, access.id, |t| t.id))
+        Ok(Page::cut(items, limit, |t| {
+            PageToken::encode(t.id, Some(access.id))
+        }))
     }
 
     /// RevokeWorkspaceAccessToken.

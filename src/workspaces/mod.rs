@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::{
-    domain::{Caller, DomainError, NameRules, Reason, WorkspaceView, parse_id},
+    domain::{Caller, Cursor, DomainError, NameRules, Reason, WorkspaceView, parse_id},
     storage::Storage,
     telemetry,
 };
@@ -58,10 +58,18 @@ impl WorkspacePage {
             return;
         }
         self.workspaces.truncate(len);
-        if let Some(last) = self.workspaces.last().and_then(|w| w.id) {
-            self.next_page_token = PageToken::encode(last, self.organization_id);
+        if let Some(last) = self.workspaces.last().and_then(cursor_of) {
+            self.next_page_token = PageToken::encode_at(last, self.organization_id);
         }
     }
+}
+
+/// Where a page ending with `workspace` ended (`None` for a preview).
+fn cursor_of(workspace: &WorkspaceView) -> Option<Cursor> {
+    Some(Cursor {
+        created_at: workspace.created_at,
+        id: workspace.id?,
+    })
 }
 
 /// The workspace use cases.
@@ -124,7 +132,7 @@ impl Workspaces {
         };
         let organization_id = caller.organization(organization_id)?;
         let page_size = page_size_of(page_size)?;
-        let after = PageToken::decode(page_token, organization_id)?;
+        let after = PageToken::decode_at(page_token, organization_id)?;
         if let Some(organization_id) = organization_id {
             telemetry::record_organization(organization_id);
         }
@@ -170,9 +178,9 @@ impl Workspaces {
             workspaces.truncate(page_size);
             let last = workspaces
                 .last()
-                .and_then(|w| w.id)
+                .and_then(cursor_of)
                 .expect("a full page has a last workspace");
-            PageToken::encode(last, organization_id)
+            PageToken::encode_at(last, organization_id)
         } else {
             String::new()
         };

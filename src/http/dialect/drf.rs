@@ -20,7 +20,8 @@ pub fn created(workspace: &proto::Workspace) -> Value {
         _ => "",
     };
     json!({
-        "id": workspace.id,
+        // Its integer id: the workspace's number (seeds' ids are UUIDs).
+        "id": workspace.number,
         "name": workspace.name,
         "workspace_type": workspace.workspace_type,
         "document_upload_method": workspace.document_upload_method,
@@ -47,7 +48,7 @@ pub fn created_schema() -> Value {
             "summaries", "updated_at", "used_storage", "user_role", "workspace_type",
         ],
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
+            "id": {"type": "integer", "minimum": 1},
             "name": string,
             "workspace_type": string,
             "document_upload_method": string,

@@ -67,8 +67,11 @@ impl Storage {
         .instrument(self.db_span("INSERT", "workspaces"))
         .await;
         match written {
-            Ok(true) => Ok(CreateOutcome::Created(Box::new(rows.view))),
-            Ok(false) => Ok(CreateOutcome::LimitReached),
+            Ok(Some(number)) => Ok(CreateOutcome::Created(Box::new(WorkspaceView {
+                number,
+                ..rows.view
+            }))),
+            Ok(None) => Ok(CreateOutcome::LimitReached),
             // Nothing was written: the statement or transaction is undone.
             Err(err) if violates_unique(&err, "normalized_name") => Ok(CreateOutcome::NameTaken),
             Err(err) if violates_unique(&err, "request_id") => Ok(CreateOutcome::RequestIdTaken),

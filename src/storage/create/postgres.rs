@@ -2,7 +2,10 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use sea_orm::{DbErr, sqlx};
+use sea_orm::{
+    DbErr,
+    sqlx::{self, Row},
+};
 
 use super::rows::{BELOW_LIMIT, CreateRows};
 use crate::storage::{
@@ -38,7 +41,7 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
                             created_at, updated_at, revision)
     SELECT $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, $13, $1, $1, 1 FROM counted
      WHERE $26::bigint IS NULL OR workspace_call_in_time(statement_timestamp() + $26 * interval '1 microsecond')
- RETURNING id
+ RETURNING id, number
 ), members AS (
     INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
     SELECT m.id, created.id, m.user_id, m.role, $1, $1
@@ -51,12 +54,12 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
     INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, traceparent)
     SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1, $27 FROM counted, created
 )
-SELECT event_sequence FROM counted"#
+SELECT created.number FROM counted, created"#
     )
 });
 
-/// The create on PostgreSQL (`ONE_STATEMENT`). `false`: the organization
-/// is at its limit.
+/// The create on PostgreSQL (`ONE_STATEMENT`): the workspace's number (its
+/// identity column), or `None`: the organization is at its limit.
 ///
 /// Once sent, the statement runs to its end even if the call is dropped.
 /// So that a call cut at its deadline writes nothing, the statement is
@@ -72,7 +75,10 @@ SELECT event_sequence FROM counted"#
 ///
 /// Behind a transaction pooler the statement runs in a transaction (as
 /// every statement there does), which a dropped call rolls back.
-pub(super) async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result<bool, DbErr> {
+pub(super) async fn write_in_one_statement(
+    db: &Db,
+    rows: &CreateRows,
+) -> Result<Option<i64>, DbErr> {
     let mut conn = db.postgres_connection().await?;
     let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
     if db.isolates_statements() {
@@ -82,7 +88,10 @@ pub(super) async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result
             .await
             .map_err(from_sqlx)?;
         txn.commit().await.map_err(from_sqlx)?;
-        return Ok(counted.is_some());
+        return counted
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(from_sqlx);
     }
     let deadline = deadline::current();
     let time_left = deadline.map(|at| {
@@ -100,7 +109,9 @@ pub(super) async fn write_in_one_statement(db: &Db, rows: &CreateRows) -> Result
             tokio::time::sleep_until(at).await;
             Err(from_sqlx(sqlx::Error::Database(err)))
         }
-        (counted, _) => Ok(counted.map_err(from_sqlx)?.is_some()),
+        (counted, _) => counted
+            .and_then(|row| row.map(|row| row.try_get(0)).transpose())
+            .map_err(from_sqlx),
     }
 }
 

@@ -46,7 +46,9 @@ impl CreateRows {
         let now = Utc::now().trunc_subsecs(6);
         let request = new.request;
         let workspace = workspace::Model {
-            id: Uuid::now_v7(),
+            // Random (version 4): seed 001's clients parse its ids as
+            // `UUID4`. Lists order by (created_at, id), not by id.
+            id: Uuid::new_v4(),
             organization_id: new.organization.id,
             name: request.name.clone(),
             normalized_name: request.normalized_name.clone(),
@@ -63,8 +65,12 @@ impl CreateRows {
             created_at: now,
             updated_at: now,
             revision: 1,
+            // Given by the database at insert (`insert_workspace`).
+            number: 0,
         };
-        let members = request.initial_member_views(new.creator, now, || Some(Uuid::now_v7()));
+        let mut members = request.initial_member_views(new.creator, now, || Some(Uuid::new_v4()));
+        // As every read orders them: by (created_at, id), one time here.
+        members.sort_by_key(|m| m.id);
         let memberships = members
             .iter()
             .filter_map(|m| {

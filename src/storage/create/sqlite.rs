@@ -1,7 +1,8 @@
 //! The create on SQLite: one transaction, the counter's UPDATE first.
 
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, Statement,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -15,25 +16,26 @@ use crate::storage::{
 /// The create on SQLite: one transaction, the counter's UPDATE first, so
 /// the transaction takes the write lock at once (waiting up to the busy
 /// timeout) rather than failing to upgrade a read lock later; the event is
-/// numbered by the same UPDATE. `false`: the organization is at its limit.
+/// numbered by the same UPDATE. The workspace's number, or `None`: the
+/// organization is at its limit.
 pub(super) async fn write_in_transaction(
     storage: &Storage,
     rows: &CreateRows,
-) -> Result<bool, DbErr> {
+) -> Result<Option<i64>, DbErr> {
     let _turn = storage.write_turn().await;
     let txn = storage.db.begin().await?;
     let written = write_rows(&txn, rows).await;
     match written {
-        Ok(true) => txn.commit().await?,
+        Ok(Some(_)) => txn.commit().await?,
         // The transaction is dead either way; report the first error.
-        Ok(false) | Err(_) => {
+        Ok(None) | Err(_) => {
             let _ = txn.rollback().await;
         }
     }
     written
 }
 
-async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool, DbErr> {
+async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i64>, DbErr> {
     let w = &rows.workspace;
     let counted = organization::Entity::update_many()
         .col_expr(
@@ -50,7 +52,20 @@ async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool
         .exec_with_returning(txn)
         .await?;
     let Some(sequence) = counted.first().map(|org| org.event_sequence) else {
-        return Ok(false);
+        return Ok(None);
+    };
+    // The next number (migration m20261203_000006), under the write lock.
+    let number = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "UPDATE workspace_numbers SET last = last + 1 RETURNING last",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("workspace_numbers".into()))?
+        .try_get::<i64>("", "last")?;
+    let w = workspace::Model {
+        number,
+        ..w.clone()
     };
     workspace::Entity::insert(w.clone().into_active_model())
         .exec_without_returning(txn)
@@ -76,5 +91,5 @@ async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool
         },
     )
     .await?;
-    Ok(true)
+    Ok(Some(number))
 }

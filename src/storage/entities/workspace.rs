@@ -26,6 +26,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Counts the workspace's changes: its etag.
     pub revision: i64,
+    /// Seed 002's integer `id`: given by the database at insert (PostgreSQL
+    /// an identity, SQLite the `workspace_numbers` counter), unique.
+    pub number: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

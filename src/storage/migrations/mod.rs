@@ -11,6 +11,8 @@ mod m20261203_000001_event_traceparent;
 mod m20261203_000002_name_keys_across_scripts;
 mod m20261203_000003_event_parking;
 mod m20261203_000004_bound_credentials;
+mod m20261203_000005_lists_by_creation_time;
+mod m20261203_000006_workspace_numbers;
 
 pub struct Migrator;
 
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_name_keys_across_scripts::Migration),
             Box::new(m20261203_000003_event_parking::Migration),
             Box::new(m20261203_000004_bound_credentials::Migration),
+            Box::new(m20261203_000005_lists_by_creation_time::Migration),
+            Box::new(m20261203_000006_workspace_numbers::Migration),
         ]
     }
 }
