@@ -61,6 +61,8 @@ impl Change {
     ) -> Result<Self, DbErr> {
         let turn = storage.write_turn().await;
         let txn = storage.db.begin().await?;
+        // Before the first lock: the organization's row, just below.
+        super::deadline::limit_statements(&txn).await?;
         let sequence = events::next_sequence(&txn, organization_id).await?;
         Ok(Self {
             txn,

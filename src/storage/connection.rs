@@ -95,12 +95,24 @@ impl Db {
 
     /// Starts a transaction; behind a transaction pooler, on a server
     /// connection cleared of prepared statements.
+    ///
+    /// In a task of its own: a call dropped at its deadline after BEGIN was
+    /// sent, but before its answer came, would leave a connection inside a
+    /// transaction its pool does not know of (the next call's statements
+    /// would run in it). The task finishes the BEGIN, and drops (rolls
+    /// back) a transaction nobody awaits any more.
     pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        let txn = self.pool.begin().await?;
-        if self.isolates_statements() {
-            txn.execute_unprepared("DEALLOCATE ALL").await?;
-        }
-        Ok(txn)
+        let pool = self.pool.clone();
+        let isolates = self.isolates_statements();
+        tokio::spawn(async move {
+            let txn = pool.begin().await?;
+            if isolates {
+                txn.execute_unprepared("DEALLOCATE ALL").await?;
+            }
+            Ok(txn)
+        })
+        .await
+        .map_err(|err| DbErr::Custom(format!("starting a transaction failed: {err}")))?
     }
 
     /// A PostgreSQL connection of the pool, for a statement sent with sqlx

@@ -12,7 +12,7 @@ use crate::domain::DomainError;
 /// (UNAVAILABLE, worth a retry) or something else went wrong (INTERNAL).
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
-        if sql_state(&err).as_deref() == Some(DEADLINE_PASSED) {
+        if sql_state(&err).is_some_and(|code| is_deadline(&code)) {
             return DomainError::DeadlineExceeded;
         }
         if is_prepared_statement_clash(&err) {
@@ -34,6 +34,18 @@ impl From<DbErr> for DomainError {
 /// m20261129_000004): the call's deadline passed while its statement
 /// waited, and the statement wrote nothing.
 pub(crate) const DEADLINE_PASSED: &str = "WS504";
+
+/// PostgreSQL's lock_not_available (`lock_timeout`) and query_canceled
+/// (`statement_timeout`): every write runs with the call's time left as
+/// both (see `deadline::limit_statements`), so the call's deadline passed
+/// and the statement, rolled back, wrote nothing.
+const LOCK_TIMED_OUT: &str = "55P03";
+const STATEMENT_TIMED_OUT: &str = "57014";
+
+/// Whether SQLSTATE `code` says the call's deadline stopped a statement.
+pub(super) fn is_deadline(code: &str) -> bool {
+    [DEADLINE_PASSED, LOCK_TIMED_OUT, STATEMENT_TIMED_OUT].contains(&code)
+}
 
 /// The SQLSTATE of a database error, if `err` is one.
 pub(super) fn sql_state(err: &DbErr) -> Option<String> {
@@ -66,12 +78,13 @@ pub(super) fn is_unavailable(err: &DbErr) -> bool {
 }
 
 /// PostgreSQL reports a server going away (shutdown, admin termination) as
-/// a database error of class 57 or 08.
+/// a database error of class 57 or 08 (but 57014, a statement timeout, is
+/// the call's deadline: the server stays).
 pub(super) fn is_connection_lost(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("57") || code.starts_with("08")),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            (code.starts_with("57") && code != STATEMENT_TIMED_OUT) || code.starts_with("08")
+        }),
         _ => false,
     }
 }
@@ -132,7 +145,13 @@ mod tests {
         assert_eq!(error.reason(), crate::domain::Reason::DeadlineExceeded);
         let status = tonic::Status::from(error);
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
-        // Class 57 is a server going away; anything else stays internal.
+        // The timeouts every write runs with are the call's deadline.
+        for code in [LOCK_TIMED_OUT, STATEMENT_TIMED_OUT] {
+            let status = tonic::Status::from(DomainError::from(database_error(code)));
+            assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{code}");
+        }
+        // Other class 57 is a server going away; anything else stays
+        // internal.
         assert!(matches!(
             DomainError::from(database_error("57P01")),
             DomainError::Unavailable(_)

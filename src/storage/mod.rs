@@ -38,7 +38,6 @@ pub use change::Changed;
 pub use connection::{Pooler, mask_url, redact};
 pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 pub use directory::{CallerOrganizations, OrganizationContext};
-pub(crate) use errors::DEADLINE_PASSED;
 use errors::violates_unique;
 pub use events::{PendingEvent, RelayRound, all_events};
 pub use members::{MemberChange, OwnersProtected};

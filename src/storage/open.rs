@@ -141,6 +141,22 @@ pub(super) fn pool_options(
                 })
             })
         });
+    // A call dropped at its deadline in the middle of a statement drops
+    // its transaction while the statement still holds the connection, and
+    // the rollback may not be queued: such a connection (still in a
+    // transaction, possibly an aborted one) is closed, never handed to the
+    // next call.
+    options.map_sqlx_postgres_pool_opts(|pool| {
+        pool.after_release(|conn, _| {
+            Box::pin(async move {
+                let clean = !sqlx::Connection::is_in_transaction(conn);
+                if !clean {
+                    tracing::warn!("closing a PostgreSQL connection left inside a transaction");
+                }
+                Ok(clean)
+            })
+        })
+    });
     let trust = availability.clone();
     options.map_sqlx_postgres_before_acquire(move |_, meta| {
         // After an outage, a connection from before it is dead, though

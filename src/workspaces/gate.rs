@@ -1,4 +1,4 @@
-//! A bound on the creates of one organization that are in flight at once,
+//! A bound on the write calls of one organization in flight at once,
 //! so that one tenant (a row lock held on its organization, a burst of its
 //! creates) cannot take every place among the calls in flight and every
 //! database connection from the others. A create beyond the bound waits a

@@ -13,9 +13,10 @@
 //! own workspace only, and cannot create tokens.
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::rights::{Right, allows};
-use super::{PageToken, Workspaces, page_size_of};
+use super::{PageToken, Workspaces, gate::Slot, page_size_of};
 use crate::{
     auth::issue::{WORKSPACE_TOKEN_PREFIX, hash_secret, new_secret},
     domain::{
@@ -79,13 +80,13 @@ impl Workspaces {
         Ok(access)
     }
 
-    /// Changes require a validated account, as creating does (check 4).
-    fn validated(caller: Caller) -> Result<(), DomainError> {
-        if caller.validated {
-            Ok(())
-        } else {
-            Err(DomainError::AccountNotValidated)
+    /// A change needs a validated account (check 4), then a place in its
+    /// organization's gate, kept until the change ends.
+    async fn may_change(&self, caller: Caller, org: Uuid) -> Result<Slot, DomainError> {
+        if !caller.validated {
+            return Err(DomainError::AccountNotValidated);
         }
+        self.gate.enter(org).await
     }
 
     /// UpdateWorkspace.
@@ -98,7 +99,7 @@ impl Workspaces {
     ) -> Result<WorkspaceView, DomainError> {
         let update = validate_update(input, &rules.unwrap_or(self.rules))?;
         let access = self.access(caller, "id", id, Right::Manage).await?;
-        Self::validated(caller)?;
+        let _slot = self.may_change(caller, access.organization_id).await?;
         match self
             .storage
             .update_workspace(access.id, access.organization_id, &update, caller.user_id)
@@ -143,7 +144,7 @@ impl Workspaces {
             }
             Err(err) => return Err(err),
         };
-        Self::validated(caller)?;
+        let _slot = self.may_change(caller, access.organization_id).await?;
         match self
             .storage
             .delete_workspace(
@@ -176,7 +177,7 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        Self::validated(caller)?;
+        let _slot = self.may_change(caller, access.organization_id).await?;
         let role = role.unwrap_or(WorkspaceRole::Member);
         self.may_grant(&access, role)?;
         match self
@@ -231,7 +232,7 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, right)
             .await?;
-        Self::validated(caller)?;
+        let _slot = self.may_change(caller, access.organization_id).await?;
         if let Some(role) = role {
             self.may_grant(&access, role)?;
         }
@@ -314,7 +315,7 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        Self::validated(caller)?;
+        let _slot = self.may_change(caller, access.organization_id).await?;
         let secret = new_secret(WORKSPACE_TOKEN_PREFIX);
         let token = self
             .storage
@@ -364,7 +365,7 @@ impl Workspaces {
         let access = self
             .access(caller, "workspace_id", workspace_id, Right::Manage)
             .await?;
-        Self::validated(caller)?;
+        let _slot = self.may_change(caller, access.organization_id).await?;
         if self
             .storage
             .revoke_access_token(access.id, access.organization_id, token, caller.user_id)

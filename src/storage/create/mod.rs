@@ -57,11 +57,12 @@ impl Storage {
         // Built in the call's span: the event keeps the call's trace
         // context, not the database span's.
         let rows = CreateRows::new(new, idempotency);
-        let written = async {
+        let (rows, written) = async {
             if self.db.get_database_backend() == DbBackend::Postgres {
-                write_in_one_statement(&self.db, &rows).await
+                write_in_one_statement(&self.db, rows).await
             } else {
-                write_in_transaction(self, &rows).await
+                let written = write_in_transaction(self, &rows).await;
+                (rows, written)
             }
         }
         .instrument(self.db_span("INSERT", "workspaces"))

@@ -6,12 +6,13 @@ use sea_orm::{
     DbErr,
     sqlx::{self, Row},
 };
+use tracing::Instrument;
 
 use super::rows::{BELOW_LIMIT, CreateRows};
 use crate::storage::{
-    DEADLINE_PASSED,
     connection::{Db, from_sqlx},
     deadline,
+    errors::is_deadline,
 };
 
 /// How much earlier than the call's deadline the statement stops waiting:
@@ -32,6 +33,7 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
     UPDATE organizations
        SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = $1
      WHERE id = $2 AND {BELOW_LIMIT}
+       AND ($28::text IS NULL OR set_config('lock_timeout', $28, true) IS NOT NULL)
  RETURNING event_sequence
 ), created AS (
     INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type,
@@ -75,14 +77,50 @@ SELECT created.number FROM counted, created"#
 ///
 /// Behind a transaction pooler the statement runs in a transaction (as
 /// every statement there does), which a dropped call rolls back.
+///
+/// The statement runs in a task of its own, to its end: a call dropped at
+/// its deadline does not drop a statement on the wire (which could leave
+/// its connection unusable), and the statement, bounded by the call's
+/// time left, gives its connection back as soon as it ends.
 pub(super) async fn write_in_one_statement(
     db: &Db,
+    rows: CreateRows,
+) -> (CreateRows, Result<Option<i64>, DbErr>) {
+    let db = db.clone();
+    let deadline = deadline::current();
+    let task = tokio::spawn(
+        async move {
+            let written = write_to_the_end(&db, &rows, deadline).await;
+            (rows, written)
+        }
+        .in_current_span(),
+    );
+    task.await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+}
+
+async fn write_to_the_end(
+    db: &Db,
     rows: &CreateRows,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Option<i64>, DbErr> {
     let mut conn = db.postgres_connection().await?;
     let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    let time_left = deadline.map(|at| {
+        let left = at.saturating_duration_since(tokio::time::Instant::now());
+        left.saturating_sub(DEADLINE_MARGIN)
+    });
     if db.isolates_statements() {
         let mut txn = db.begin_on(&mut conn).await?;
+        if let Some(left) = time_left {
+            let ms = left.as_millis().max(1);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL statement_timeout = '{ms}ms'"
+            )))
+            .execute(&mut *txn)
+            .await
+            .map_err(from_sqlx)?;
+        }
         let counted = bind(statement.persistent(false), rows, None)
             .fetch_optional(&mut *txn)
             .await
@@ -93,17 +131,12 @@ pub(super) async fn write_in_one_statement(
             .transpose()
             .map_err(from_sqlx);
     }
-    let deadline = deadline::current();
-    let time_left = deadline.map(|at| {
-        let left = at.saturating_duration_since(tokio::time::Instant::now());
-        left.saturating_sub(DEADLINE_MARGIN).as_micros() as i64
-    });
     let counted = bind(statement, rows, time_left)
         .fetch_optional(&mut *conn)
         .await;
     match (counted, deadline) {
         (Err(sqlx::Error::Database(err)), Some(at))
-            if err.code().as_deref() == Some(DEADLINE_PASSED) =>
+            if err.code().is_some_and(|code| is_deadline(&code)) =>
         {
             // The lock came too late: the call's timer answers.
             tokio::time::sleep_until(at).await;
@@ -118,7 +151,7 @@ pub(super) async fn write_in_one_statement(
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// `ONE_STATEMENT`'s parameters.
-fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) -> PgQuery<'q> {
+fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<Duration>) -> PgQuery<'q> {
     let w = &rows.workspace;
     let mut query = query
         .bind(w.created_at)
@@ -153,6 +186,8 @@ fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<i64>) ->
         .bind(rows.event.id)
         .bind(&rows.event.event_type)
         .bind(&rows.event.payload)
-        .bind(time_left)
+        .bind(time_left.map(|left| left.as_micros() as i64))
         .bind(rows.event.traceparent.as_deref())
+        // lock_timeout: 0 would mean none.
+        .bind(time_left.map(|left| format!("{}ms", left.as_millis().max(1))))
 }
