@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::http::post_json;
 use common::{Backend, PlanSpec, TestApp, authed, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -18,18 +19,6 @@ on_both_databases!(
     seed_002_ids_are_the_workspaces_numbers,
     the_id_migrations_go_down_and_up_again,
 );
-
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    let address = app.http_addr.expect("HTTP is on");
-    let response = reqwest::Client::new()
-        .post(format!("http://{address}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
-}
 
 fn version(id: &Value) -> usize {
     Uuid::parse_str(id.as_str().expect("a string id"))
@@ -51,7 +40,7 @@ async fn seed_001_ids_are_version_4_uuids(backend: Backend) {
         .await;
     for name in ["One", "Two"] {
         let body = json!({"name": name, "billingAccountEmail": "b@example.com", "firstMemberId": colleague.id});
-        let (status, created) = post(&app, "/api/v1/workspaces", &org.owner.token, body).await;
+        let (status, created) = post_json(&app, "/api/v1/workspaces", &org.owner.token, body).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         assert_eq!(version(&created["id"]), 4, "{created}");
         let memberships = created["memberships"].as_array().unwrap();
@@ -82,7 +71,7 @@ async fn seed_002_ids_are_the_workspaces_numbers(backend: Backend) {
     let mut numbers = Vec::new();
     for name in ["First", "Second", "Third"] {
         let (status, created) =
-            post(&app, "/api/v3/workspaces", token, json!({"name": name})).await;
+            post_json(&app, "/api/v3/workspaces", token, json!({"name": name})).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let number = created["id"].as_i64().expect("an integer id");
         assert!(number > 0, "{created}");
@@ -135,7 +124,8 @@ async fn seed_002_ids_are_the_workspaces_numbers(backend: Backend) {
         .delete_workspace(authed(token, delete))
         .await
         .unwrap();
-    let (_, created) = post(&app, "/api/v3/workspaces", token, json!({"name": "Fourth"})).await;
+    let (_, created) =
+        post_json(&app, "/api/v3/workspaces", token, json!({"name": "Fourth"})).await;
     let fourth = created["id"].as_i64().expect("an integer id");
     assert!(
         fourth > *numbers.iter().max().unwrap(),
