@@ -6,7 +6,9 @@ mod common;
 use common::{Backend, PlanSpec, assert_error, authed, concurrently, named, spawn_app};
 use tonic::Code;
 use workspace_service::domain::Reason;
-use workspace_service::proto::{CreateWorkspaceRequest, ListWorkspacesRequest};
+use workspace_service::proto::{
+    CreateWorkspaceRequest, DeleteWorkspaceRequest, ListWorkspacesRequest,
+};
 
 on_both_databases!(
     retry_with_same_request_id_returns_the_same_workspace,
@@ -16,6 +18,7 @@ on_both_databases!(
     failed_calls_are_not_remembered,
     validate_only_runs_every_check_and_writes_nothing,
     a_retry_may_name_the_organization_the_first_call_inferred_or_leave_it_out,
+    a_request_id_is_forgotten_with_its_workspace,
 );
 
 async fn count_workspaces(app: &common::TestApp, token: &str) -> usize {
@@ -256,4 +259,42 @@ async fn a_retry_may_name_the_organization_the_first_call_inferred_or_leave_it_o
         Reason::RequestIdReused,
     );
     assert_eq!(count_workspaces(&app, token).await, 2);
+}
+
+/// README: a request_id is forgotten with the workspace it created, so a
+/// retry after that workspace was deleted creates a new one.
+async fn a_request_id_is_forgotten_with_its_workspace(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let org = app.organization(PlanSpec::default()).await;
+    let token = &org.owner.token;
+    let request = || CreateWorkspaceRequest {
+        request_id: "req-deleted".into(),
+        ..named(&org, "Deleted then retried")
+    };
+    let mut client = app.client().await;
+    let first = client
+        .create_workspace(authed(token, request()))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .delete_workspace(authed(
+            token,
+            DeleteWorkspaceRequest {
+                id: first.id.clone(),
+                etag: first.etag.clone(),
+                allow_missing: false,
+            },
+        ))
+        .await
+        .unwrap();
+    let retry = client
+        .create_workspace(authed(token, request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(retry.id, first.id);
+    assert_eq!(count_workspaces(&app, token).await, 1);
 }
