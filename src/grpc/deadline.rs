@@ -61,7 +61,7 @@ pub(super) async fn run_within<T>(
 
 /// A `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit:
 /// H, M, S, m, u or n).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let value = value.trim();
     let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {

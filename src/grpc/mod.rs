@@ -15,5 +15,5 @@ pub use authenticated::{
 pub use convert::create_input;
 pub use status::{ERROR_DOMAIN, code_for, overloaded_with, status_of_reason};
 
-pub use deadline::{CallDeadline, parse_grpc_timeout};
+pub use deadline::CallDeadline;
 pub use pipeline::WorkspaceApi;
