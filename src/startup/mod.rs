@@ -310,7 +310,6 @@ fn grpc_server(
 
 /// Reflection, v1 and v1alpha (grpcurl 1.8 asks only v1alpha), of the
 /// service's protos and the health service's.
-#[allow(clippy::type_complexity)]
 fn reflection() -> anyhow::Result<(
     v1::ServerReflectionServer<impl v1::ServerReflection>,
     v1alpha::ServerReflectionServer<impl v1alpha::ServerReflection>,
