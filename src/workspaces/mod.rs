@@ -101,7 +101,7 @@ impl Workspaces {
         if caller.workspace_scope.is_some_and(|scope| scope != uuid) {
             return Err(not_found());
         }
-        let workspace = self
+        let mut workspace = self
             .storage
             .visible_workspace(uuid, caller.user_id)
             .await?
@@ -113,7 +113,6 @@ impl Workspaces {
             })
             .ok_or_else(not_found)?;
         telemetry::record_organization(workspace.organization.id);
-        let mut workspace = workspace;
         workspace.hide_token_hashes(caller.user_id);
         Ok(workspace)
     }
