@@ -151,8 +151,12 @@ catalogue! {
     BodyTimeout = "BODY_TIMEOUT",
     /// Too many calls of one organization in flight; retry shortly.
     OrganizationOverloaded = "ORGANIZATION_OVERLOADED",
-    /// The call's deadline passed before it finished.
+    /// The call's deadline passed before it finished, and it wrote
+    /// nothing.
     DeadlineExceeded = "DEADLINE_EXCEEDED",
+    /// The call's deadline passed while its change was being committed: it
+    /// may have been written.
+    OutcomeUnknown = "OUTCOME_UNKNOWN",
     /// An HTTP body larger than the largest message.
     BodyTooLarge = "BODY_TOO_LARGE",
     /// An HTTP body in a content type the mapping does not read.

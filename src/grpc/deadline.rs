@@ -5,6 +5,8 @@ use std::{future::Future, time::Duration};
 
 use tonic::Status;
 
+use crate::storage::Writes;
+
 use super::status;
 
 /// How much earlier than the caller's `grpc-timeout` a call is cut.
@@ -43,8 +45,10 @@ impl CallDeadline {
     }
 }
 
-/// Runs `call` until `deadline` passes, then answers DEADLINE_EXCEEDED (the
-/// call is dropped there: an open transaction rolls back). Timers tick in
+/// Runs `call` until `deadline` passes, then answers for it (the call is
+/// dropped there: an open transaction rolls back): DEADLINE_EXCEEDED when
+/// nothing can have been written, UNAVAILABLE with reason OUTCOME_UNKNOWN
+/// when a commit was on its way (see `storage::deadline`). Timers tick in
 /// milliseconds, so a shorter deadline has passed before any work starts.
 pub(super) async fn run_within<T>(
     deadline: Duration,
@@ -54,9 +58,20 @@ pub(super) async fn run_within<T>(
         return Err(status::deadline_exceeded());
     }
     let at = tokio::time::Instant::now() + deadline;
-    tokio::time::timeout_at(at, crate::storage::deadline::within(at, call))
-        .await
-        .unwrap_or_else(|_| Err(status::deadline_exceeded()))
+    let writes = Writes::default();
+    let answered = tokio::time::timeout_at(
+        at,
+        crate::storage::deadline::within(at, writes.clone(), call),
+    )
+    .await;
+    match answered {
+        Ok(Ok(answer)) => Ok(answer),
+        // A failure after a commit was sent (the connection lost under
+        // it, a read after it cut short) does not know what was written.
+        Ok(Err(_)) | Err(_) if writes.may_have_written() => Err(status::outcome_unknown()),
+        Ok(Err(status)) => Err(status),
+        Err(_) => Err(status::deadline_exceeded()),
+    }
 }
 
 /// A `grpc-timeout` value (gRPC over HTTP/2: up to 8 digits and a unit:

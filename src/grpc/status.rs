@@ -62,7 +62,7 @@ pub fn code_for(reason: Reason) -> Code {
         | MemoryBudgetExhausted
         | BodyTooLarge => Code::ResourceExhausted,
         WorkspaceAlreadyExists => Code::AlreadyExists,
-        Unavailable => Code::Unavailable,
+        Unavailable | OutcomeUnknown => Code::Unavailable,
         Internal => Code::Internal,
         DeadlineExceeded | BodyTimeout => Code::DeadlineExceeded,
         UnsupportedMediaType | MethodNotAllowed => Code::Unimplemented,
@@ -110,6 +110,18 @@ pub fn deadline_exceeded() -> Status {
     status_of_reason(
         Reason::DeadlineExceeded,
         "The deadline expired before the call finished.",
+    )
+}
+
+/// The call's deadline passed while its write was being committed: it may
+/// have been written, or not. UNAVAILABLE (the call can be tried again)
+/// with reason OUTCOME_UNKNOWN, never DEADLINE_EXCEEDED, which promises
+/// that nothing was written.
+pub fn outcome_unknown() -> Status {
+    status_of_reason(
+        Reason::OutcomeUnknown,
+        "The deadline expired while the change was being committed: it may have been written. \
+         Retry a create with the same request_id; read a workspace back before repeating a change to it.",
     )
 }
 

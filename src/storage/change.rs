@@ -122,7 +122,7 @@ impl Change {
             access_token,
         };
         events::record(&self.txn, self.sequence, draft).await?;
-        self.txn.commit().await
+        super::deadline::commit(self.txn).await
     }
 }
 

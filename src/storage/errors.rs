@@ -12,7 +12,7 @@ use crate::domain::DomainError;
 /// (UNAVAILABLE, worth a retry) or something else went wrong (INTERNAL).
 impl From<DbErr> for DomainError {
     fn from(err: DbErr) -> Self {
-        if sql_state(&err).is_some_and(|code| is_deadline(&code)) {
+        if sql_state(&err).is_some_and(|code| is_deadline(&code)) || is_deadline_passed(&err) {
             return DomainError::DeadlineExceeded;
         }
         if is_prepared_statement_clash(&err) {
@@ -41,6 +41,20 @@ pub(crate) const DEADLINE_PASSED: &str = "WS504";
 /// and the statement, rolled back, wrote nothing.
 const LOCK_TIMED_OUT: &str = "55P03";
 const STATEMENT_TIMED_OUT: &str = "57014";
+
+/// The service's own verdict that a write stopped at the call's deadline
+/// before it committed (so it wrote nothing), where no statement of the
+/// database's said so.
+pub(super) fn deadline_passed() -> DbErr {
+    DbErr::Custom(DEADLINE_PASSED_MESSAGE.to_owned())
+}
+
+const DEADLINE_PASSED_MESSAGE: &str =
+    "the call's deadline passed before the commit; rolled back, nothing written";
+
+fn is_deadline_passed(err: &DbErr) -> bool {
+    matches!(err, DbErr::Custom(message) if message == DEADLINE_PASSED_MESSAGE)
+}
 
 /// Whether SQLSTATE `code` says the call's deadline stopped a statement.
 pub(super) fn is_deadline(code: &str) -> bool {

@@ -37,6 +37,7 @@ pub use availability::Availability;
 pub use change::Changed;
 pub use connection::{Pooler, mask_url, redact};
 pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
+pub use deadline::Writes;
 pub use directory::{CallerOrganizations, OrganizationContext};
 use errors::violates_unique;
 pub use events::{PendingEvent, RelayRound, all_events};

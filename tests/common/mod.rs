@@ -383,6 +383,21 @@ pub fn reason_of(status: &Status) -> String {
         .unwrap_or_default()
 }
 
+/// `TEST_DATABASE_URL`: `None` (the test is skipped) when it is not set,
+/// unless `REQUIRE_TEST_DATABASE` is.
+pub fn test_database_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("REQUIRE_TEST_DATABASE").is_some() => {
+            panic!("REQUIRE_TEST_DATABASE is set but TEST_DATABASE_URL is not")
+        }
+        Err(_) => {
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            None
+        }
+    }
+}
+
 /// A port on 127.0.0.1 nothing listens on (for a server a test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

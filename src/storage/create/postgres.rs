@@ -4,15 +4,15 @@ use std::{sync::LazyLock, time::Duration};
 
 use sea_orm::{
     DbErr,
-    sqlx::{self, Row},
+    sqlx::{self, PgConnection, Row},
 };
 use tracing::Instrument;
 
 use super::rows::{BELOW_LIMIT, CreateRows};
 use crate::storage::{
     connection::{Db, from_sqlx},
-    deadline,
-    errors::is_deadline,
+    deadline::{self, CallClock},
+    errors::{deadline_passed, is_deadline, sql_state},
 };
 
 /// How much earlier than the call's deadline the statement stops waiting:
@@ -64,19 +64,22 @@ SELECT created.number FROM counted, created"#
 /// identity column), or `None`: the organization is at its limit.
 ///
 /// Once sent, the statement runs to its end even if the call is dropped.
-/// So that a call cut at its deadline writes nothing, the statement is
-/// given the time the call has left when it is sent (less a margin) and,
-/// once the UPDATE holds the organization's row, `workspace_call_in_time`
+/// So that it does not wait past the call, the statement is given the
+/// time the call has left when it is sent (less a margin) and, once the
+/// UPDATE holds the organization's row, `workspace_call_in_time`
 /// (migration m20261129_000004) refuses to go on past it, which undoes the
 /// whole statement. The time counts from the statement's start on the
 /// database's clock, so the two clocks are never compared; the connection
 /// is taken from the pool first, so the wait for one is not counted as
-/// time left. The call's own timer then answers DEADLINE_EXCEEDED. A call
-/// its client abandons without a deadline is not seen by the database: its
-/// create ends whole, or not at all.
+/// time left. A statement that passed the check may still commit after
+/// the deadline: it is marked (`deadline::may_write`) before it is sent,
+/// and a call cut while it runs is answered OUTCOME_UNKNOWN, not
+/// DEADLINE_EXCEEDED. A call its client abandons without a deadline is not
+/// seen by the database: its create ends whole, or not at all.
 ///
 /// Behind a transaction pooler the statement runs in a transaction (as
-/// every statement there does), which a dropped call rolls back.
+/// every statement there does), committed only if the call still has
+/// time once the statement is done.
 ///
 /// The statement runs in a task of its own, to its end: a call dropped at
 /// its deadline does not drop a statement on the wire (which could leave
@@ -87,10 +90,10 @@ pub(super) async fn write_in_one_statement(
     rows: CreateRows,
 ) -> (CreateRows, Result<Option<i64>, DbErr>) {
     let db = db.clone();
-    let deadline = deadline::current();
+    let clock = deadline::current();
     let task = tokio::spawn(
         async move {
-            let written = write_to_the_end(&db, &rows, deadline).await;
+            let written = write_to_the_end(&db, &rows, clock.as_ref()).await;
             (rows, written)
         }
         .in_current_span(),
@@ -102,50 +105,92 @@ pub(super) async fn write_in_one_statement(
 async fn write_to_the_end(
     db: &Db,
     rows: &CreateRows,
-    deadline: Option<tokio::time::Instant>,
+    clock: Option<&CallClock>,
 ) -> Result<Option<i64>, DbErr> {
     let mut conn = db.postgres_connection().await?;
-    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
-    let time_left = deadline.map(|at| {
-        let left = at.saturating_duration_since(tokio::time::Instant::now());
-        left.saturating_sub(DEADLINE_MARGIN)
-    });
     if db.isolates_statements() {
-        let mut txn = db.begin_on(&mut conn).await?;
-        if let Some(left) = time_left {
-            let ms = left.as_millis().max(1);
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL statement_timeout = '{ms}ms'"
-            )))
-            .execute(&mut *txn)
-            .await
-            .map_err(from_sqlx)?;
-        }
-        let counted = bind(statement.persistent(false), rows, None)
-            .fetch_optional(&mut *txn)
-            .await
-            .map_err(from_sqlx)?;
-        txn.commit().await.map_err(from_sqlx)?;
-        return counted
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(from_sqlx);
+        return write_in_a_transaction(db, &mut conn, rows, clock).await;
     }
-    let counted = bind(statement, rows, time_left)
-        .fetch_optional(&mut *conn)
-        .await;
-    match (counted, deadline) {
-        (Err(sqlx::Error::Database(err)), Some(at))
-            if err.code().is_some_and(|code| is_deadline(&code)) =>
-        {
+    // Marked before the time left is read (see `deadline::may_write`).
+    deadline::may_write(clock);
+    let time_left = time_left(clock);
+    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    // The statement commits itself.
+    let counted = deadline::committing(clock, async {
+        bind(statement, rows, time_left)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(from_sqlx)
+    })
+    .await;
+    match counted {
+        Err(err) if clock.is_some() && sql_state(&err).is_some_and(|code| is_deadline(&code)) => {
             // The lock came too late: the call's timer answers.
-            tokio::time::sleep_until(at).await;
-            Err(from_sqlx(sqlx::Error::Database(err)))
+            tokio::time::sleep_until(clock.map_or_else(tokio::time::Instant::now, |c| c.at)).await;
+            Err(err)
         }
-        (counted, _) => counted
-            .and_then(|row| row.map(|row| row.try_get(0)).transpose())
-            .map_err(from_sqlx),
+        Ok(None) => {
+            deadline::wrote_nothing(clock);
+            Ok(None)
+        }
+        counted => {
+            counted.and_then(|row| row.map(|row| row.try_get(0)).transpose().map_err(from_sqlx))
+        }
     }
+}
+
+/// The time the call has left, less `DEADLINE_MARGIN`.
+fn time_left(clock: Option<&CallClock>) -> Option<Duration> {
+    clock.map(|clock| {
+        let left = clock
+            .at
+            .saturating_duration_since(tokio::time::Instant::now());
+        left.saturating_sub(DEADLINE_MARGIN)
+    })
+}
+
+/// The create behind a transaction pooler: the statement in a transaction
+/// of its own (BEGIN, the limits, the statement, COMMIT), the call's time
+/// left as its lock and statement timeouts. The deadline is looked at
+/// again before COMMIT: a call whose time ran out while the statement ran
+/// rolls back, so it wrote nothing, and only a COMMIT sent in time can
+/// make its outcome unknown.
+async fn write_in_a_transaction(
+    db: &Db,
+    conn: &mut PgConnection,
+    rows: &CreateRows,
+    clock: Option<&CallClock>,
+) -> Result<Option<i64>, DbErr> {
+    let mut txn = db.begin_on(conn).await?;
+    if let Some(left) = time_left(clock) {
+        let ms = left.as_millis().max(1);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL statement_timeout = '{ms}ms'"
+        )))
+        .execute(&mut *txn)
+        .await
+        .map_err(from_sqlx)?;
+    }
+    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    let counted = bind(statement.persistent(false), rows, None)
+        .fetch_optional(&mut *txn)
+        .await
+        .map_err(from_sqlx)?;
+    let Some(row) = counted else {
+        // At the limit: nothing to keep.
+        txn.rollback().await.map_err(from_sqlx)?;
+        return Ok(None);
+    };
+    // Marked before the deadline is looked at (see `deadline::may_write`).
+    deadline::may_write(clock);
+    if time_left(clock).is_some_and(|left| left.is_zero()) {
+        let rolled_back = txn.rollback().await.map_err(from_sqlx);
+        deadline::wrote_nothing(clock);
+        rolled_back?;
+        return Err(deadline_passed());
+    }
+    deadline::committing(clock, async { txn.commit().await.map_err(from_sqlx) }).await?;
+    row.try_get(0).map(Some).map_err(from_sqlx)
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::rows::{BELOW_LIMIT, CreateRows};
 use crate::storage::{
-    Storage,
+    Storage, deadline,
     entities::*,
     events::{self},
 };
@@ -26,7 +26,7 @@ pub(super) async fn write_in_transaction(
     let txn = storage.db.begin().await?;
     let written = write_rows(&txn, rows).await;
     match written {
-        Ok(Some(_)) => txn.commit().await?,
+        Ok(Some(_)) => deadline::commit(txn).await?,
         // The transaction is dead either way; report the first error.
         Ok(None) | Err(_) => {
             let _ = txn.rollback().await;
