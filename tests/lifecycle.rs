@@ -681,8 +681,30 @@ async fn creates_and_deletes_racing_under_a_limit_keep_the_counter_exact(backend
         .iter()
         .filter(|(kind, r)| *kind == "create" && r.is_ok())
         .count();
-    // Each existing workspace was deleted once, whatever the order.
-    assert_eq!(deleted, 10);
+    // Each existing workspace was deleted once, whatever the order: by
+    // exactly one of its five deletes, unless all five were turned away at
+    // the organization's gate (a busy machine can make one wait past its
+    // quarter second).
+    for target in 0..10 {
+        let its_deletes: Vec<_> = results
+            .iter()
+            .enumerate()
+            .filter(|(i, (kind, _))| *kind == "delete" && (i / 2) % 10 == target)
+            .map(|(_, (_, result))| result)
+            .collect();
+        let succeeded = its_deletes.iter().filter(|r| r.is_ok()).count();
+        let turned_away = its_deletes
+            .iter()
+            .filter(|r| {
+                r.as_ref()
+                    .is_err_and(|status| reason(status) == Reason::OrganizationOverloaded.as_str())
+            })
+            .count();
+        assert!(
+            succeeded == 1 || (succeeded == 0 && turned_away == its_deletes.len()),
+            "workspace {target}: {succeeded} deletes succeeded, {turned_away} turned away"
+        );
+    }
     let stored = common::assert_whole(&app.storage, &org).await;
     assert_eq!(stored.len(), 10 - deleted + created);
     assert!(stored.len() <= 10, "over the limit: {}", stored.len());
