@@ -288,7 +288,7 @@ async fn records_past_the_window_are_purged_and_newer_kept(backend: Backend) {
         .unwrap();
     let counted = metrics
         .lines()
-        .find(|line| line.starts_with("workspace_service_idempotency_purged"));
+        .find(|line| line.starts_with("workspace_service_idempotency_purged_total"));
     assert!(
         counted.is_some_and(|line| line.ends_with(" 1")),
         "{metrics}"

@@ -15,8 +15,9 @@
 //! `IDEMPOTENCY_RETENTION` takes its oldest batch from one end of it.
 //!
 //! On PostgreSQL each index is built inside the migration's transaction
-//! (not `CONCURRENTLY`): writes to its table wait while it is built, about
-//! a second per million rows.
+//! (not `CONCURRENTLY`): writes to its table wait while it is built (1.4 s
+//! for `workspace_id` over a million idempotency records, issue 29's
+//! measurement).
 
 use sea_orm_migration::prelude::*;
 
