@@ -40,7 +40,7 @@ pub struct IdempotencySettings {
     #[arg(
         long,
         env = "IDEMPOTENCY_PURGE_BATCH",
-        default_value_t = 100,
+        default_value_t = 50,
         global = true
     )]
     pub purge_batch: u64,
