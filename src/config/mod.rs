@@ -1,10 +1,12 @@
 //! Typed settings, from flags or the environment, grouped by what they set
-//! up: the database, the server, TLS, JWTs, the name rules, telemetry.
+//! up: the database, the server, TLS, JWTs, the name rules, telemetry,
+//! events, idempotency.
 //! Secrets are kept in types that print masked; the settings are printed
 //! at start.
 
 mod database;
 mod events;
+mod idempotency;
 mod rules;
 mod security;
 mod server;
@@ -14,6 +16,7 @@ use clap::{Args, FromArgMatches};
 
 pub use database::{DEFAULT_DATABASE_URL, DatabaseSettings, DatabaseUrl};
 pub use events::{EventFormat, EventSettings};
+pub use idempotency::IdempotencySettings;
 pub use rules::{RuleSettings, TelemetrySettings};
 pub use security::{JwtSettings, TlsSettings};
 pub use server::ServerSettings;
@@ -36,6 +39,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     #[command(flatten, next_help_heading = "Events")]
     pub events: EventSettings,
+    #[command(flatten, next_help_heading = "Idempotency")]
+    pub idempotency: IdempotencySettings,
 }
 
 impl Default for Settings {
@@ -139,6 +144,31 @@ mod tests {
         );
         assert!(
             with(|e| e.max_age = HumanDuration(Duration::from_secs(60))).contains("longer than")
+        );
+    }
+
+    #[test]
+    fn request_ids_are_kept_a_week_and_a_window_of_nothing_is_refused() {
+        let idempotency = Settings::default().idempotency;
+        assert_eq!(idempotency.retention.0, Duration::from_secs(7 * 86_400));
+        assert_eq!(idempotency.retention(), chrono::Duration::days(7));
+        idempotency.check().unwrap();
+        let mut none = idempotency.clone();
+        none.retention = HumanDuration(Duration::ZERO);
+        assert!(
+            none.check()
+                .unwrap_err()
+                .to_string()
+                .contains("IDEMPOTENCY_RETENTION")
+        );
+        let mut empty = idempotency;
+        empty.purge_batch = 0;
+        assert!(
+            empty
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("IDEMPOTENCY_PURGE_BATCH")
         );
     }
 

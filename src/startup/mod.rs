@@ -6,18 +6,20 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_reflection::server::{v1, v1alpha};
 
+mod background;
 mod credentials;
 mod drain;
 mod health;
 mod http_server;
+mod purge;
 
 pub use health::LIVENESS_SERVICE;
 
+use background::Background;
 use drain::{Drain, within_deadline};
-use health::{HealthStatuses, READINESS_SERVICES, watch_database};
+use health::HealthStatuses;
 
 use crate::{
     auth::Authenticator,
@@ -48,6 +50,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let rules = settings.rules.name_rules()?;
         crate::events::check_settings(&settings.events)?;
+        settings.idempotency.check()?;
         let jwt = credentials::jwt_verifier(&settings.jwt)?;
         let tls = credentials::tls_config(&settings.tls)?;
         let metrics = Metrics::new(settings.telemetry.otlp_endpoint()?)?;
@@ -128,8 +131,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reporter = HealthStatuses::new();
         let health = reporter.server();
-        let (monitor, relay) = self.start_background(&reporter);
-        let stop_monitor = monitor.abort_handle();
+        let background = Background::start(&self.storage, &self.settings, &self.metrics, &reporter);
+        let stop_monitor = background.monitor();
         let (reflection_v1, reflection_v1alpha) = reflection()?;
 
         // Check 1 from the headers, before a body is read.
@@ -189,9 +192,7 @@ impl Application {
                 None => http.abort(),
             }
         }
-        monitor.abort();
-        // What it has not published waits in the outbox for the next start.
-        relay.abort();
+        background.stop();
         self.metrics.shutdown();
         // Cut short, stuck calls still hold database connections: closing
         // the pool would wait for them. The process exits and ends them.
@@ -201,30 +202,6 @@ impl Application {
             self.storage.close().await?;
         }
         Ok(())
-    }
-
-    /// The database's health monitor, which readiness follows (not ready
-    /// until the database has answered once: the monitor's first check
-    /// turns it SERVING), and the outbox relay, which sends the events of
-    /// committed changes to NATS JetStream.
-    fn start_background(
-        &self,
-        reporter: &HealthStatuses,
-    ) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
-        for service in READINESS_SERVICES {
-            reporter.set_service_status(service, ServingStatus::NotServing);
-        }
-        let monitor = tokio::spawn(watch_database(
-            self.storage.clone(),
-            reporter.clone(),
-            self.settings.database.health_check_interval(),
-        ));
-        let relay = tokio::spawn(crate::events::relay(
-            self.storage.clone(),
-            self.settings.events.clone(),
-            self.metrics.clone(),
-        ));
-        (monitor, relay)
     }
 }
 

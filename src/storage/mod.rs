@@ -12,6 +12,7 @@ pub mod entities;
 mod errors;
 mod events;
 mod health;
+mod idempotency;
 mod members;
 pub mod migrations;
 mod observe;
