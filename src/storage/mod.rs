@@ -39,7 +39,7 @@ pub use connection::{Pooler, mask_url, redact};
 pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 pub use directory::{CallerOrganizations, OrganizationContext};
 use errors::violates_unique;
-pub use events::{PendingEvent, RelayRound, all_events};
+pub use events::{Backlog, PendingEvent, RelayRound, UnreadableEvent, all_events};
 pub use members::{MemberChange, OwnersProtected};
 pub use observe::PoolStats;
 pub use visibility::WorkspaceAccess;

@@ -1,10 +1,11 @@
 //! The relay's side of the outbox: a round's hold on it, a fair batch of
-//! unsent events, marking them sent or parked, the backlog and the purge.
+//! unsent events (or why one cannot be published), marking them sent or
+//! parked.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -13,6 +14,39 @@ use crate::{
     domain::EventKind,
     storage::{Storage, entities::event},
 };
+
+/// An unsent event the relay cannot publish: parked with `reason`.
+#[derive(Debug, Clone)]
+pub struct UnreadableEvent {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub event_type: String,
+    pub reason: String,
+}
+
+/// `row` as the message to publish, or why it cannot be one.
+fn pending(row: event::Model) -> Result<PendingEvent, UnreadableEvent> {
+    let readable = EventKind::parse(&row.event_type)
+        .ok_or_else(|| format!("unknown event type {:?}", row.event_type))
+        .and_then(|kind| Ok((kind, numbered_payload(&row).map_err(|err| err.to_string())?)));
+    match readable {
+        Ok((kind, payload)) => Ok(PendingEvent {
+            kind,
+            id: row.id,
+            organization_id: row.organization_id,
+            workspace_id: row.workspace_id,
+            payload,
+            occurred_at: row.occurred_at,
+            traceparent: row.traceparent,
+        }),
+        Err(reason) => Err(UnreadableEvent {
+            id: row.id,
+            organization_id: row.organization_id,
+            event_type: row.event_type,
+            reason,
+        }),
+    }
+}
 
 /// The PostgreSQL advisory lock one relay holds while it publishes a batch
 /// ("wsrelay!" in ASCII): replicas take turns, so no two publish at once.
@@ -114,12 +148,15 @@ impl Storage {
     }
 
     /// Up to `limit` unsent events, each organization's in its order, the
-    /// organizations in turns (see `fair_batch`).
+    /// organizations in turns (see `fair_batch`). An event whose row does
+    /// not make a message (its type unknown, its payload not a
+    /// `WorkspaceEvent`: written by something other than this service) is
+    /// an `UnreadableEvent`, in its place, for the relay to park.
     pub async fn pending_events(
         &self,
         round: &RelayRound,
         limit: u64,
-    ) -> Result<Vec<PendingEvent>, DbErr> {
+    ) -> Result<Vec<Result<PendingEvent, UnreadableEvent>>, DbErr> {
         let backend = self.db.get_database_backend();
         let query = event::Entity::find()
             .from_raw_sql(Statement::from_string(backend, fair_batch(backend, limit)));
@@ -127,20 +164,7 @@ impl Storage {
             Some(txn) => query.all(txn).await?,
             None => query.all(&self.db).await?,
         };
-        rows.into_iter()
-            .filter_map(|row| {
-                let kind = EventKind::parse(&row.event_type)?;
-                Some(numbered_payload(&row).map(|payload| PendingEvent {
-                    kind,
-                    id: row.id,
-                    organization_id: row.organization_id,
-                    workspace_id: row.workspace_id,
-                    payload,
-                    occurred_at: row.occurred_at,
-                    traceparent: row.traceparent.clone(),
-                }))
-            })
-            .collect()
+        Ok(rows.into_iter().map(pending).collect())
     }
 
     /// Marks `ids` sent.
@@ -181,31 +205,5 @@ impl Storage {
             None => update.exec(&self.db).await?,
         };
         Ok(())
-    }
-
-    /// Deletes events sent before `before`.
-    pub async fn purge_sent_events(&self, before: DateTime<Utc>) -> Result<u64, DbErr> {
-        Ok(event::Entity::delete_many()
-            .filter(event::Column::SentAt.lt(before))
-            .exec(&self.db)
-            .await?
-            .rows_affected)
-    }
-
-    /// How many events wait, and when the oldest of them happened.
-    pub async fn outbox_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
-        let pending = event::Entity::find()
-            .filter(event::Column::SentAt.is_null())
-            .count(&self.db)
-            .await?;
-        let oldest: Option<DateTime<Utc>> = event::Entity::find()
-            .select_only()
-            .column(event::Column::OccurredAt)
-            .filter(event::Column::SentAt.is_null())
-            .order_by_asc(event::Column::OccurredAt)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok((pending, oldest))
     }
 }
