@@ -223,17 +223,19 @@ async fn sent_events_are_deleted_a_batch_at_a_time(backend: Backend) {
         return;
     };
     let org = Uuid::now_v7();
+    // Sent two hours ago: within the service's own retention (24 hours),
+    // so only this test's purges delete them.
     let mut rows = backlog(org, 1_201);
-    let two_days_ago = Utc::now() - chrono::Duration::days(2);
+    let two_hours_ago = Utc::now() - chrono::Duration::hours(2);
     for row in &mut rows[..1_200] {
-        row.sent_at = Some(two_days_ago);
+        row.sent_at = Some(two_hours_ago);
     }
     rows[1_200].sent_at = Some(Utc::now());
     insert(&app, rows).await;
-    let day_ago = Utc::now() - chrono::Duration::days(1);
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
     let mut batches = Vec::new();
     loop {
-        let deleted = app.storage.purge_sent_events(day_ago, 500).await.unwrap();
+        let deleted = app.storage.purge_sent_events(hour_ago, 500).await.unwrap();
         batches.push(deleted);
         if deleted < 500 {
             break;

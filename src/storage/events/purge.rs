@@ -10,7 +10,7 @@ use crate::storage::Storage;
 
 impl Storage {
     /// Deletes at most `batch` events sent before `before` (the oldest
-    /// sent first, through `ix_events_sent_at`); how many it deleted.
+    /// sent first, through `ix_events_sent`); how many it deleted.
     pub async fn purge_sent_events(&self, before: DateTime<Utc>, batch: u64) -> Result<u64, DbErr> {
         self.delete_batch(
             "SELECT id FROM events WHERE sent_at < $1 ORDER BY sent_at LIMIT $2",
