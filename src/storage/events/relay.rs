@@ -72,22 +72,25 @@ impl RelayRound {
 
 /// Up to `limit` unsent events spread across the organizations that wait,
 /// in turns: every organization's first event, then every second one, …
-/// (the older first within a turn). Each organization's events are read
-/// from its first unsent one, at most `limit` of them, so one
-/// organization's backlog costs the others at most one round. An
-/// organization with a parked event is left out: its later events wait
-/// (the parked one is always its first unsent event).
+/// (within a turn, the organization whose first waiting event is the older
+/// first). Each organization's events are read from its first unsent one,
+/// at most `limit` of them, so one organization's backlog costs the others
+/// at most one round. An organization with a parked event is left out:
+/// its later events wait (the parked one is always its first unsent
+/// event).
 ///
 /// The organizations that wait are found by skipping through the partial
 /// index `ix_events_unsent` (one probe per organization, whatever its
-/// backlog); each one's events are then an index range of at most `limit`
-/// (PostgreSQL: a LATERAL subquery; SQLite: a range join), and only the
-/// chosen events' rows are read whole.
+/// backlog); each one's candidates are then a range of that index's
+/// entries, at most `limit` (PostgreSQL: a LATERAL subquery; SQLite: a
+/// range join), read from the index alone, and only the chosen events'
+/// rows are read whole: a round reads `limit` rows whatever the number of
+/// organizations that wait.
 fn fair_batch(backend: DbBackend, limit: u64) -> String {
     let per_organization = match backend {
         DbBackend::Postgres => format!(
             "FROM heads h CROSS JOIN LATERAL ( \
-                 SELECT e.id, e.sequence, e.occurred_at FROM events e \
+                 SELECT e.sequence FROM events e \
                  WHERE e.organization_id = h.organization_id AND e.sent_at IS NULL \
                  ORDER BY e.sequence LIMIT {limit}) e"
         ),
@@ -96,6 +99,13 @@ fn fair_batch(backend: DbBackend, limit: u64) -> String {
              AND e.sent_at IS NULL AND e.sequence >= h.first \
              AND e.sequence < h.first + {limit}"
         ),
+    };
+    let first = |column: &str| {
+        format!(
+            "(SELECT e.{column} FROM events e \
+              WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
+              ORDER BY e.sequence LIMIT 1)"
+        )
     };
     format!(
         "WITH RECURSIVE waiting(organization_id) AS ( \
@@ -107,19 +117,21 @@ fn fair_batch(backend: DbBackend, limit: u64) -> String {
                      ORDER BY e.organization_id LIMIT 1) \
              FROM waiting w WHERE w.organization_id IS NOT NULL \
          ), heads AS MATERIALIZED ( \
-             SELECT w.organization_id, \
-                    (SELECT e.sequence FROM events e \
-                     WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
-                     ORDER BY e.sequence LIMIT 1) AS first \
+             SELECT w.organization_id, {} AS first, {} AS since \
              FROM waiting w \
              WHERE w.organization_id IS NOT NULL AND w.organization_id NOT IN ( \
                  SELECT p.organization_id FROM events p WHERE p.parked_at IS NOT NULL) \
          ), batch AS ( \
-             SELECT e.id, e.sequence - h.first AS turn, e.occurred_at {per_organization} \
-             ORDER BY turn, e.occurred_at LIMIT {limit} \
+             SELECT h.organization_id, e.sequence, e.sequence - h.first AS turn, h.since \
+             {per_organization} \
+             ORDER BY turn, h.since, h.organization_id LIMIT {limit} \
          ) \
-         SELECT events.* FROM batch JOIN events ON events.id = batch.id \
-         ORDER BY batch.turn, batch.occurred_at"
+         SELECT events.* FROM batch JOIN events \
+             ON events.organization_id = batch.organization_id \
+             AND events.sequence = batch.sequence \
+         ORDER BY batch.turn, batch.since, batch.organization_id",
+        first("sequence"),
+        first("occurred_at"),
     )
 }
 
