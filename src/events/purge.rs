@@ -15,11 +15,12 @@ use crate::{config::EventSettings, storage::Storage};
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Most events one statement deletes: a few milliseconds of SQLite's
-/// write lock.
-pub(super) const PURGE_BATCH: u64 = 500;
+/// write lock (measured 6 to 10 ms median for 100 on a loaded machine,
+/// 43 ms for 500).
+pub(super) const PURGE_BATCH: u64 = 100;
 
 /// The pause between two batches, in which other writers take their turn.
-const BETWEEN_BATCHES: Duration = Duration::from_millis(5);
+const BETWEEN_BATCHES: Duration = Duration::from_millis(10);
 
 /// What is deleted, and when.
 #[derive(Debug, Clone, Copy)]
