@@ -12,7 +12,12 @@
 --      takes the organization's next event number (locks its row);
 --   10 the unique index on (organization_id, normalized_name);
 --   11 the workspace, the creator's OWNER membership and the outbox
---      event (a 420-byte payload, the size of the service's).
+--      event (a 420-byte payload, the size of the service's), written as
+--      sent: the payload is no WorkspaceEvent, and the service's relay,
+--      which may be running on this database, never reads a sent event
+--      (the retention purge deletes it). That spares the two partial
+--      indexes of unsent events an entry: the ceiling is a little higher
+--      than the service's own work, never lower.
 -- Checks 7 and 8 (credentials, a first member) are only needed by requests
 -- that name them; the benchmark's requests do not, nor do the service's.
 -- workspace-bench fills bench_callers (n, token hash, user, organization,
@@ -52,9 +57,9 @@ WITH caller AS (
     INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
     SELECT gen_random_uuid(), w.id, w.created_by, 'OWNER', now(), now() FROM created w
 ), recorded AS (
-    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at)
+    INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at)
     SELECT gen_random_uuid(), c.organization_id, c.event_sequence, w.id, 'workspace.created',
-           decode(repeat('2a', 420), 'hex'), now()
+           decode(repeat('2a', 420), 'hex'), now(), now()
       FROM counted c, created w
 )
 SELECT organization_id, event_sequence FROM counted;

@@ -207,13 +207,17 @@ pub(crate) async fn sqlite_create(
         .bind(now)
         .execute(&mut *txn)
         .await?;
-    // An outbox payload the size of the service's.
-    sqlx::query("INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at) VALUES (?, ?, ?, ?, 'workspace.created', ?, ?, NULL)")
+    // An outbox payload the size of the service's, written as sent: it is
+    // no WorkspaceEvent, and the service's relay never reads a sent event
+    // (the retention purge deletes it); the partial indexes of unsent
+    // events get no entry, so the ceiling errs high, never low.
+    sqlx::query("INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at) VALUES (?, ?, ?, ?, 'workspace.created', ?, ?, ?)")
         .bind(Uuid::now_v7())
         .bind(organization)
         .bind(sequence)
         .bind(workspace)
         .bind(vec![42u8; 420])
+        .bind(now)
         .bind(now)
         .execute(&mut *txn)
         .await?;

@@ -1,41 +1,82 @@
-//! The relay's instruments: events published, failed, parked; the backlog.
+//! The relay's instruments: events published, parked, expired; the
+//! backlog, measured before every scrape (and every `BACKLOG_EVERY` for
+//! OTLP's pushes), so that `/metrics` tells what waits at the moment it is
+//! read, at a cost that follows the organizations that wait
+//! (`Storage::outbox_backlog`).
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use opentelemetry::metrics::Counter;
 
-use crate::telemetry::Metrics;
+use crate::{
+    storage::{Backlog, Storage},
+    telemetry::Metrics,
+};
 
-/// What the relay last saw of the outbox, for the metrics.
-#[derive(Debug, Default)]
-pub(super) struct Backlog {
-    pub(super) pending: u64,
-    pub(super) oldest: Option<DateTime<Utc>>,
-}
+/// The longest a scrape waits for the backlog; past it, the last reading
+/// is shown.
+const MEASURE_WITHIN: Duration = Duration::from_secs(1);
 
 /// The relay's instruments.
 pub(super) struct RelayMetrics {
     pub(super) published: Counter<u64>,
     pub(super) parked: Counter<u64>,
-    pub(super) backlog: Arc<Mutex<Backlog>>,
+    pub(super) expired: Counter<u64>,
+    backlog: Measured,
+}
+
+/// The last backlog read, and the storage to read it again from; one
+/// reading at a time (scrapes at once share it).
+#[derive(Clone)]
+struct Measured {
+    storage: Storage,
+    last: Arc<Mutex<Backlog>>,
+    reading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Measured {
+    async fn measure(&self) {
+        let Ok(_reading) = self.reading.try_lock() else {
+            // Another is reading it now: wait for its figures.
+            let _ = self.reading.lock().await;
+            return;
+        };
+        match tokio::time::timeout(MEASURE_WITHIN, self.storage.outbox_backlog()).await {
+            Ok(Ok(backlog)) => *self.last.lock().expect("not poisoned") = backlog,
+            Ok(Err(err)) => tracing::debug!(%err, "measuring the outbox's backlog"),
+            Err(_) => tracing::debug!("measuring the outbox's backlog took over a second"),
+        }
+    }
 }
 
 impl RelayMetrics {
-    pub(super) fn new(metrics: &Metrics) -> Self {
+    pub(super) fn new(metrics: &Metrics, storage: &Storage) -> Self {
         let meter = metrics.meter();
-        let backlog = Arc::new(Mutex::new(Backlog::default()));
-        let pending = backlog.clone();
+        let backlog = Measured {
+            storage: storage.clone(),
+            last: Arc::new(Mutex::new(Backlog::default())),
+            reading: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let before_scrape = backlog.clone();
+        metrics.refresh_before_scrape(Arc::new(move || {
+            let backlog = before_scrape.clone();
+            Box::pin(async move { backlog.measure().await })
+        }));
+        let pending = backlog.last.clone();
         let _ = meter
             .i64_observable_up_down_counter("workspace_service.events.pending")
             .with_unit("{event}")
-            .with_description("Events written but not yet published.")
+            .with_description("Events written but not yet published (parked ones included).")
             .with_callback(move |observer| {
                 let pending = pending.lock().expect("not poisoned").pending;
                 observer.observe(i64::try_from(pending).unwrap_or(i64::MAX), &[]);
             })
             .build();
-        let lag = backlog.clone();
+        let lag = backlog.last.clone();
         let _ = meter
             .f64_observable_gauge("workspace_service.events.lag")
             .with_unit("s")
@@ -56,12 +97,28 @@ impl RelayMetrics {
         let parked = meter
             .u64_counter("workspace_service.events.parked")
             .with_unit("{event}")
-            .with_description("Events parked because NATS refuses them, by type.")
+            .with_description(
+                "Events parked because NATS refuses them or they do not decode, by type.",
+            )
             .build();
+        let expired = meter
+            .u64_counter("workspace_service.events.expired")
+            .with_unit("{event}")
+            .with_description(
+                "Events deleted unpublished past EVENTS_RETENTION_HOURS (without NATS_URL).",
+            )
+            .build();
+        expired.add(0, &[]);
         Self {
             published,
             parked,
+            expired,
             backlog,
         }
+    }
+
+    /// Reads the backlog again.
+    pub(super) async fn measure(&self) {
+        self.backlog.measure().await;
     }
 }

@@ -14,13 +14,20 @@
 //!   bound at all, is reported at start.
 //! - Replicas take turns (a PostgreSQL advisory lock per round), so two
 //!   relays never publish the same events at once.
-//! - An organization's events go out in order. A failure that may pass
-//!   (NATS away, a timeout) ends the round; the next starts again from
-//!   each organization's first unsent event, after a pause that doubles
-//!   with each failed round up to `MAX_PAUSE`.
+//! - Many publishes in flight, an organization's events in order: a round
+//!   sends, in waves, the next event of every organization of its batch
+//!   and awaits the acknowledgements together; an organization's next
+//!   event leaves only once JetStream stored the one before
+//!   (`publish.rs`). A round whose batch was full is followed at once by
+//!   the next. A failure that may pass (NATS away, a timeout) ends the
+//!   round; the next starts again from each organization's first unsent
+//!   event, after a pause that doubles with each failed round up to
+//!   `MAX_PAUSE`.
 //! - No tenant can block the others: an event NATS refuses for good (over
-//!   its `max_payload`, the stream's `max_msg_size`) is parked with the
-//!   reason, a log line and a metric (`.parked`); its organization's later
+//!   its `max_payload`, the stream's `max_msg_size`), or whose row does not
+//!   make a message (a payload that is not a `WorkspaceEvent`, an unknown
+//!   type), is parked with the reason, a log line and a metric
+//!   (`.parked`); its organization's later
 //!   events wait until an operator retries or drops it
 //!   (`workspace-service admin events`), and the round goes on with the
 //!   other organizations. Each round reads a bounded batch spread across
@@ -29,8 +36,12 @@
 //!   Events are bounded in size when written (`storage::events`).
 //! - NATS being away changes nothing for callers: the changes commit with
 //!   their events, which wait in the outbox until NATS is back. The
-//!   relay's lag and backlog are metrics
-//!   (`workspace_service.events.lag`, `.pending`, `.published`).
+//!   relay's lag and backlog are metrics (`workspace_service.events.lag`,
+//!   `.pending`, measured before every scrape at a cost that follows the
+//!   organizations that wait; `.published`).
+//! - The outbox is bounded: sent events are deleted after
+//!   `EVENTS_RETENTION_HOURS`, and without `NATS_URL` unsent ones too
+//!   (`.expired`), in batches (`purge.rs`).
 //!
 //! Messages carry a `workspace.v1.WorkspaceEvent` (protobuf) and
 //! CloudEvents binary-mode headers, or with `EVENTS_FORMAT=cloudevents-json`
@@ -41,26 +52,23 @@
 mod encode;
 mod metrics;
 mod publish;
+mod purge;
 mod stream;
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
 
 use crate::{config::EventSettings, storage::Storage, telemetry::Metrics};
-use metrics::{Backlog, RelayMetrics};
+use metrics::RelayMetrics;
 use publish::{ACK_TIMEOUT, Publisher};
 
 /// The longest pause between rounds that failed (NATS away).
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 /// How often the backlog (pending events, the oldest one's age) is
-/// counted for the metrics.
+/// measured besides before every scrape of `/metrics`: what OTLP pushes.
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
-
-/// How often sent events past their retention are deleted.
-const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// The event settings, checked at start (see
 /// `EventSettings::check_stream_limits`).
@@ -71,9 +79,7 @@ pub fn check_settings(settings: &EventSettings) -> anyhow::Result<()> {
 /// Runs the relay until the task is dropped: publishing when `NATS_URL` is
 /// set, measuring the backlog and purging old events either way.
 pub async fn relay(storage: Storage, settings: EventSettings, metrics: Metrics) {
-    let instruments = RelayMetrics::new(&metrics);
-    let every = Duration::from_millis(settings.relay_interval_ms.max(10));
-    let retention = chrono::Duration::hours(i64::try_from(settings.retention_hours).unwrap_or(24));
+    let instruments = RelayMetrics::new(&metrics, &storage);
     let mut publisher = None;
     if let Some(url) = &settings.nats_url {
         match connect(url).await {
@@ -84,41 +90,57 @@ pub async fn relay(storage: Storage, settings: EventSettings, metrics: Metrics) 
             ),
         }
     }
-    // The backlog is counted, and old events purged, on their own
-    // schedules: not two more queries every round of an idle relay.
-    let mut measure = tokio::time::interval(BACKLOG_EVERY);
-    let mut purge = tokio::time::interval(PURGE_EVERY);
+    let retention = purge::Retention::of(&settings);
+    tokio::join!(
+        publish(&storage, &settings, publisher, &instruments),
+        measure(&instruments),
+        purge::purge(&storage, retention, &instruments),
+    );
+}
+
+/// Publishes a round every relay interval, and at once after a round whose
+/// batch was full, while NATS takes the events.
+async fn publish(
+    storage: &Storage,
+    settings: &EventSettings,
+    publisher: Option<Publisher>,
+    instruments: &RelayMetrics,
+) {
+    let Some(mut publisher) = publisher else {
+        return;
+    };
+    let every = Duration::from_millis(settings.relay_interval_ms.max(10));
     let mut relay = tokio::time::interval(every);
-    for timer in [&mut measure, &mut purge, &mut relay] {
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    }
+    relay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pause = Pause::new(every);
     loop {
-        tokio::select! {
-            _ = relay.tick() => {
-                let Some(publisher) = publisher.as_mut() else { continue };
-                if !pause.over() {
-                    continue;
-                }
-                match publisher.round(&storage, &instruments).await {
-                    Ok(failed) => pause.after(failed),
-                    Err(err) => {
-                        tracing::warn!(error = format!("{err:#}"), "relaying events");
-                        pause.after(true);
-                    }
+        relay.tick().await;
+        if !pause.over() {
+            continue;
+        }
+        match publisher.round(storage, instruments).await {
+            Ok(round) => {
+                pause.after(round.failed);
+                if round.full && !round.failed {
+                    relay.reset_immediately();
                 }
             }
-            _ = measure.tick() => {
-                if let Ok((pending, oldest)) = storage.outbox_backlog().await {
-                    *instruments.backlog.lock().expect("not poisoned") = Backlog { pending, oldest };
-                }
-            }
-            _ = purge.tick() => {
-                if let Err(err) = storage.purge_sent_events(Utc::now() - retention).await {
-                    tracing::warn!(%err, "purging sent events");
-                }
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), "relaying events");
+                pause.after(true);
             }
         }
+    }
+}
+
+/// Measures the backlog on its own schedule, for OTLP's pushes (a scrape
+/// of `/metrics` measures it anyway).
+async fn measure(instruments: &RelayMetrics) {
+    let mut measure = tokio::time::interval(BACKLOG_EVERY);
+    measure.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        measure.tick().await;
+        instruments.measure().await;
     }
 }
 

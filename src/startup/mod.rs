@@ -235,14 +235,17 @@ fn http_router(
         .router()
         .route(
             "/metrics",
-            axum::routing::get(move || async move {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        telemetry::PROMETHEUS_CONTENT_TYPE,
-                    )],
-                    scraped.prometheus_text(),
-                )
+            axum::routing::get(move || {
+                let scraped = scraped.clone();
+                async move {
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            telemetry::PROMETHEUS_CONTENT_TYPE,
+                        )],
+                        scraped.scraped_prometheus_text().await,
+                    )
+                }
             }),
         )
         .route_layer(axum::middleware::from_fn_with_state(

@@ -2,9 +2,12 @@
 //! the change it describes; the relay (`crate::events`) reads what is
 //! unsent, in each organization's order (`relay.rs`), and marks it sent
 //! once JetStream acknowledged it, or parks it when NATS refuses it for
-//! good (`parked.rs`).
+//! good or it does not make a message (`parked.rs`); `backlog.rs` counts
+//! what waits, `purge.rs` deletes old events in batches.
 
+mod backlog;
 mod parked;
+mod purge;
 mod relay;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -25,7 +28,8 @@ use crate::{
     messages, proto,
 };
 
-pub use relay::RelayRound;
+pub use backlog::Backlog;
+pub use relay::{RelayRound, UnreadableEvent};
 
 /// An event to write: what changed, where, by whom, and the state after.
 #[derive(Debug, Clone, Copy)]

@@ -41,7 +41,7 @@ pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
 pub use deadline::Writes;
 pub use directory::{CallerOrganizations, OrganizationContext};
 use errors::violates_unique;
-pub use events::{PendingEvent, RelayRound, all_events};
+pub use events::{Backlog, PendingEvent, RelayRound, UnreadableEvent, all_events};
 pub use members::{MemberChange, OwnersProtected};
 pub use observe::PoolStats;
 pub use visibility::WorkspaceAccess;

@@ -34,6 +34,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use futures_util::future::BoxFuture;
 use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram, MeterProvider as _, UpDownCounter},
@@ -72,7 +73,12 @@ pub(super) struct Inner {
     connections_refused: Counter<u64>,
     connections_timed_out: Counter<u64>,
     bodies_refused: Counter<u64>,
+    /// What to bring up to date before `/metrics` is read.
+    before_scrape: std::sync::Mutex<Vec<Refresh>>,
 }
+
+/// Brings a reading up to date (a database query, say) before a scrape.
+pub type Refresh = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The database pool as the metrics report it.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +156,7 @@ impl Metrics {
                 .build(),
             provider,
             scrape,
+            before_scrape: std::sync::Mutex::new(Vec::new()),
         };
         // Every series a refusal can make, at 0: a counter that appears
         // only with its first increment leaves `rate()` empty until then.
@@ -163,9 +170,8 @@ impl Metrics {
                 .bodies_refused
                 .add(0, &[KeyValue::new("reason", reason)]);
         }
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        Ok(Self { inner })
     }
 
     /// A connection opened (`+1`) or closed (`-1`) on `listener`.
@@ -238,6 +244,32 @@ impl Metrics {
                 observer.observe(i64::from(read().available), &[]);
             })
             .build();
+    }
+
+    /// Runs `refresh` before every `/metrics` read: a figure that costs a
+    /// query is then as true as the scrape, and costs nothing between
+    /// scrapes.
+    pub fn refresh_before_scrape(&self, refresh: Refresh) {
+        self.inner
+            .before_scrape
+            .lock()
+            .expect("not poisoned")
+            .push(refresh);
+    }
+
+    /// `prometheus_text`, after the refreshes `refresh_before_scrape`
+    /// registered.
+    pub async fn scraped_prometheus_text(&self) -> String {
+        let refreshes = self
+            .inner
+            .before_scrape
+            .lock()
+            .expect("not poisoned")
+            .clone();
+        for refresh in refreshes {
+            refresh().await;
+        }
+        self.prometheus_text()
     }
 
     /// Everything, in the Prometheus text exposition format.

@@ -37,7 +37,7 @@ use tracing_subscriber::{
 };
 
 pub use calls::{CallLayer, CallService, RpcMethods};
-pub use metrics::{Metrics, PoolReading};
+pub use metrics::{Metrics, PoolReading, Refresh};
 pub use prometheus::CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE;
 pub use requests::{HttpTracing, traced as traced_http_request};
 

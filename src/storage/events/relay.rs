@@ -1,10 +1,11 @@
 //! The relay's side of the outbox: a round's hold on it, a fair batch of
-//! unsent events, marking them sent or parked, the backlog and the purge.
+//! unsent events (or why one cannot be published), marking them sent or
+//! parked.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -13,6 +14,39 @@ use crate::{
     domain::EventKind,
     storage::{Storage, entities::event},
 };
+
+/// An unsent event the relay cannot publish: parked with `reason`.
+#[derive(Debug, Clone)]
+pub struct UnreadableEvent {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub event_type: String,
+    pub reason: String,
+}
+
+/// `row` as the message to publish, or why it cannot be one.
+fn pending(row: event::Model) -> Result<PendingEvent, UnreadableEvent> {
+    let readable = EventKind::parse(&row.event_type)
+        .ok_or_else(|| format!("unknown event type {:?}", row.event_type))
+        .and_then(|kind| Ok((kind, numbered_payload(&row).map_err(|err| err.to_string())?)));
+    match readable {
+        Ok((kind, payload)) => Ok(PendingEvent {
+            kind,
+            id: row.id,
+            organization_id: row.organization_id,
+            workspace_id: row.workspace_id,
+            payload,
+            occurred_at: row.occurred_at,
+            traceparent: row.traceparent,
+        }),
+        Err(reason) => Err(UnreadableEvent {
+            id: row.id,
+            organization_id: row.organization_id,
+            event_type: row.event_type,
+            reason,
+        }),
+    }
+}
 
 /// The PostgreSQL advisory lock one relay holds while it publishes a batch
 /// ("wsrelay!" in ASCII): replicas take turns, so no two publish at once.
@@ -38,22 +72,25 @@ impl RelayRound {
 
 /// Up to `limit` unsent events spread across the organizations that wait,
 /// in turns: every organization's first event, then every second one, …
-/// (the older first within a turn). Each organization's events are read
-/// from its first unsent one, at most `limit` of them, so one
-/// organization's backlog costs the others at most one round. An
-/// organization with a parked event is left out: its later events wait
-/// (the parked one is always its first unsent event).
+/// (within a turn, the organization whose first waiting event is the older
+/// first). Each organization's events are read from its first unsent one,
+/// at most `limit` of them, so one organization's backlog costs the others
+/// at most one round. An organization with a parked event is left out:
+/// its later events wait (the parked one is always its first unsent
+/// event).
 ///
 /// The organizations that wait are found by skipping through the partial
 /// index `ix_events_unsent` (one probe per organization, whatever its
-/// backlog); each one's events are then an index range of at most `limit`
-/// (PostgreSQL: a LATERAL subquery; SQLite: a range join), and only the
-/// chosen events' rows are read whole.
+/// backlog); each one's candidates are then a range of that index's
+/// entries, at most `limit` (PostgreSQL: a LATERAL subquery; SQLite: a
+/// range join), read from the index alone, and only the chosen events'
+/// rows are read whole: a round reads `limit` rows whatever the number of
+/// organizations that wait.
 fn fair_batch(backend: DbBackend, limit: u64) -> String {
     let per_organization = match backend {
         DbBackend::Postgres => format!(
             "FROM heads h CROSS JOIN LATERAL ( \
-                 SELECT e.id, e.sequence, e.occurred_at FROM events e \
+                 SELECT e.sequence FROM events e \
                  WHERE e.organization_id = h.organization_id AND e.sent_at IS NULL \
                  ORDER BY e.sequence LIMIT {limit}) e"
         ),
@@ -62,6 +99,13 @@ fn fair_batch(backend: DbBackend, limit: u64) -> String {
              AND e.sent_at IS NULL AND e.sequence >= h.first \
              AND e.sequence < h.first + {limit}"
         ),
+    };
+    let first = |column: &str| {
+        format!(
+            "(SELECT e.{column} FROM events e \
+              WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
+              ORDER BY e.sequence LIMIT 1)"
+        )
     };
     format!(
         "WITH RECURSIVE waiting(organization_id) AS ( \
@@ -73,19 +117,21 @@ fn fair_batch(backend: DbBackend, limit: u64) -> String {
                      ORDER BY e.organization_id LIMIT 1) \
              FROM waiting w WHERE w.organization_id IS NOT NULL \
          ), heads AS MATERIALIZED ( \
-             SELECT w.organization_id, \
-                    (SELECT e.sequence FROM events e \
-                     WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
-                     ORDER BY e.sequence LIMIT 1) AS first \
+             SELECT w.organization_id, {} AS first, {} AS since \
              FROM waiting w \
              WHERE w.organization_id IS NOT NULL AND w.organization_id NOT IN ( \
                  SELECT p.organization_id FROM events p WHERE p.parked_at IS NOT NULL) \
          ), batch AS ( \
-             SELECT e.id, e.sequence - h.first AS turn, e.occurred_at {per_organization} \
-             ORDER BY turn, e.occurred_at LIMIT {limit} \
+             SELECT h.organization_id, e.sequence, e.sequence - h.first AS turn, h.since \
+             {per_organization} \
+             ORDER BY turn, h.since, h.organization_id LIMIT {limit} \
          ) \
-         SELECT events.* FROM batch JOIN events ON events.id = batch.id \
-         ORDER BY batch.turn, batch.occurred_at"
+         SELECT events.* FROM batch JOIN events \
+             ON events.organization_id = batch.organization_id \
+             AND events.sequence = batch.sequence \
+         ORDER BY batch.turn, batch.since, batch.organization_id",
+        first("sequence"),
+        first("occurred_at"),
     )
 }
 
@@ -114,12 +160,15 @@ impl Storage {
     }
 
     /// Up to `limit` unsent events, each organization's in its order, the
-    /// organizations in turns (see `fair_batch`).
+    /// organizations in turns (see `fair_batch`). An event whose row does
+    /// not make a message (its type unknown, its payload not a
+    /// `WorkspaceEvent`: written by something other than this service) is
+    /// an `UnreadableEvent`, in its place, for the relay to park.
     pub async fn pending_events(
         &self,
         round: &RelayRound,
         limit: u64,
-    ) -> Result<Vec<PendingEvent>, DbErr> {
+    ) -> Result<Vec<Result<PendingEvent, UnreadableEvent>>, DbErr> {
         let backend = self.db.get_database_backend();
         let query = event::Entity::find()
             .from_raw_sql(Statement::from_string(backend, fair_batch(backend, limit)));
@@ -127,20 +176,7 @@ impl Storage {
             Some(txn) => query.all(txn).await?,
             None => query.all(&self.db).await?,
         };
-        rows.into_iter()
-            .filter_map(|row| {
-                let kind = EventKind::parse(&row.event_type)?;
-                Some(numbered_payload(&row).map(|payload| PendingEvent {
-                    kind,
-                    id: row.id,
-                    organization_id: row.organization_id,
-                    workspace_id: row.workspace_id,
-                    payload,
-                    occurred_at: row.occurred_at,
-                    traceparent: row.traceparent.clone(),
-                }))
-            })
-            .collect()
+        Ok(rows.into_iter().map(pending).collect())
     }
 
     /// Marks `ids` sent.
@@ -181,31 +217,5 @@ impl Storage {
             None => update.exec(&self.db).await?,
         };
         Ok(())
-    }
-
-    /// Deletes events sent before `before`.
-    pub async fn purge_sent_events(&self, before: DateTime<Utc>) -> Result<u64, DbErr> {
-        Ok(event::Entity::delete_many()
-            .filter(event::Column::SentAt.lt(before))
-            .exec(&self.db)
-            .await?
-            .rows_affected)
-    }
-
-    /// How many events wait, and when the oldest of them happened.
-    pub async fn outbox_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), DbErr> {
-        let pending = event::Entity::find()
-            .filter(event::Column::SentAt.is_null())
-            .count(&self.db)
-            .await?;
-        let oldest: Option<DateTime<Utc>> = event::Entity::find()
-            .select_only()
-            .column(event::Column::OccurredAt)
-            .filter(event::Column::SentAt.is_null())
-            .order_by_asc(event::Column::OccurredAt)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok((pending, oldest))
     }
 }
