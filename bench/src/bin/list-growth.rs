@@ -135,7 +135,7 @@ async fn load(storage: &Storage, args: &Args) -> anyhow::Result<()> {
         ),
         // Even workspaces in the big organization, odd ones round the others.
         format!(
-            "INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, used_storage, files_count, created_by, created_at, updated_at, revision) SELECT x.id, CASE WHEN x.n % 2 = 0 THEN {big} ELSE o.id END, 'w ' || x.n, 'w ' || x.n, '', 'CUSTOM', 'MANUAL', '', 0, 0, {creator}, {at_x}, {at_x}, 1 FROM g_ws x JOIN g_orgs o ON o.n = 1 + (x.n / 2) % {k}"
+            "INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, used_storage, files_count, created_by, created_at, updated_at, revision, number) SELECT x.id, CASE WHEN x.n % 2 = 0 THEN {big} ELSE o.id END, 'w ' || x.n, 'w ' || x.n, '', 'CUSTOM', 'MANUAL', '', 0, 0, {creator}, {at_x}, {at_x}, 1, x.n FROM g_ws x JOIN g_orgs o ON o.n = 1 + (x.n / 2) % {k}"
         ),
         format!(
             "INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at) SELECT {new_id}, w.id, {creator}, 'OWNER', w.created_at, w.created_at, w.organization_id, w.created_at FROM workspaces w"
