@@ -214,7 +214,7 @@ async fn explain(storage: &Storage, caller: Uuid, name: &str) -> anyhow::Result<
     let middle = txn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            format!("SELECT created_at::text AS at, id::text AS id FROM workspaces WHERE number = (SELECT max(number) / 2 FROM workspaces)"),
+            "SELECT created_at::text AS at, id::text AS id FROM workspaces WHERE number = (SELECT max(number) / 2 FROM workspaces)",
         ))
         .await?
         .expect("a workspace in the middle");
