@@ -52,10 +52,12 @@ WITH caller AS (
     SELECT g.id, c.organization_id, 'cheapest ' || g.id, 'cheapest ' || g.id, '', 'CUSTOM', 'MANUAL', '',
            0, 0, c.user_id, now(), now(), 1
       FROM counted c, (SELECT gen_random_uuid() AS id) g
- RETURNING id, created_by
+ RETURNING id, created_by, organization_id, created_at
 ), members AS (
-    INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
-    SELECT gen_random_uuid(), w.id, w.created_by, 'OWNER', now(), now() FROM created w
+    INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at,
+                                       organization_id, workspace_created_at)
+    SELECT gen_random_uuid(), w.id, w.created_by, 'OWNER', now(), now(), w.organization_id, w.created_at
+      FROM created w
 ), recorded AS (
     INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at)
     SELECT gen_random_uuid(), c.organization_id, c.event_sequence, w.id, 'workspace.created',

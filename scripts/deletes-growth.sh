@@ -38,8 +38,9 @@ INSERT INTO organizations (id, name, slug, plan_id, workspace_creation, workspac
 INSERT INTO users (id, email, display_name, validated, created_at) VALUES ('$USER_ID', 'owner@growth.test', 'Owner', true, now());
 INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, created_by, created_at, updated_at)
 SELECT md5('w' || g)::uuid, '$ORG', 'W ' || g, 'w ' || g, '', 'T', 'M', '', '$USER_ID', now(), now() FROM generate_series(1, 10100) g;
-INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
-SELECT gen_random_uuid(), md5('w' || g)::uuid, '$USER_ID', 'OWNER', now(), now() FROM generate_series(1, 10000) g;
+INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at)
+SELECT gen_random_uuid(), w.id, '$USER_ID', 'OWNER', now(), now(), w.organization_id, w.created_at
+  FROM generate_series(1, 10000) g JOIN workspaces w ON w.id = md5('w' || g)::uuid;
 SQL
 records 1 8000 "md5('w' || g)::uuid"
 sql -c "VACUUM ANALYZE"

@@ -31,8 +31,8 @@ db.execute("INSERT INTO organizations (id,name,slug,plan_id,workspace_creation,w
 db.execute("INSERT INTO users VALUES (?,?,?,?,?)", (user, "owner@growth.test", "Owner", 1, ts(now)))
 db.executemany("INSERT INTO workspaces (id,organization_id,name,normalized_name,description,workspace_type,document_upload_method,billing_account_email,created_by,created_at,updated_at,number) VALUES (?,?,?,?,'','T','M','',?,?,?,?)",
                [(w, org, f"W {i}", f"w {i}", user, ts(now), ts(now), i + 1) for i, w in enumerate(workspaces)])
-db.executemany("INSERT INTO workspace_memberships VALUES (?,?,?,?,?,?)",
-               [(str(uuid.uuid4()), w, user, "OWNER", ts(now), ts(now)) for w in workspaces[:10000]])
+db.executemany("INSERT INTO workspace_memberships (id,workspace_id,user_id,role,created_at,updated_at,organization_id,workspace_created_at) VALUES (?,?,?,?,?,?,?,?)",
+               [(str(uuid.uuid4()), w, user, "OWNER", ts(now), ts(now), org, ts(now)) for w in workspaces[:10000]])
 db.execute("COMMIT")
 for start in range(0, 1_000_000, 100_000):
     db.execute("BEGIN")

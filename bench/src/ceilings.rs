@@ -199,11 +199,13 @@ pub(crate) async fn sqlite_create(
         .bind(now)
         .execute(&mut *txn)
         .await?;
-    sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at) VALUES (?, ?, ?, 'OWNER', ?, ?)")
+    sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at) VALUES (?, ?, ?, 'OWNER', ?, ?, ?, ?)")
         .bind(Uuid::now_v7())
         .bind(workspace)
         .bind(user)
         .bind(now)
+        .bind(now)
+        .bind(organization)
         .bind(now)
         .execute(&mut *txn)
         .await?;

@@ -20,7 +20,9 @@ use tonic_health::pb::{
 };
 
 use crate::{
-    grpc::WorkspaceApi, proto::workspace_service_server::WorkspaceServiceServer, storage::Storage,
+    grpc::WorkspaceApi,
+    proto::workspace_service_server::WorkspaceServiceServer,
+    storage::{STATISTICS_EVERY, Storage},
 };
 
 /// The health services that follow the database (readiness).
@@ -41,8 +43,19 @@ pub(super) async fn watch_database(storage: Storage, reporter: HealthStatuses, e
     // follow the database, so an outage does not restart every replica.
     reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving);
     let mut last = None;
+    // SQLite's statistics were brought up to date by the migration.
+    let mut statistics_at = std::time::Instant::now();
     loop {
         let answers = storage.probe().await;
+        if answers && statistics_at.elapsed() >= STATISTICS_EVERY {
+            statistics_at = std::time::Instant::now();
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                if let Err(err) = storage.keep_statistics().await {
+                    tracing::warn!(%err, "bringing SQLite's statistics up to date failed");
+                }
+            });
+        }
         // A transaction pooler DATABASE_POOLER does not name fails calls
         // at random: not ready until the setting (or the pooler) is fixed.
         let mismatch = if answers {

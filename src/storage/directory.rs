@@ -244,20 +244,8 @@ impl Storage {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(Caller, CallerOrganizations)>, DbErr> {
-        const SQL: &str = "SELECT t.expires_at, t.organization_id AS bound_to, u.id AS user_id, u.validated, \
-            m.role, o.id AS organization_id, o.name AS organization_name, o.slug, \
-            o.workspace_creation, o.workspace_count, \
-            p.name AS plan_name, p.creation_allowed, p.workspace_limit \
-            FROM api_tokens t JOIN users u ON u.id = t.user_id \
-            LEFT JOIN organization_memberships m ON m.user_id = u.id \
-            LEFT JOIN organizations o ON o.id = m.organization_id \
-            LEFT JOIN plans p ON p.id = o.plan_id \
-            WHERE t.token_hash = $1 ORDER BY m.organization_id LIMIT $2";
         let backend = self.db.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => SQL.to_owned(),
-            _ => SQL.replace("$1", "?").replace("$2", "?"),
-        };
+        let sql = token_query_sql(backend);
         let limit = CallerOrganizations::READ as i64 + 1;
         let rows = self
             .db
@@ -346,5 +334,36 @@ impl Storage {
     /// The user a verified JWT names, if it exists here.
     pub async fn user_of_subject(&self, id: Uuid) -> Result<Option<Caller>, DbErr> {
         Ok(self.user(id).await?.as_ref().map(caller))
+    }
+}
+
+/// The API token's query for `backend`: $1 the token's hash, $2 how many
+/// memberships.
+/// The user's first memberships by organization id, read as a range
+/// of `organization_memberships (user_id, organization_id)`
+/// (m20261204_000001), however many it has: on PostgreSQL in a
+/// LATERAL with its own LIMIT (a LIMIT over the joins read and
+/// sorted them all); SQLite, whose token and user are one row each,
+/// walks the index in order and stops.
+fn token_query_sql(backend: DbBackend) -> String {
+    const COLUMNS: &str = "SELECT t.expires_at, t.organization_id AS bound_to, u.id AS user_id, u.validated, \
+        m.role, o.id AS organization_id, o.name AS organization_name, o.slug, \
+        o.workspace_creation, o.workspace_count, \
+        p.name AS plan_name, p.creation_allowed, p.workspace_limit \
+        FROM api_tokens t JOIN users u ON u.id = t.user_id";
+    const REST: &str = "LEFT JOIN organizations o ON o.id = m.organization_id \
+        LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = $1";
+    match backend {
+        DbBackend::Postgres => format!(
+            "{COLUMNS} LEFT JOIN LATERAL (SELECT organization_id, role FROM organization_memberships \
+             WHERE user_id = u.id ORDER BY organization_id LIMIT $2) m ON true \
+             {REST} ORDER BY m.organization_id"
+        ),
+        _ => format!(
+            "{COLUMNS} LEFT JOIN organization_memberships m ON m.user_id = u.id \
+             {REST} ORDER BY m.organization_id LIMIT $2"
+        )
+        .replace("$1", "?")
+        .replace("$2", "?"),
     }
 }

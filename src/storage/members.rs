@@ -67,6 +67,12 @@ impl Storage {
             change.txn.rollback().await?;
             return Ok(MemberChange::NotInOrganization);
         }
+        // The membership carries its workspace's organization and creation
+        // time: the caller's List reads them in its index.
+        let Some(workspace) = workspace::Entity::find_by_id(id).one(txn).await? else {
+            change.txn.rollback().await?;
+            return Ok(MemberChange::NotMember);
+        };
         let now = Utc::now().trunc_subsecs(6);
         let membership = workspace_membership::Model {
             id: Uuid::new_v4(),
@@ -75,6 +81,8 @@ impl Storage {
             role: role.as_str().to_owned(),
             created_at: now,
             updated_at: now,
+            organization_id: workspace.organization_id,
+            workspace_created_at: workspace.created_at,
         };
         let inserted = workspace_membership::Entity::insert(workspace_membership::ActiveModel {
             id: Set(membership.id),
@@ -83,6 +91,8 @@ impl Storage {
             role: Set(membership.role.clone()),
             created_at: Set(now),
             updated_at: Set(now),
+            organization_id: Set(membership.organization_id),
+            workspace_created_at: Set(membership.workspace_created_at),
         })
         .exec_without_returning(txn)
         .await;

@@ -13,11 +13,13 @@ mod errors;
 mod events;
 mod health;
 mod idempotency;
+mod listing;
 mod members;
 pub mod migrations;
 mod observe;
 mod open;
 mod pooler_check;
+mod statistics;
 mod tokens;
 mod views;
 mod visibility;
@@ -42,8 +44,10 @@ pub use deadline::Writes;
 pub use directory::{CallerOrganizations, OrganizationContext};
 use errors::violates_unique;
 pub use events::{Backlog, PendingEvent, RelayRound, UnreadableEvent, all_events};
+pub use listing::page_sql;
 pub use members::{MemberChange, OwnersProtected};
 pub use observe::PoolStats;
+pub use statistics::STATISTICS_EVERY;
 pub use visibility::WorkspaceAccess;
 
 /// The PostgreSQL advisory lock key that serializes migrations
@@ -173,10 +177,12 @@ impl Storage {
     /// Brings the schema up to date. On PostgreSQL, replicas that start
     /// together queue on an advisory lock: one migrates, inside one
     /// transaction, and the others then find nothing left to do. (SQLite
-    /// has one process per file.)
+    /// has one process per file; its statistics are brought up to date
+    /// after, `keep_statistics`.)
     pub async fn migrate(&self) -> Result<(), DbErr> {
         if self.db.get_database_backend() != DbBackend::Postgres {
-            return migrations::Migrator::up(self.db.pool(), None).await;
+            migrations::Migrator::up(self.db.pool(), None).await?;
+            return self.keep_statistics().await;
         }
         let txn = self.db.begin().await?;
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))

@@ -2,13 +2,13 @@
 //! the caller stands to it.
 
 use sea_orm::{
-    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    sea_query::{Expr, ExprTrait, Query},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait},
 };
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Storage, entities::*, views::views_in};
+use super::{Storage, entities::*, listing::page_statement, views::views_in};
 use crate::domain::{Cursor, OrganizationRole, WorkspaceRole, WorkspaceView};
 
 /// What a caller may know about a workspace before acting on it.
@@ -67,6 +67,7 @@ impl Storage {
     /// (ids are random UUIDv4; the id breaks ties) after `after`,
     /// optionally of one organization. Keyset paging: a workspace inserted
     /// meanwhile lands after the cursor or before it, never shifting a page.
+    /// One statement whose cost is the page's (`listing`), then the views'.
     /// Each statement has its span, children of the call's.
     pub async fn visible_workspaces(
         &self,
@@ -75,68 +76,18 @@ impl Storage {
         after: Option<Cursor>,
         limit: u64,
     ) -> Result<Vec<WorkspaceView>, DbErr> {
-        // Index-driven reads bounded by what the caller may see, never a
-        // walk over other organizations' workspaces: the caller's
-        // organizations first, then, per organization it runs (OWNER or
-        // ADMIN), that organization's workspaces in (created_at, id) order;
-        // for the others, the caller's own workspaces. Merged in that order.
-        let memberships: Vec<(Uuid, String)> = organization_membership::Entity::find()
-            .select_only()
-            .column(organization_membership::Column::OrganizationId)
-            .column(organization_membership::Column::Role)
-            .filter(organization_membership::Column::UserId.eq(caller))
-            .into_tuple()
+        let statement = page_statement(
+            self.db.get_database_backend(),
+            caller,
+            organization_id,
+            after,
+            limit,
+        );
+        let models = workspace::Entity::find()
+            .from_raw_sql(statement)
             .all(&self.db)
-            .instrument(self.db_span("SELECT", "organization_memberships"))
+            .instrument(self.db_span("SELECT", "workspaces"))
             .await?;
-        let mut run = Vec::new();
-        let mut joined = Vec::new();
-        for (organization, role) in memberships {
-            if organization_id.is_some_and(|wanted| wanted != organization) {
-                continue;
-            }
-            let runs = role
-                .parse::<OrganizationRole>()
-                .is_ok_and(|role| role.sees_all_workspaces());
-            if runs {
-                run.push(organization);
-            } else {
-                joined.push(organization);
-            }
-        }
-        let page = |condition: Condition| page_of(condition, after, limit);
-        let mut models = Vec::new();
-        // One ordered range of (organization_id, created_at, id) per
-        // organization run:
-        // a planner given several at once may walk the primary key instead.
-        for organization in run {
-            models.extend(
-                page(Condition::all().add(workspace::Column::OrganizationId.eq(organization)))
-                    .all(&self.db)
-                    .instrument(self.db_span("SELECT", "workspaces"))
-                    .await?,
-            );
-        }
-        if !joined.is_empty() {
-            let own_workspaces = Query::select()
-                .column(workspace_membership::Column::WorkspaceId)
-                .from(workspace_membership::Entity)
-                .and_where(Expr::col(workspace_membership::Column::UserId).eq(caller))
-                .to_owned();
-            models.extend(
-                page(
-                    Condition::all()
-                        .add(workspace::Column::Id.in_subquery(own_workspaces))
-                        .add(workspace::Column::OrganizationId.is_in(joined)),
-                )
-                .all(&self.db)
-                .instrument(self.db_span("SELECT", "workspaces"))
-                .await?,
-            );
-        }
-        models.sort_by_key(|model| (model.created_at, model.id));
-        models.dedup_by_key(|model| model.id);
-        models.truncate(limit as usize);
         self.views(models, caller).await
     }
 
@@ -182,20 +133,6 @@ impl Storage {
             .await?
             .map(|w| w.organization_id))
     }
-}
-
-/// Up to `limit` workspaces matching `condition` after `after`, in
-/// (created_at, id) order.
-fn page_of(condition: Condition, after: Option<Cursor>, limit: u64) -> Select<workspace::Entity> {
-    use workspace::Column;
-    let mut query = workspace::Entity::find().filter(condition);
-    if let Some(after) = after {
-        query = query.filter(after_cursor(Column::CreatedAt, Column::Id, after));
-    }
-    query
-        .order_by_asc(Column::CreatedAt)
-        .order_by_asc(Column::Id)
-        .limit(limit)
 }
 
 /// Rows after `after` in (`created_at`, `id`) order, as a row-value

@@ -47,8 +47,9 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
      WHERE $26::bigint IS NULL OR workspace_call_in_time(statement_timestamp() + $26 * interval '1 microsecond')
  RETURNING id, number
 ), members AS (
-    INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at)
-    SELECT m.id, created.id, m.user_id, m.role, $1, $1
+    INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at,
+                                       organization_id, workspace_created_at)
+    SELECT m.id, created.id, m.user_id, m.role, $1, $1, $2, $1
       FROM created, (VALUES ($14::uuid, $15::uuid, $16::text), ($17::uuid, $18::uuid, $19::text)) AS m (id, user_id, role)
      WHERE m.id IS NOT NULL
 ), remembered AS (

@@ -81,6 +81,8 @@ impl CreateRows {
                     role: m.role.as_str().to_owned(),
                     created_at: now,
                     updated_at: now,
+                    organization_id: workspace.organization_id,
+                    workspace_created_at: workspace.created_at,
                 })
             })
             .collect();

@@ -13,6 +13,11 @@ pub struct Model {
     pub role: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The workspace's organization and creation time (neither changes):
+    /// a caller's workspaces of an organization, in the List's order, are
+    /// one range of an index (migration m20261204_000001).
+    pub organization_id: Uuid,
+    pub workspace_created_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

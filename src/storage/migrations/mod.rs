@@ -13,6 +13,7 @@ mod m20261203_000003_event_parking;
 mod m20261203_000004_bound_credentials;
 mod m20261203_000005_lists_by_creation_time;
 mod m20261203_000006_workspace_numbers;
+mod m20261204_000001_list_by_the_page;
 mod m20261204_000002_deletes_by_index;
 mod m20261204_000003_outbox_by_the_batch;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_bound_credentials::Migration),
             Box::new(m20261203_000005_lists_by_creation_time::Migration),
             Box::new(m20261203_000006_workspace_numbers::Migration),
+            Box::new(m20261204_000001_list_by_the_page::Migration),
             Box::new(m20261204_000002_deletes_by_index::Migration),
             Box::new(m20261204_000003_outbox_by_the_batch::Migration),
         ]
