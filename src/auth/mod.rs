@@ -53,8 +53,10 @@ impl Authenticator {
 
     /// `authenticate`, for a CreateWorkspace when `creating`: with an API
     /// token, the same query also reads the caller's organizations, so
-    /// check 3 asks the database nothing more. Other credentials read them
-    /// in the create, as before.
+    /// check 3 asks the database nothing more, and the caller is kept for
+    /// the token's next creates (no query at all; the write checks again
+    /// what it was decided on). Other credentials read them in the
+    /// create, as before.
     pub async fn authenticate_creator(
         &self,
         credentials: Option<Credentials>,
@@ -65,9 +67,11 @@ impl Authenticator {
             && creating
             && !token.starts_with(issue::WORKSPACE_TOKEN_PREFIX)
         {
+            // A caller kept from an earlier create is checked again by the
+            // create's write (`storage::callers`).
             let found = self
                 .storage
-                .user_and_organizations_of_api_token(&hash_secret(token), now)
+                .creator_of_api_token(&hash_secret(token), now, true)
                 .await?;
             let (caller, organizations) = found.ok_or(DomainError::Unauthenticated)?;
             return Ok((caller, Some(organizations)));

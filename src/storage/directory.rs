@@ -13,64 +13,18 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Storage, entities::*};
-use crate::domain::{
-    Caller, CredentialsKind, OrganizationRole, OrganizationSummary, Plan, SignIn,
-    WorkspaceCreationPolicy,
+use super::{
+    Storage,
+    callers::{CallerOrganizations, OrganizationContext, TokenCaller},
+    entities::*,
 };
-
-/// What CreateWorkspace needs to know about an organization, read at once.
-#[derive(Debug, Clone)]
-pub struct OrganizationContext {
-    pub organization: OrganizationSummary,
-    pub policy: WorkspaceCreationPolicy,
-    pub plan: Plan,
-    pub workspace_count: i32,
-}
-
-/// The caller's organizations, read with its credentials for a
-/// CreateWorkspace (check 3 then asks nothing more): the first few of its
-/// memberships by organization id, each with the organization's context.
-#[derive(Debug, Clone)]
-pub struct CallerOrganizations {
-    memberships: Vec<(OrganizationRole, OrganizationContext)>,
-    /// Whether `memberships` are all of the caller's.
-    complete: bool,
-}
-
-impl CallerOrganizations {
-    /// How many memberships are read with the credentials.
-    pub const READ: u64 = 8;
-
-    /// What `Storage::memberships(user, given, 2)` would answer, when these
-    /// tell: always for no `given` organization; for one, when it is among
-    /// them or they are all of the caller's.
-    pub fn memberships(
-        &self,
-        given: Option<Uuid>,
-    ) -> Option<Vec<(OrganizationRole, OrganizationContext)>> {
-        match given {
-            None => Some(self.memberships.iter().take(2).cloned().collect()),
-            Some(id) => {
-                let found = self
-                    .memberships
-                    .iter()
-                    .find(|(_, context)| context.organization.id == id);
-                match found {
-                    Some(membership) => Some(vec![membership.clone()]),
-                    None if self.complete => Some(Vec::new()),
-                    None => None,
-                }
-            }
-        }
-    }
-}
+use crate::domain::{Caller, CredentialsKind, OrganizationRole, OrganizationSummary, Plan, SignIn};
 
 pub(super) fn caller(user: &user::Model) -> Caller {
     caller_of(user.id, user.validated)
 }
 
-fn caller_of(user_id: Uuid, validated: bool) -> Caller {
+pub(super) fn caller_of(user_id: Uuid, validated: bool) -> Caller {
     Caller {
         user_id,
         validated,
@@ -100,7 +54,7 @@ fn context(org: organization::Model, plan: plan::Model) -> Result<OrganizationCo
 }
 
 /// An organization's context from its parts as stored.
-fn context_of(
+pub(super) fn context_of(
     organization: OrganizationSummary,
     policy: &str,
     workspace_count: i32,
@@ -117,11 +71,11 @@ fn context_of(
 }
 
 /// A stored organization role.
-fn role_of(role: &str) -> Result<OrganizationRole, DbErr> {
+pub(super) fn role_of(role: &str) -> Result<OrganizationRole, DbErr> {
     role.parse().map_err(|_| corrupt("organization role", role))
 }
 
-fn corrupt(what: &str, value: &str) -> DbErr {
+pub(super) fn corrupt(what: &str, value: &str) -> DbErr {
     DbErr::Custom(format!("unexpected {what} in the database: {value:?}"))
 }
 
@@ -234,16 +188,68 @@ impl Storage {
         }))
     }
 
-    /// `user_of_api_token`, and in the same query the user's first
-    /// `CallerOrganizations::READ` memberships with their organizations and
-    /// plans: authentication and CreateWorkspace's check 3 in one round
-    /// trip.
-    #[tracing::instrument(level = "debug", name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
-    pub async fn user_and_organizations_of_api_token(
+    /// The user an unexpired session (by its hash) belongs to; one query
+    /// for the session and its user.
+    #[tracing::instrument(level = "debug", name = "db.user_of_session", skip_all, fields(otel.kind = "client", otel.name = "SELECT sessions", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "sessions", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    pub async fn user_of_session(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
+    ) -> Result<Option<Caller>, DbErr> {
+        let found = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(token_hash))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        Ok(found.and_then(|(session, user)| {
+            let user = user?;
+            (session.expires_at > now).then(|| Caller {
+                signin: Some(SignIn {
+                    id: session.id,
+                    created_at: session.created_at,
+                }),
+                organization_scope: session.organization_id,
+                ..caller(&user)
+            })
+        }))
+    }
+
+    /// The user a verified JWT names, if it exists here.
+    pub async fn user_of_subject(&self, id: Uuid) -> Result<Option<Caller>, DbErr> {
+        Ok(self.user(id).await?.as_ref().map(caller))
+    }
+
+    /// CreateWorkspace's authentication by API token (by its hash): the
+    /// caller and its first organizations, or `None` for no such unexpired
+    /// token. With `may_keep`, a caller kept from an earlier call (read
+    /// less than `KEPT_FOR` ago, `callers.rs`) is answered without a round
+    /// trip, marked as kept (`CallerOrganizations::kept_for`); otherwise,
+    /// or when none is kept, it is read, and kept for the next calls.
+    pub async fn creator_of_api_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        may_keep: bool,
     ) -> Result<Option<(Caller, CallerOrganizations)>, DbErr> {
+        if may_keep && let Some(kept) = self.callers.get(token_hash, now) {
+            return Ok(Some((kept.caller, kept.organizations.kept(token_hash))));
+        }
+        let found = self.read_token_caller(token_hash).await?;
+        let Some(found) = found.filter(|found| found.expires_at.is_none_or(|at| at > now)) else {
+            self.callers.forget(token_hash);
+            return Ok(None);
+        };
+        self.callers.keep(token_hash, found.clone());
+        Ok(Some((found.caller, found.organizations)))
+    }
+
+    /// The user an API token (by its hash) belongs to, the token's expiry,
+    /// and in the same query the user's first `CallerOrganizations::READ`
+    /// memberships with their organizations and plans: authentication and
+    /// CreateWorkspace's check 3 in one round trip (see
+    /// `creator_of_api_token`).
+    #[tracing::instrument(level = "debug", name = "db.user_of_api_token", skip_all, fields(otel.kind = "client", otel.name = "SELECT api_tokens", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "api_tokens", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
+    async fn read_token_caller(&self, token_hash: &str) -> Result<Option<TokenCaller>, DbErr> {
         let backend = self.db.get_database_backend();
         let sql = token_query_sql(backend);
         let limit = CallerOrganizations::READ as i64 + 1;
@@ -259,9 +265,6 @@ impl Storage {
             return Ok(None);
         };
         let expires_at: Option<DateTime<Utc>> = first.try_get("", "expires_at")?;
-        if expires_at.is_some_and(|expires| expires <= now) {
-            return Ok(None);
-        }
         let caller = Caller {
             organization_scope: first.try_get("", "bound_to")?,
             ..caller_of(
@@ -296,44 +299,11 @@ impl Storage {
         }
         let complete = (rows.len() as i64) < limit;
         memberships.truncate(CallerOrganizations::READ as usize);
-        Ok(Some((
+        Ok(Some(TokenCaller {
             caller,
-            CallerOrganizations {
-                memberships,
-                complete,
-            },
-        )))
-    }
-
-    /// The user an unexpired session (by its hash) belongs to; one query
-    /// for the session and its user.
-    #[tracing::instrument(level = "debug", name = "db.user_of_session", skip_all, fields(otel.kind = "client", otel.name = "SELECT sessions", db.system.name = self.system(), db.operation.name = "SELECT", db.collection.name = "sessions", db.namespace = self.namespace(), server.address = self.server_address(), server.port = self.server_port()))]
-    pub async fn user_of_session(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Caller>, DbErr> {
-        let found = session::Entity::find()
-            .filter(session::Column::TokenHash.eq(token_hash))
-            .find_also_related(user::Entity)
-            .one(&self.db)
-            .await?;
-        Ok(found.and_then(|(session, user)| {
-            let user = user?;
-            (session.expires_at > now).then(|| Caller {
-                signin: Some(SignIn {
-                    id: session.id,
-                    created_at: session.created_at,
-                }),
-                organization_scope: session.organization_id,
-                ..caller(&user)
-            })
+            organizations: CallerOrganizations::read(memberships, complete),
+            expires_at,
         }))
-    }
-
-    /// The user a verified JWT names, if it exists here.
-    pub async fn user_of_subject(&self, id: Uuid) -> Result<Option<Caller>, DbErr> {
-        Ok(self.user(id).await?.as_ref().map(caller))
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod availability;
+mod callers;
 mod change;
 mod connection;
 mod create;
@@ -37,11 +38,11 @@ use pooler_check::{POOLER_RECHECK, POOLER_RECHECK_ON_FAILURE, PoolerCheck};
 
 pub use admin::NewApiToken;
 pub use availability::Availability;
+pub use callers::{CallerOrganizations, OrganizationContext};
 pub use change::Changed;
 pub use connection::{Pooler, mask_url, redact};
-pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace};
+pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace, Recheck};
 pub use deadline::Writes;
-pub use directory::{CallerOrganizations, OrganizationContext};
 use errors::violates_unique;
 pub use events::{Backlog, PendingEvent, RelayRound, UnreadableEvent, all_events};
 pub use listing::page_sql;
@@ -67,6 +68,8 @@ pub struct Storage {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// What the last look at the pooler in front of PostgreSQL found.
     pooler_check: Arc<PoolerCheck>,
+    /// CreateWorkspace's API-token callers, kept for a while.
+    callers: Arc<callers::Callers>,
 }
 
 impl Storage {
@@ -116,6 +119,7 @@ impl Storage {
             server: Arc::new(server),
             writer: Arc::default(),
             pooler_check: Arc::default(),
+            callers: Arc::default(),
         })
     }
 

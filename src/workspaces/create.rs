@@ -12,15 +12,37 @@ use crate::{
     },
     storage::{
         CallerOrganizations, CreateOutcome, IdempotencyKey, NewWorkspace, OrganizationContext,
+        Recheck,
     },
     telemetry,
 };
+
+/// Why `decide` gave no answer of its own.
+enum NotDecided {
+    /// A refusal, final for a caller read for this call.
+    Refused(DomainError),
+    /// Decided on a kept caller, the answer would come without the
+    /// write's check (a retry, validate_only) or its decision no longer
+    /// holds: decide again on a fresh read.
+    AskFresh,
+}
+
+impl From<DomainError> for NotDecided {
+    fn from(err: DomainError) -> Self {
+        Self::Refused(err)
+    }
+}
 
 impl Workspaces {
     /// CreateWorkspace: checks 2 to 11 (check 1, authentication, made
     /// `caller`). `rules` replaces the configured name rules for this
     /// call: a JSON/HTTP route speaking a seed's dialect applies that
     /// seed's (never settable by a gRPC caller).
+    ///
+    /// With a caller kept from an earlier call (`storage::callers`), only
+    /// a create its write checks again succeeds on it: every refusal, a
+    /// retry's answer, validate_only and a write that found the caller
+    /// changed are decided again on a fresh read of the caller.
     pub async fn create(
         &self,
         caller: Caller,
@@ -28,18 +50,68 @@ impl Workspaces {
         input: &CreateWorkspaceInput,
         rules: Option<NameRules>,
     ) -> Result<WorkspaceView, DomainError> {
+        let kept_for = organizations
+            .as_ref()
+            .and_then(|known| known.kept_for())
+            .map(str::to_owned);
+        let decided = self.decide(caller, organizations, input, rules).await;
+        let (token_hash, refused) = match (decided, kept_for) {
+            (Ok(view), _) => return Ok(view),
+            (Err(NotDecided::Refused(err)), None) => return Err(err),
+            (Err(not_decided), Some(token_hash)) => (token_hash, not_decided),
+            (Err(NotDecided::AskFresh), None) => {
+                return Err(DomainError::Internal(anyhow::anyhow!(
+                    "a create decided on a caller read for it asked for a fresh read"
+                )));
+            }
+        };
+        if let NotDecided::Refused(err) = &refused {
+            tracing::debug!(error = %err, "a kept caller's refusal, decided again");
+        }
+        let (caller, organizations) = self
+            .storage
+            .creator_of_api_token(&token_hash, Utc::now(), false)
+            .await?
+            .ok_or(DomainError::Unauthenticated)?;
+        match self.decide(caller, Some(organizations), input, rules).await {
+            Ok(view) => Ok(view),
+            Err(NotDecided::Refused(err)) => Err(err),
+            Err(NotDecided::AskFresh) => Err(DomainError::Internal(anyhow::anyhow!(
+                "a create decided on a fresh caller asked for a fresh read"
+            ))),
+        }
+    }
+
+    /// Checks 2 to 11 on `caller` and its `organizations`.
+    async fn decide(
+        &self,
+        caller: Caller,
+        organizations: Option<CallerOrganizations>,
+        input: &CreateWorkspaceInput,
+        rules: Option<NameRules>,
+    ) -> Result<WorkspaceView, NotDecided> {
+        let kept = organizations
+            .as_ref()
+            .and_then(|known| known.kept_for())
+            .map(str::to_owned);
         // 2. Well formed.
         let request = validate_create(input, &rules.unwrap_or(self.rules))?;
         // A workspace access token acts on its own workspace only.
         if caller.workspace_scope.is_some() {
             return Err(DomainError::AccessTokenNotAllowed {
                 action: "create workspaces",
-            });
+            }
+            .into());
         }
 
         // A credential bound to another organization than the one named is
         // a non-member's, retry or not: it never sees that organization.
-        caller.organization(request.organization_id)?;
+        let named = caller.organization(request.organization_id)?.is_some();
+
+        // Answers that no write checks again come from a fresh read.
+        if kept.is_some() && (request.request_id.is_some() || request.validate_only) {
+            return Err(NotDecided::AskFresh);
+        }
 
         // A retry of a call that succeeded answers what that call created,
         // before the checks below would refuse the now-taken name.
@@ -63,7 +135,7 @@ impl Workspaces {
 
         // 4. Account validated (read with the credentials).
         if !caller.validated {
-            return Err(DomainError::AccountNotValidated);
+            return Err(DomainError::AccountNotValidated.into());
         }
 
         // 5. Role or organization policy.
@@ -76,11 +148,18 @@ impl Workspaces {
         self.check_references(organization_id, &request).await?;
 
         if request.validate_only {
-            return self.preview(caller, &request, &context).await;
+            return Ok(self.preview(caller, &request, &context).await?);
         }
 
-        // 9, 10 and 11: decided by the database in one transaction.
-        self.write(caller, request, &context).await
+        // 9, 10 and 11: decided by the database in one transaction, with
+        // a kept caller's decision checked again.
+        let recheck = kept.as_deref().map(|token_hash| Recheck {
+            token_hash,
+            role,
+            policy: context.policy,
+            only_organization: !named,
+        });
+        self.write(caller, request, &context, recheck).await
     }
 
     /// Checks 7 and 8: the credentials are this organization's, of the
@@ -144,7 +223,8 @@ impl Workspaces {
         caller: Caller,
         request: CreateWorkspace,
         context: &OrganizationContext,
-    ) -> Result<WorkspaceView, DomainError> {
+        recheck: Option<Recheck<'_>>,
+    ) -> Result<WorkspaceView, NotDecided> {
         let limit = context.plan.workspace_limit;
         // 9, 10 and 11: decided by the database in one transaction.
         let idempotency = request
@@ -161,16 +241,20 @@ impl Workspaces {
             request: &request,
             workspace_type: WORKSPACE_TYPE_CUSTOM,
             document_upload_method: UPLOAD_METHOD_MANUAL,
+            recheck,
         };
         let outcome = self
             .storage
             .insert_workspace(new, idempotency.as_ref())
-            .await?;
+            .await
+            .map_err(DomainError::from)?;
         match outcome {
             CreateOutcome::Created(view) => Ok(*view),
             CreateOutcome::LimitReached => Err(DomainError::WorkspaceLimitReached {
                 limit: limit.unwrap_or(i32::MAX),
-            }),
+            }
+            .into()),
+            CreateOutcome::CallerChanged => Err(NotDecided::AskFresh),
             CreateOutcome::NameTaken | CreateOutcome::RequestIdTaken => {
                 // A concurrent twin of this very call (same caller, same
                 // request id) may have won: then its workspace is ours.
@@ -179,7 +263,7 @@ impl Workspaces {
                 {
                     return Ok(view);
                 }
-                Err(DomainError::WorkspaceAlreadyExists { name: request.name })
+                Err(DomainError::WorkspaceAlreadyExists { name: request.name }.into())
             }
         }
     }

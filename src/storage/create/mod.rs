@@ -6,7 +6,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 
-pub use rows::{IdempotencyKey, NewWorkspace};
+pub use rows::{IdempotencyKey, NewWorkspace, Recheck};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
 use tracing::Instrument;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::domain::WorkspaceView;
 use crate::storage::{Storage, entities::*, violates_unique};
 use postgres::write_in_one_statement;
-use rows::CreateRows;
+use rows::{Counted, CreateRows};
 use sqlite::write_in_transaction;
 
 /// What an earlier successful create under a request id left: the
@@ -37,6 +37,9 @@ pub enum CreateOutcome {
     NameTaken,
     /// Another call with the same caller and request id committed first.
     RequestIdTaken,
+    /// A kept caller's decision no longer holds (`Recheck`): decide again
+    /// on a fresh read.
+    CallerChanged,
 }
 
 impl Storage {
@@ -68,11 +71,12 @@ impl Storage {
         .instrument(self.db_span("INSERT", "workspaces"))
         .await;
         match written {
-            Ok(Some(number)) => Ok(CreateOutcome::Created(Box::new(WorkspaceView {
+            Ok(Counted::Written(number)) => Ok(CreateOutcome::Created(Box::new(WorkspaceView {
                 number,
                 ..rows.view
             }))),
-            Ok(None) => Ok(CreateOutcome::LimitReached),
+            Ok(Counted::LimitReached) => Ok(CreateOutcome::LimitReached),
+            Ok(Counted::CallerChanged) => Ok(CreateOutcome::CallerChanged),
             // Nothing was written: the statement or transaction is undone.
             Err(err) if violates_unique(&err, "normalized_name") => Ok(CreateOutcome::NameTaken),
             Err(err) if violates_unique(&err, "request_id") => Ok(CreateOutcome::RequestIdTaken),

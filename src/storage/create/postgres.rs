@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use tracing::Instrument;
 
-use super::rows::{BELOW_LIMIT, CreateRows};
+use super::rows::{BELOW_LIMIT, Counted, CreateRows, still_allowed};
 use crate::storage::{
     connection::{Db, from_sqlx},
     deadline::{self, CallClock},
@@ -23,18 +23,24 @@ use crate::storage::{
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 
 /// The create on PostgreSQL as one statement: one round trip, its own
-/// transaction. The conditional counter UPDATE (check 9; it locks the
+/// transaction. For a kept caller, its decision checked again (`still`,
+/// see `Recheck`); the conditional counter UPDATE (check 9; it locks the
 /// organization's row, so its creates, and its events' numbers, go one at
 /// a time) and, only when it counted, the workspace (check 10 is the
 /// unique index: its violation undoes the whole statement), the
 /// memberships, the idempotency record and the event, numbered by the same
-/// UPDATE.
+/// UPDATE. One row: whether the kept caller's decision still holds, and
+/// the workspace's number when one was written.
 static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
+    let still_allowed =
+        still_allowed(["$29::text", "$13", "$2", "$30", "$31", "$1", "$32::boolean"]);
     format!(
-        r#"WITH counted AS (
+        r#"WITH still AS (
+    SELECT {still_allowed} AS allowed
+), counted AS (
     UPDATE organizations
        SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = $1
-     WHERE id = $2 AND {BELOW_LIMIT}
+     WHERE id = $2 AND (SELECT allowed FROM still) AND {BELOW_LIMIT}
        AND ($28::text IS NULL OR set_config('lock_timeout', $28, true) IS NOT NULL)
  RETURNING event_sequence
 ), created AS (
@@ -59,7 +65,7 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
     INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, traceparent)
     SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1, $27 FROM counted, created
 )
-SELECT created.number FROM counted, created"#
+SELECT still.allowed, created.number FROM still LEFT JOIN created ON true"#
     )
 });
 
@@ -91,7 +97,7 @@ SELECT created.number FROM counted, created"#
 pub(super) async fn write_in_one_statement(
     db: &Db,
     rows: CreateRows,
-) -> (CreateRows, Result<Option<i64>, DbErr>) {
+) -> (CreateRows, Result<Counted, DbErr>) {
     let db = db.clone();
     let clock = deadline::current();
     let task = tokio::spawn(
@@ -109,7 +115,7 @@ async fn write_to_the_end(
     db: &Db,
     rows: &CreateRows,
     clock: Option<&CallClock>,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Counted, DbErr> {
     let mut conn = db.postgres_connection().await?;
     if db.isolates_statements() {
         return write_in_a_transaction(db, &mut conn, rows, clock).await;
@@ -121,7 +127,7 @@ async fn write_to_the_end(
     // The statement commits itself.
     let counted = deadline::committing(clock, async {
         bind(statement, rows, time_left)
-            .fetch_optional(&mut *conn)
+            .fetch_one(&mut *conn)
             .await
             .map_err(from_sqlx)
     })
@@ -132,14 +138,26 @@ async fn write_to_the_end(
             tokio::time::sleep_until(clock.map_or_else(tokio::time::Instant::now, |c| c.at)).await;
             Err(err)
         }
-        Ok(None) => {
-            deadline::wrote_nothing(clock);
-            Ok(None)
-        }
-        counted => {
-            counted.and_then(|row| row.map(|row| row.try_get(0)).transpose().map_err(from_sqlx))
+        Err(err) => Err(err),
+        Ok(row) => {
+            let counted = counted_of(&row)?;
+            if !matches!(counted, Counted::Written(_)) {
+                deadline::wrote_nothing(clock);
+            }
+            Ok(counted)
         }
     }
+}
+
+/// `ONE_STATEMENT`'s row.
+fn counted_of(row: &sqlx::postgres::PgRow) -> Result<Counted, DbErr> {
+    let allowed: Option<bool> = row.try_get(0).map_err(from_sqlx)?;
+    let number: Option<i64> = row.try_get(1).map_err(from_sqlx)?;
+    Ok(match (allowed, number) {
+        (_, Some(number)) => Counted::Written(number),
+        (Some(true), None) => Counted::LimitReached,
+        (_, None) => Counted::CallerChanged,
+    })
 }
 
 /// The time the call has left, less `DEADLINE_MARGIN` and a tenth.
@@ -163,7 +181,7 @@ async fn write_in_a_transaction(
     conn: &mut PgConnection,
     rows: &CreateRows,
     clock: Option<&CallClock>,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Counted, DbErr> {
     let mut txn = db.begin_on(conn).await?;
     if let Some(left) = time_left(clock) {
         let ms = left.as_millis().max(1);
@@ -175,15 +193,16 @@ async fn write_in_a_transaction(
         .map_err(from_sqlx)?;
     }
     let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
-    let counted = bind(statement.persistent(false), rows, None)
-        .fetch_optional(&mut *txn)
+    let row = bind(statement.persistent(false), rows, None)
+        .fetch_one(&mut *txn)
         .await
         .map_err(from_sqlx)?;
-    let Some(row) = counted else {
-        // At the limit: nothing to keep.
+    let counted = counted_of(&row)?;
+    if !matches!(counted, Counted::Written(_)) {
+        // At the limit, or the caller changed: nothing to keep.
         txn.rollback().await.map_err(from_sqlx)?;
-        return Ok(None);
-    };
+        return Ok(counted);
+    }
     // Marked before the deadline is looked at (see `deadline::may_write`).
     deadline::may_write(clock);
     if time_left(clock).is_some_and(|left| left.is_zero()) {
@@ -193,7 +212,7 @@ async fn write_in_a_transaction(
         return Err(deadline_passed());
     }
     deadline::committing(clock, async { txn.commit().await.map_err(from_sqlx) }).await?;
-    row.try_get(0).map(Some).map_err(from_sqlx)
+    Ok(counted)
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -238,4 +257,8 @@ fn bind<'q>(query: PgQuery<'q>, rows: &'q CreateRows, time_left: Option<Duration
         .bind(rows.event.traceparent.as_deref())
         // lock_timeout: 0 would mean none.
         .bind(time_left.map(|left| format!("{}ms", left.as_millis().max(1))))
+        .bind(rows.recheck.as_ref().map(|r| r.token_hash.as_str()))
+        .bind(rows.recheck.as_ref().map(|r| r.role))
+        .bind(rows.recheck.as_ref().map(|r| r.policy))
+        .bind(rows.recheck.as_ref().map(|r| r.only_organization))
 }

@@ -3,7 +3,10 @@
 use chrono::{SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::domain::{CreateWorkspace, EventKind, OrganizationSummary, WorkspaceView};
+use crate::domain::{
+    CreateWorkspace, EventKind, OrganizationRole, OrganizationSummary, WorkspaceCreationPolicy,
+    WorkspaceView,
+};
 use crate::storage::{
     entities::*,
     events::{self, EventDraft},
@@ -18,6 +21,46 @@ pub struct NewWorkspace<'a> {
     pub request: &'a CreateWorkspace,
     pub workspace_type: &'a str,
     pub document_upload_method: &'a str,
+    /// Set when the create was decided on a kept caller: checked again as
+    /// it writes.
+    pub recheck: Option<Recheck<'a>>,
+}
+
+/// What a create decided on a kept caller (`CallerOrganizations::kept_for`)
+/// checks again in its write, where a change cannot slip between check
+/// and write: the API token still there and unexpired, its user (the
+/// creator) validated, the creator's role in the organization and the
+/// organization's policy as they were kept, its plan still allowing
+/// workspaces, and an organization inferred as the caller's only one still
+/// its only one. Any of them changed: nothing is written
+/// (`CreateOutcome::CallerChanged`).
+#[derive(Debug, Clone, Copy)]
+pub struct Recheck<'a> {
+    pub token_hash: &'a str,
+    pub role: OrganizationRole,
+    pub policy: WorkspaceCreationPolicy,
+    /// The organization was inferred as the caller's only one: it still
+    /// has no other.
+    pub only_organization: bool,
+}
+
+/// `Recheck` as the statement's parameters.
+pub(super) struct RecheckRow {
+    pub(super) token_hash: String,
+    pub(super) role: &'static str,
+    pub(super) policy: &'static str,
+    pub(super) only_organization: bool,
+}
+
+impl RecheckRow {
+    fn of(recheck: Recheck<'_>) -> Self {
+        Self {
+            token_hash: recheck.token_hash.to_owned(),
+            role: recheck.role.as_str(),
+            policy: recheck.policy.as_str(),
+            only_organization: recheck.only_organization,
+        }
+    }
 }
 
 /// Remembers a successful create under the caller's request id (AIP-155).
@@ -37,6 +80,7 @@ pub(super) struct CreateRows {
     pub(super) record: Option<idempotency_record::Model>,
     pub(super) event: event::Model,
     pub(super) view: WorkspaceView,
+    pub(super) recheck: Option<RecheckRow>,
 }
 
 impl CreateRows {
@@ -115,10 +159,42 @@ impl CreateRows {
             record,
             event,
             view,
+            recheck: new.recheck.map(RecheckRow::of),
         }
     }
+}
+
+/// What a create's write did.
+pub(super) enum Counted {
+    /// Wrote the workspace of this number.
+    Written(i64),
+    /// The organization is at its limit.
+    LimitReached,
+    /// The kept caller's decision no longer holds.
+    CallerChanged,
 }
 
 /// Check 9 as a condition on the organization's counter: below its plan's
 /// limit (none: no limit).
 pub(super) const BELOW_LIMIT: &str = "workspace_count < COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)";
+
+/// The kept caller's decision, checked again (`Recheck`), as a condition:
+/// `{token}` the token's hash, `{user}` the creator, `{org}` the
+/// organization, `{role}` and `{policy}` as kept, `{now}` the create's
+/// time, `{only}` whether the organization was inferred as the caller's
+/// only one. True when nothing is to be checked again (`{token}` NULL).
+pub(super) fn still_allowed(p: [&str; 7]) -> String {
+    let [token, user, org, role, policy, now, only] = p;
+    format!(
+        "({token} IS NULL OR (\
+ EXISTS (SELECT 1 FROM api_tokens t JOIN users u ON u.id = t.user_id \
+ WHERE t.token_hash = {token} AND t.user_id = {user} AND u.validated \
+ AND (t.expires_at IS NULL OR t.expires_at > {now})) \
+ AND EXISTS (SELECT 1 FROM organization_memberships om \
+ WHERE om.organization_id = {org} AND om.user_id = {user} AND om.role = {role}) \
+ AND EXISTS (SELECT 1 FROM organizations o JOIN plans p ON p.id = o.plan_id \
+ WHERE o.id = {org} AND o.workspace_creation = {policy} AND p.creation_allowed) \
+ AND (NOT {only} OR NOT EXISTS (SELECT 1 FROM organization_memberships other \
+ WHERE other.user_id = {user} AND other.organization_id <> {org}))))"
+    )
+}

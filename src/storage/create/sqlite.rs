@@ -6,7 +6,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use super::rows::{BELOW_LIMIT, CreateRows};
+use super::rows::{BELOW_LIMIT, Counted, CreateRows, still_allowed};
 use crate::storage::{
     Storage, deadline,
     entities::*,
@@ -16,26 +16,27 @@ use crate::storage::{
 /// The create on SQLite: one transaction, the counter's UPDATE first, so
 /// the transaction takes the write lock at once (waiting up to the busy
 /// timeout) rather than failing to upgrade a read lock later; the event is
-/// numbered by the same UPDATE. The workspace's number, or `None`: the
-/// organization is at its limit.
+/// numbered by the same UPDATE. A kept caller's decision is checked again
+/// under the write lock (`Recheck`).
 pub(super) async fn write_in_transaction(
     storage: &Storage,
     rows: &CreateRows,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Counted, DbErr> {
     let _turn = storage.write_turn().await;
     let txn = storage.db.begin().await?;
     let written = write_rows(&txn, rows).await;
     match written {
-        Ok(Some(_)) => deadline::commit(txn).await?,
-        // The transaction is dead either way; report the first error.
-        Ok(None) | Err(_) => {
+        Ok(Counted::Written(_)) => deadline::commit(txn).await?,
+        // Nothing to keep, or the transaction is dead; report the first
+        // error.
+        Ok(_) | Err(_) => {
             let _ = txn.rollback().await;
         }
     }
     written
 }
 
-async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i64>, DbErr> {
+async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Counted, DbErr> {
     let w = &rows.workspace;
     let counted = organization::Entity::update_many()
         .col_expr(
@@ -52,8 +53,11 @@ async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Opti
         .exec_with_returning(txn)
         .await?;
     let Some(sequence) = counted.first().map(|org| org.event_sequence) else {
-        return Ok(None);
+        return Ok(Counted::LimitReached);
     };
+    if !still_allowed_here(txn, rows).await? {
+        return Ok(Counted::CallerChanged);
+    }
     // The next number (migration m20261203_000006), under the write lock.
     let number = txn
         .query_one_raw(Statement::from_string(
@@ -91,5 +95,38 @@ async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Opti
         },
     )
     .await?;
-    Ok(Some(number))
+    Ok(Counted::Written(number))
+}
+
+/// Whether a kept caller's decision still holds (`Recheck`), read under
+/// the write lock the counter's UPDATE took; true for a caller read for
+/// this call.
+async fn still_allowed_here(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool, DbErr> {
+    let Some(recheck) = &rows.recheck else {
+        return Ok(true);
+    };
+    let sql = format!(
+        "SELECT {} AS allowed",
+        still_allowed(["?1", "?2", "?3", "?4", "?5", "?6", "?7"])
+    );
+    let w = &rows.workspace;
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            [
+                recheck.token_hash.as_str().into(),
+                w.created_by.into(),
+                w.organization_id.into(),
+                recheck.role.into(),
+                recheck.policy.into(),
+                w.created_at.into(),
+                recheck.only_organization.into(),
+            ],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<bool>("", "allowed")?,
+        None => false,
+    })
 }
