@@ -110,7 +110,7 @@ impl CallerOrganizations {
 const KEPT_FOR: Duration = Duration::from_secs(30);
 
 /// Most callers kept; when full, the oldest half is forgotten.
-const CAPACITY: usize = 10_000;
+const CAPACITY: usize = 4_096;
 
 /// A caller as read with its API token, and until when the token is valid.
 #[derive(Debug, Clone)]

@@ -27,6 +27,28 @@ enum NotDecided {
     AskFresh,
 }
 
+impl NotDecided {
+    /// The answer of a create decided on a caller read for it, which
+    /// never asks for a fresh read.
+    fn into_error(self) -> DomainError {
+        match self {
+            Self::Refused(err) => err,
+            Self::AskFresh => DomainError::Internal(anyhow::anyhow!(
+                "a create decided on a caller read for it asked for a fresh read"
+            )),
+        }
+    }
+}
+
+/// The API token's hash when `organizations` were kept from an earlier
+/// call.
+fn kept_for(organizations: &Option<CallerOrganizations>) -> Option<String> {
+    organizations
+        .as_ref()
+        .and_then(CallerOrganizations::kept_for)
+        .map(str::to_owned)
+}
+
 impl From<DomainError> for NotDecided {
     fn from(err: DomainError) -> Self {
         Self::Refused(err)
@@ -50,36 +72,24 @@ impl Workspaces {
         input: &CreateWorkspaceInput,
         rules: Option<NameRules>,
     ) -> Result<WorkspaceView, DomainError> {
-        let kept_for = organizations
-            .as_ref()
-            .and_then(|known| known.kept_for())
-            .map(str::to_owned);
-        let decided = self.decide(caller, organizations, input, rules).await;
-        let (token_hash, refused) = match (decided, kept_for) {
-            (Ok(view), _) => return Ok(view),
-            (Err(NotDecided::Refused(err)), None) => return Err(err),
-            (Err(not_decided), Some(token_hash)) => (token_hash, not_decided),
-            (Err(NotDecided::AskFresh), None) => {
-                return Err(DomainError::Internal(anyhow::anyhow!(
-                    "a create decided on a caller read for it asked for a fresh read"
-                )));
-            }
+        let Some(token_hash) = kept_for(&organizations) else {
+            let decided = self.decide(caller, organizations, input, rules).await;
+            return decided.map_err(NotDecided::into_error);
         };
-        if let NotDecided::Refused(err) = &refused {
-            tracing::debug!(error = %err, "a kept caller's refusal, decided again");
+        match self.decide(caller, organizations, input, rules).await {
+            Ok(view) => return Ok(view),
+            Err(NotDecided::Refused(err)) => {
+                tracing::debug!(error = %err, "a kept caller's refusal, decided again");
+            }
+            Err(NotDecided::AskFresh) => {}
         }
         let (caller, organizations) = self
             .storage
             .creator_of_api_token(&token_hash, Utc::now(), false)
             .await?
             .ok_or(DomainError::Unauthenticated)?;
-        match self.decide(caller, Some(organizations), input, rules).await {
-            Ok(view) => Ok(view),
-            Err(NotDecided::Refused(err)) => Err(err),
-            Err(NotDecided::AskFresh) => Err(DomainError::Internal(anyhow::anyhow!(
-                "a create decided on a fresh caller asked for a fresh read"
-            ))),
-        }
+        let decided = self.decide(caller, Some(organizations), input, rules).await;
+        decided.map_err(NotDecided::into_error)
     }
 
     /// Checks 2 to 11 on `caller` and its `organizations`.
@@ -90,10 +100,7 @@ impl Workspaces {
         input: &CreateWorkspaceInput,
         rules: Option<NameRules>,
     ) -> Result<WorkspaceView, NotDecided> {
-        let kept = organizations
-            .as_ref()
-            .and_then(|known| known.kept_for())
-            .map(str::to_owned);
+        let kept = kept_for(&organizations);
         // 2. Well formed.
         let request = validate_create(input, &rules.unwrap_or(self.rules))?;
         // A workspace access token acts on its own workspace only.
