@@ -158,23 +158,7 @@ pub(crate) async fn sqlite_create(
 ) -> Result<(), sqlx::Error> {
     use sqlx::Row;
     let now = chrono::Utc::now();
-    let organization: Uuid = match work {
-        SqliteWork::Cheapest => {
-            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
-                .bind(hash)
-                .bind(now)
-                .fetch_one(pool)
-                .await?
-        }
-        SqliteWork::Replay => {
-            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
-                .bind(hash)
-                .bind(9_i64)
-                .fetch_all(pool)
-                .await?;
-            org
-        }
-    };
+    let organization = sqlite_read(pool, work, hash, org, now).await?;
     let returning = match work {
         SqliteWork::Cheapest => "event_sequence",
         SqliteWork::Replay => {
@@ -189,7 +173,14 @@ pub(crate) async fn sqlite_create(
         .fetch_one(&mut *txn)
         .await?
         .try_get("event_sequence")?;
-    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1)")
+    // The workspace's number, as the service takes it (migration
+    // m20261203_000006): the counter is the only way that leaves the
+    // service's next numbers free.
+    let number: i64 =
+        sqlx::query_scalar("UPDATE workspace_numbers SET last = last + 1 RETURNING last")
+            .fetch_one(&mut *txn)
+            .await?;
+    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision, number) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1, ?)")
         .bind(workspace)
         .bind(organization)
         .bind(name)
@@ -197,6 +188,7 @@ pub(crate) async fn sqlite_create(
         .bind(user)
         .bind(now)
         .bind(now)
+        .bind(number)
         .execute(&mut *txn)
         .await?;
     sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at) VALUES (?, ?, ?, 'OWNER', ?, ?, ?, ?)")
@@ -224,6 +216,34 @@ pub(crate) async fn sqlite_create(
         .execute(&mut *txn)
         .await?;
     txn.commit().await
+}
+
+/// The read before a create's transaction on SQLite, as `work` says: the
+/// organization to create in.
+async fn sqlite_read(
+    pool: &sqlx::SqlitePool,
+    work: SqliteWork,
+    hash: &str,
+    org: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Uuid, sqlx::Error> {
+    Ok(match work {
+        SqliteWork::Cheapest => {
+            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
+                .bind(hash)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        }
+        SqliteWork::Replay => {
+            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
+                .bind(hash)
+                .bind(9_i64)
+                .fetch_all(pool)
+                .await?;
+            org
+        }
+    })
 }
 
 /// The two ceilings' names: the cheapest form, and the service's own
