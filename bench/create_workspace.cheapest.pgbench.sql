@@ -22,8 +22,15 @@
 -- that name them; the benchmark's requests do not, nor do the service's.
 -- workspace-bench fills bench_callers (n, token hash, user, organization,
 -- plan) and runs:
---   pgbench -n -M prepared -c 32 -j 2 -T 5 -D callers=64 -f this-file URL
-\set n random(1, :callers)
+--   pgbench -n -M prepared -c 32 -j 2 -T 5 -D callers=64 -D offset=256 \
+--     -D clients=32 -D spread=2 -f this-file URL
+-- as one case's callers (rows offset+1 to offset+callers of bench_callers),
+-- picked as the service's load picks them (load.rs, `pick`): with at least
+-- as many callers as clients, each client its own (client_id,
+-- client_id + clients, …; spread = callers / clients of them), so no two
+-- transactions in flight share a caller; with fewer, client c always
+-- calls as caller c mod callers.
+\set n 1 + :offset + (:client_id + :clients * random(0, :spread - 1)) % :callers
 WITH caller AS (
     SELECT u.id AS user_id, m.organization_id
       FROM api_tokens t

@@ -12,19 +12,35 @@ use crate::{Args, cpu::*, load::*};
 
 pub(crate) type CallerRow = (String, Uuid, Uuid, Uuid);
 
-/// The callers pgbench's script picks from, as rows it can look up.
-pub(crate) async fn pgbench_callers(storage: &Storage, rows: &[CallerRow]) -> anyhow::Result<()> {
+/// One case's callers as the ceilings see them.
+#[derive(Clone, Copy)]
+pub(crate) struct Callers<'a> {
+    /// The case's name, in the SQLite loops' workspace names.
+    pub(crate) name: &'a str,
+    pub(crate) rows: &'a [CallerRow],
+    /// Where its rows start in `bench_callers`.
+    pub(crate) offset: usize,
+}
+
+/// The callers pgbench's scripts pick from, as rows they can look up:
+/// every case's, numbered from its offset on.
+pub(crate) async fn pgbench_callers(
+    storage: &Storage,
+    cases: impl IntoIterator<Item = Callers<'_>>,
+) -> anyhow::Result<()> {
     let db = storage.connection();
     db.execute_unprepared(
         "DROP TABLE IF EXISTS bench_callers; CREATE TABLE bench_callers (n int PRIMARY KEY, token_hash text, user_id uuid, organization_id uuid, plan_id uuid)",
     )
     .await?;
-    for (n, (hash, user, org, plan)) in rows.iter().enumerate() {
-        db.execute_unprepared(&format!(
-            "INSERT INTO bench_callers VALUES ({}, '{hash}', '{user}', '{org}', '{plan}')",
-            n + 1
-        ))
-        .await?;
+    for case in cases {
+        for (n, (hash, user, org, plan)) in case.rows.iter().enumerate() {
+            db.execute_unprepared(&format!(
+                "INSERT INTO bench_callers VALUES ({}, '{hash}', '{user}', '{org}', '{plan}')",
+                case.offset + n + 1
+            ))
+            .await?;
+        }
     }
     Ok(())
 }
@@ -35,20 +51,25 @@ pub(crate) const CHEAPEST_SCRIPT: &str = "create_workspace.cheapest.pgbench.sql"
 /// The statements the service sends for a create, replayed.
 pub(crate) const REPLAY_SCRIPT: &str = "create_workspace.pgbench.sql";
 
-/// PostgreSQL without the service: pgbench running `script` (in `bench/`).
+/// PostgreSQL without the service: pgbench running `script` (in `bench/`)
+/// as `case`'s callers, each client picking them by the rule of `pick`.
 pub(crate) async fn pgbench(
     args: &Args,
-    callers: usize,
+    case: Callers<'_>,
     database_url: &str,
     script: &str,
     name: &str,
 ) -> anyhow::Result<Run> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script);
+    let spread = (case.rows.len() / args.concurrency.max(1)).max(1);
     let output = tokio::process::Command::new(&args.pgbench)
         .args(["-n", "-M", "prepared"])
         .args(["-c", &args.concurrency.to_string(), "-j", "2"])
         .args(["-T", &args.seconds.to_string()])
-        .args(["-D", &format!("callers={callers}")])
+        .args(["-D", &format!("callers={}", case.rows.len())])
+        .args(["-D", &format!("offset={}", case.offset)])
+        .args(["-D", &format!("clients={}", args.concurrency)])
+        .args(["-D", &format!("spread={}", spread)])
         .arg("-f")
         .arg(&script)
         .arg(database_url)
@@ -101,7 +122,7 @@ pub(crate) enum SqliteWork {
 pub(crate) async fn sqlite_loop(
     args: &Args,
     database_url: &str,
-    rows: &[CallerRow],
+    case: Callers<'_>,
     round: u64,
     work: SqliteWork,
     name: &str,
@@ -122,20 +143,21 @@ pub(crate) async fn sqlite_loop(
                 .foreign_keys(true),
         )
         .await?;
-    let rows = Arc::new(rows.to_vec());
+    let rows = Arc::new(case.rows.to_vec());
     // Workspace names tell the two loops' rows apart.
     let label = match work {
         SqliteWork::Cheapest => "cheapest",
         SqliteWork::Replay => "replay",
     };
+    let (label, concurrency) = (format!("{label} {}", case.name), args.concurrency);
     let run = measure(
         name,
         args.concurrency,
         Duration::from_secs(args.seconds),
         move |w, i| {
-            let (pool, rows) = (pool.clone(), rows.clone());
+            let (pool, rows, label) = (pool.clone(), rows.clone(), label.clone());
             async move {
-                let (hash, user, org, _) = &rows[(w + i) % rows.len()];
+                let (hash, user, org, _) = &rows[pick(w, i, rows.len(), concurrency)];
                 let name = format!("{label} {round} {w} {i}");
                 sqlite_create(&pool, work, hash, *user, *org, &name)
                     .await
@@ -158,23 +180,7 @@ pub(crate) async fn sqlite_create(
 ) -> Result<(), sqlx::Error> {
     use sqlx::Row;
     let now = chrono::Utc::now();
-    let organization: Uuid = match work {
-        SqliteWork::Cheapest => {
-            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
-                .bind(hash)
-                .bind(now)
-                .fetch_one(pool)
-                .await?
-        }
-        SqliteWork::Replay => {
-            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
-                .bind(hash)
-                .bind(9_i64)
-                .fetch_all(pool)
-                .await?;
-            org
-        }
-    };
+    let organization = sqlite_read(pool, work, hash, org, now).await?;
     let returning = match work {
         SqliteWork::Cheapest => "event_sequence",
         SqliteWork::Replay => {
@@ -189,7 +195,14 @@ pub(crate) async fn sqlite_create(
         .fetch_one(&mut *txn)
         .await?
         .try_get("event_sequence")?;
-    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1)")
+    // The workspace's number, as the service takes it (migration
+    // m20261203_000006): the counter is the only way that leaves the
+    // service's next numbers free.
+    let number: i64 =
+        sqlx::query_scalar("UPDATE workspace_numbers SET last = last + 1 RETURNING last")
+            .fetch_one(&mut *txn)
+            .await?;
+    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision, number) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1, ?)")
         .bind(workspace)
         .bind(organization)
         .bind(name)
@@ -197,6 +210,7 @@ pub(crate) async fn sqlite_create(
         .bind(user)
         .bind(now)
         .bind(now)
+        .bind(number)
         .execute(&mut *txn)
         .await?;
     sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at) VALUES (?, ?, ?, 'OWNER', ?, ?, ?, ?)")
@@ -226,6 +240,34 @@ pub(crate) async fn sqlite_create(
     txn.commit().await
 }
 
+/// The read before a create's transaction on SQLite, as `work` says: the
+/// organization to create in.
+async fn sqlite_read(
+    pool: &sqlx::SqlitePool,
+    work: SqliteWork,
+    hash: &str,
+    org: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Uuid, sqlx::Error> {
+    Ok(match work {
+        SqliteWork::Cheapest => {
+            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
+                .bind(hash)
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+        }
+        SqliteWork::Replay => {
+            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
+                .bind(hash)
+                .bind(9_i64)
+                .fetch_all(pool)
+                .await?;
+            org
+        }
+    })
+}
+
 /// The two ceilings' names: the cheapest form, and the service's own
 /// statements replayed.
 pub(crate) fn ceiling_names(postgres: bool) -> (&'static str, &'static str) {
@@ -242,11 +284,11 @@ pub(crate) fn ceiling_names(postgres: bool) -> (&'static str, &'static str) {
     }
 }
 
-/// One round of both ceilings, each with the CPU it cost: pgbench on
-/// PostgreSQL, the bare driver on SQLite.
+/// One round of both ceilings on `case`'s callers, each with the CPU it
+/// cost: pgbench on PostgreSQL, the bare driver on SQLite.
 pub(crate) async fn ceilings(
     args: &Args,
-    rows: &[CallerRow],
+    case: Callers<'_>,
     database_url: &str,
     round: u64,
     pid: u32,
@@ -255,32 +297,30 @@ pub(crate) async fn ceilings(
     if database_url.starts_with("postgres") {
         let c = timed(
             pid,
-            pgbench(args, rows.len(), database_url, CHEAPEST_SCRIPT, cheapest),
-        )
-        .await?;
+            pgbench(args, case, database_url, CHEAPEST_SCRIPT, cheapest),
+        );
+        let c = c.await?;
         let r = timed(
             pid,
-            pgbench(args, rows.len(), database_url, REPLAY_SCRIPT, replay),
-        )
-        .await?;
-        return Ok((c, r));
+            pgbench(args, case, database_url, REPLAY_SCRIPT, replay),
+        );
+        return Ok((c, r.await?));
     }
     let c = timed(
         pid,
         sqlite_loop(
             args,
             database_url,
-            rows,
+            case,
             round,
             SqliteWork::Cheapest,
             cheapest,
         ),
-    )
-    .await?;
+    );
+    let c = c.await?;
     let r = timed(
         pid,
-        sqlite_loop(args, database_url, rows, round, SqliteWork::Replay, replay),
-    )
-    .await?;
-    Ok((c, r))
+        sqlite_loop(args, database_url, case, round, SqliteWork::Replay, replay),
+    );
+    Ok((c, r.await?))
 }

@@ -60,6 +60,11 @@ impl Run {
         }
     }
 
+    /// `cpu` per successful call of this measurement.
+    pub(crate) fn per_call(&self, cpu: Duration) -> f64 {
+        cpu.as_secs_f64() / self.latencies.len().max(1) as f64
+    }
+
     pub(crate) fn per_second(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -84,8 +89,7 @@ impl Run {
             self.latencies.len(),
             self.errors
         );
-        let calls = self.latencies.len().max(1) as f64;
-        let per_call = |cpu: Duration| format!("{:.0} µs", cpu.as_secs_f64() * 1e6 / calls);
+        let per_call = |cpu: Duration| format!("{:.0} µs", self.per_call(cpu) * 1e6);
         println!(
             "{:<34} CPU per call: server {}, PostgreSQL {}, this process {}",
             "",
@@ -181,20 +185,32 @@ pub(crate) async fn timed(
     Ok(run)
 }
 
+/// Which of `callers` callers worker `worker` of `concurrency` calls as on
+/// its call `i`. With at least as many callers as workers, each worker has
+/// callers of its own (`worker`, `worker + concurrency`, … taken in turn),
+/// so no two calls in flight share a caller, nor, with one user per
+/// organization, an organization; with fewer, worker w always calls as
+/// caller w mod callers. pgbench's scripts pick by the same rule.
+pub(crate) fn pick(worker: usize, i: usize, callers: usize, concurrency: usize) -> usize {
+    let spread = (callers / concurrency.max(1)).max(1);
+    (worker + concurrency * (i % spread)) % callers
+}
+
 /// One call of a load: its outcome, or the code it failed with.
 pub(crate) type Call =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 /// CreateWorkspace over gRPC with fresh names (`{prefix} {worker} {i}`),
-/// the callers taking turns, over the connections by worker.
+/// the callers as `pick` says, over the connections by worker.
 pub(crate) fn grpc_creates(
     channels: Vec<Channel>,
     callers: Arc<Vec<Caller>>,
+    concurrency: usize,
     prefix: String,
 ) -> impl Fn(usize, usize) -> Call + Send + Sync + 'static {
     move |w: usize, i: usize| {
         let mut client = WorkspaceServiceClient::new(channels[w % channels.len()].clone());
-        let caller = &callers[(w + i) % callers.len()];
+        let caller = &callers[pick(w, i, callers.len(), concurrency)];
         let mut request = Request::new(CreateWorkspaceRequest {
             name: format!("{prefix} {w} {i}"),
             ..Default::default()
@@ -213,15 +229,17 @@ pub(crate) fn grpc_creates(
     }
 }
 
-/// POST `url` (seed 000's route) with fresh names, the callers taking turns.
+/// POST `url` (seed 000's route) with fresh names, the callers as `pick`
+/// says.
 pub(crate) fn http_creates(
     url: String,
     callers: Arc<Vec<Caller>>,
+    concurrency: usize,
     prefix: String,
 ) -> impl Fn(usize, usize) -> Call + Send + Sync + 'static {
     let client = reqwest::Client::new();
     move |w: usize, i: usize| {
-        let caller = &callers[(w + i) % callers.len()];
+        let caller = &callers[pick(w, i, callers.len(), concurrency)];
         let request = client
             .post(&url)
             .bearer_auth(&caller.token)

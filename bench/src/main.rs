@@ -2,10 +2,16 @@
 //! bound it, measured in one run on one machine (shared machines are noisy:
 //! only ratios within a run mean much).
 //!
-//! 1. Writes organizations, users and API tokens to the database, then
-//!    starts the release server on it as its own process.
-//! 2. Drives CreateWorkspace with fresh names from every user at a fixed
-//!    concurrency for a fixed time: over gRPC, then over JSON/HTTP.
+//! 1. Writes organizations, users and API tokens to the database for each
+//!    case, then starts the release server on it as its own process. By
+//!    default two cases: uncontended (256 organizations of one user, at
+//!    least one per call in flight, each worker calling as users of its
+//!    own, so no two calls in flight touch one organization) and
+//!    contended (16 organizations × 4 users: several calls in flight on
+//!    one organization's counter at once); `--organizations` or
+//!    `--users-per-organization` runs one custom case instead.
+//! 2. Drives CreateWorkspace with fresh names from the case's users at a
+//!    fixed concurrency for a fixed time: over gRPC, then over JSON/HTTP.
 //! 3. Measures the ceilings: an empty RPC through the same server stack
 //!    (the health check); the database doing the same work in its cheapest
 //!    form (pgbench with `bench/create_workspace.cheapest.pgbench.sql`, one
@@ -14,11 +20,14 @@
 //!    and, beside it, the service's own statements replayed without the
 //!    service (`bench/create_workspace.pgbench.sql`; the same loop on
 //!    SQLite), which tells the statements' cost from the rest.
-//!    Steps 2 and 3 take turns for several rounds, so that a noisy
-//!    neighbour slows the service and its ceilings alike.
-//! 4. Prints calls/s, p50/p90/p99, errors by code, the server's peak
-//!    resident memory, the service's throughput as a share of each
-//!    ceiling, and that share round by round.
+//!    Steps 2 and 3 take turns for several rounds (in each: the first
+//!    case's service and its ceilings, the second's, then the empty call),
+//!    so that a noisy neighbour slows the cases and their ceilings alike.
+//! 4. Prints, per case, calls/s, p50/p90/p99, errors by code and CPU per
+//!    call of each measurement, the service's throughput as a share of
+//!    each ceiling and the database's CPU per create as a share of the
+//!    ceiling's, round by round; then the server's peak resident memory
+//!    and a table of the cases side by side.
 //!
 //! ```sh
 //! cargo build --release
@@ -26,25 +35,24 @@
 //! cargo run --release -p workspace-bench -- --database postgres://postgres@127.0.0.1:5432/bench
 //! ```
 
+mod cases;
 mod ceilings;
 mod cpu;
 mod load;
 mod report;
 
+use cases::*;
 use ceilings::*;
 use cpu::*;
 use load::*;
 use report::report;
 
-use std::{net::SocketAddr, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
 use uuid::Uuid;
-use workspace_service::{
-    domain::{OrganizationRole, WorkspaceCreationPolicy},
-    storage::Storage,
-};
+use workspace_service::storage::Storage;
 
 #[derive(Debug, Parser)]
 #[command(about = "Load on CreateWorkspace, with the ceilings that bound it")]
@@ -62,17 +70,22 @@ struct Args {
     /// Seconds each measurement runs in each round.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Rounds of measurements (service, then ceilings), taken in turn.
+    /// Rounds of measurements (each case's service, then its ceilings),
+    /// taken in turn.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
     /// Seconds of unrecorded gRPC load first (pools fill, PostgreSQL's
     /// buffers and plans warm up).
     #[arg(long, default_value_t = 3)]
     warmup: u64,
-    #[arg(long, default_value_t = 16)]
-    organizations: usize,
-    #[arg(long, default_value_t = 4)]
-    users_per_organization: usize,
+    /// Run one custom case of this many organizations instead of the two
+    /// default cases (uncontended: 256 × 1 user; contended: 16 × 4).
+    #[arg(long)]
+    organizations: Option<usize>,
+    /// Run one custom case of this many users per organization (API
+    /// tokens) instead of the two default cases.
+    #[arg(long)]
+    users_per_organization: Option<usize>,
     /// HTTP/2 connections the gRPC load is spread over.
     #[arg(long, default_value_t = 4)]
     connections: usize,
@@ -97,123 +110,73 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let duration = Duration::from_secs(args.seconds);
     let scratch = tempfile::tempdir()?;
     let database_url = database_url(&args, &scratch);
     let postgres = database_url.starts_with("postgres");
 
-    // 1. Fixtures, then the server on them.
+    // 1. Each case's fixtures, then the server on them.
     let storage = Storage::connect(&database_url, 4).await?;
     storage.migrate().await?;
-    let run_id = &Uuid::new_v4().simple().to_string()[..8];
-    let (callers, rows) = fixtures(&storage, &args, run_id).await?;
-    print_setup(&args, postgres);
+    let run_id = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let mut cases = Vec::new();
+    let mut offset = 0;
+    for shape in shapes(&args) {
+        let case = Case::new(&storage, shape, offset, &run_id, postgres).await?;
+        offset += case.rows.len();
+        cases.push(case);
+    }
+    if postgres {
+        pgbench_callers(&storage, cases.iter().map(Case::ceiling_callers)).await?;
+    }
+    print_setup(&args, postgres, &cases);
 
     let (grpc_addr, http_addr) = (free_addr()?, free_addr()?);
+    // Killed when dropped, on an early return too.
     let mut server = start_server(&args, &database_url, grpc_addr, http_addr)?;
-    let pid = server.id().context("the server has a pid")?;
-    let channels = connect(grpc_addr, args.connections).await?;
-
-    // 2. The service, after a warm-up that is not recorded.
-    let create_over_grpc = |label: &str| {
-        grpc_creates(
-            channels.clone(),
-            callers.clone(),
-            format!("{label} {run_id}"),
-        )
+    let target = Target {
+        channels: connect(grpc_addr, args.connections).await?,
+        http_url: format!("http://{http_addr}/api/v1/workspaces"),
+        pid: server.id().context("the server has a pid")?,
+        run_id,
     };
-    if args.warmup > 0 {
-        let warmup = Duration::from_secs(args.warmup);
-        measure(
-            "warm-up",
-            args.concurrency,
-            warmup,
-            create_over_grpc("warm"),
-        )
-        .await;
-    }
-    let create_over_http = |label: &str| {
-        let url = format!("http://{http_addr}/api/v1/workspaces");
-        http_creates(url, callers.clone(), format!("{label} {run_id}"))
-    };
-    let empty_call = || empty_calls(channels.clone());
-    if postgres {
-        pgbench_callers(&storage, &rows).await?;
-    }
 
-    // The service (2), then its ceilings (3), in turns.
-    let mut runs = runs(postgres);
-    let mut by_round = Vec::new();
-    for round in 0..args.rounds {
-        // Each measurement with the CPU it cost.
-        let (concurrency, names) = (args.concurrency, runs.each_ref().map(|r| r.name.clone()));
-        let g = timed(pid, async {
-            let calls = create_over_grpc(&format!("grpc {round}"));
-            Ok(measure(&names[0], concurrency, duration, calls).await)
-        });
-        let g = g.await?;
-        let h = timed(pid, async {
-            let calls = create_over_http(&format!("http {round}"));
-            Ok(measure(&names[1], concurrency, duration, calls).await)
-        });
-        let h = h.await?;
-        let e = timed(pid, async {
-            Ok(measure(&names[2], concurrency, duration, empty_call()).await)
-        });
-        let e = e.await?;
-        let (c, r) = ceilings(&args, &rows, &database_url, round, pid).await?;
-        let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
-        by_round.push([share(&g, &c), share(&h, &g), share(&g, &r)]);
-        for (run, got) in runs.iter_mut().zip([g, h, e, c, r]) {
-            run.absorb(got);
-        }
-    }
-    let peak_rss = peak_rss_kib(pid);
+    // 2 and 3.
+    let empty = drive(&args, &mut cases, &target, &database_url).await?;
+    let peak_rss = peak_rss_kib(target.pid);
     server.kill().await.ok();
 
     // 4. The figures.
-    report(&runs, &by_round, peak_rss);
+    report(&cases, &empty, peak_rss, postgres);
     Ok(())
 }
 
-/// Organizations of users, each with an API token: the callers, and their
-/// rows for the ceilings' own lookups.
-async fn fixtures(
-    storage: &Storage,
+/// The warm-ups, then the rounds: in each, every case's service and its
+/// ceilings in turn, then the empty call. Answers the empty call's run.
+async fn drive(
     args: &Args,
-    run_id: &str,
-) -> anyhow::Result<(Arc<Vec<Caller>>, Vec<CallerRow>)> {
-    let plan = storage
-        .create_plan(&format!("bench-{run_id}"), true, None)
-        .await?;
-    let mut callers = Vec::new();
-    let mut rows = Vec::new();
-    for o in 0..args.organizations {
-        let slug = format!("bench-{run_id}-{o}");
-        let org = storage
-            .create_organization(&slug, &slug, plan, WorkspaceCreationPolicy::RoleBased)
-            .await?;
-        for u in 0..args.users_per_organization {
-            let email = format!("bench-{run_id}-{o}-{u}@bench.test");
-            let user = storage.create_user(&email, "Bench", true).await?;
-            storage
-                .put_organization_member(org, user, OrganizationRole::WorkspaceCreator)
-                .await?;
-            let token = workspace_service::auth::issue::create_api_token(
-                storage, user, "bench", None, None,
-            )
-            .await?
-            .token;
-            rows.push((
-                workspace_service::auth::hash_secret(&token),
-                user,
-                org,
-                plan,
-            ));
-            callers.push(Caller { token });
+    cases: &mut [Case],
+    target: &Target,
+    database_url: &str,
+) -> anyhow::Result<Run> {
+    if args.warmup > 0 {
+        for case in cases.iter() {
+            case.warm_up(args, target).await;
         }
     }
-    Ok((Arc::new(callers), rows))
+    let mut empty = Run::new("gRPC empty call (health Check)");
+    for round in 0..args.rounds {
+        for case in cases.iter_mut() {
+            case.round(args, target, database_url, round).await?;
+        }
+        let e = timed(target.pid, async {
+            let calls = empty_calls(target.channels.clone());
+            let duration = Duration::from_secs(args.seconds);
+            Ok(measure(&empty.name, args.concurrency, duration, calls).await)
+        });
+        let e = e.await?;
+        empty.absorb(e);
+    }
+    Ok(empty)
 }
 
 /// The release server on the fixtures' database, as its own process.
@@ -239,12 +202,15 @@ fn start_server(
 }
 
 /// What is measured, before the figures.
-fn print_setup(args: &Args, postgres: bool) {
+fn print_setup(args: &Args, postgres: bool, cases: &[Case]) {
+    let shapes: Vec<String> = cases
+        .iter()
+        .map(|c| format!("{}: {}", c.name, c.shape()))
+        .collect();
     println!(
-        "database: {}; {} organizations × {} users; concurrency {}; {} rounds of {} s per measurement",
+        "database: {}; {}; concurrency {}; {} rounds of {} s per measurement",
         if postgres { "PostgreSQL" } else { "SQLite" },
-        args.organizations,
-        args.users_per_organization,
+        shapes.join("; "),
         args.concurrency,
         args.rounds,
         args.seconds
@@ -258,18 +224,4 @@ fn database_url(args: &Args, scratch: &tempfile::TempDir) -> String {
     } else {
         args.database.clone()
     }
-}
-
-/// The measurements, in the order the report takes them: the service over
-/// gRPC and HTTP, the empty call, the two ceilings.
-fn runs(postgres: bool) -> [Run; 5] {
-    let (cheapest, replay) = ceiling_names(postgres);
-    [
-        "gRPC CreateWorkspace",
-        "HTTP POST /api/v1/workspaces",
-        "gRPC empty call (health Check)",
-        cheapest,
-        replay,
-    ]
-    .map(Run::new)
 }

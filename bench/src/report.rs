@@ -1,17 +1,22 @@
-//! The figures: each measurement, the server's memory, and the service's
-//! throughput as a share of each ceiling, round by round.
+//! The figures: each case's measurements, the service's throughput and
+//! database CPU as shares of its ceilings round by round, the empty call,
+//! the server's memory, and the cases side by side.
 
-use crate::load::Run;
+use std::time::Duration;
 
-/// Prints `runs` (gRPC, HTTP, the empty call, the cheapest ceiling, the
-/// replay, in that order), the peak memory and the shares by round.
-pub(crate) fn report(runs: &[Run; 5], by_round: &[[f64; 3]], peak_rss: Option<u64>) {
-    let [grpc, http, empty, cheapest, replay] = runs;
-    println!();
-    for run in runs {
-        run.print();
+use crate::{
+    cases::{Case, Shares, database_cpu_share},
+    load::Run,
+};
+
+/// Prints every case, then the empty call, the peak memory and a table of
+/// the cases.
+pub(crate) fn report(cases: &[Case], empty: &Run, peak_rss: Option<u64>, postgres: bool) {
+    for case in cases {
+        print_case(case, empty, postgres);
     }
     println!();
+    empty.print();
     println!(
         "server peak resident memory: {}",
         peak_rss.map_or("unknown".into(), |kib| format!(
@@ -19,35 +24,110 @@ pub(crate) fn report(runs: &[Run; 5], by_round: &[[f64; 3]], peak_rss: Option<u6
             kib as f64 / 1024.0
         ))
     );
+    print_table(cases, postgres);
+}
+
+/// One case's measurements and shares, overall and by round.
+fn print_case(case: &Case, empty: &Run, postgres: bool) {
+    let [grpc, http, cheapest, replay] = &case.runs;
+    println!();
+    println!("== {}: {} ==", case.name, case.shape());
+    for run in &case.runs {
+        run.print();
+    }
     let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
-    let rounds = |i: usize| {
-        by_round
+    let rounds = |of: fn(&Shares) -> f64| {
+        let each: Vec<_> = case
+            .by_round
             .iter()
-            .map(|r| format!("{:.2}", r[i]))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .map(|r| format!("{:.2}", of(r)))
+            .collect();
+        format!("(by round {})", each.join(" "))
     };
-    println!(
-        "gRPC creates / cheapest-form ceiling: {:.2} (by round {})",
+    let line = |label: &str, value: f64, by_round: String| {
+        println!("{label:<52} {value:.2} {by_round}");
+    };
+    line(
+        "gRPC creates / cheapest-form ceiling:",
         share(grpc, cheapest),
-        rounds(0)
+        rounds(|r| r.grpc_ceiling),
     );
-    println!(
-        "HTTP creates / gRPC creates:          {:.2} (by round {})",
+    line(
+        "HTTP creates / gRPC creates:",
         share(http, grpc),
-        rounds(1)
+        rounds(|r| r.http_grpc),
     );
-    println!(
-        "gRPC creates / its own statements:    {:.2} (by round {})",
+    line(
+        "gRPC creates / its own statements:",
         share(grpc, replay),
-        rounds(2)
+        rounds(|r| r.grpc_replay),
     );
+    line(
+        database_cpu_label(postgres),
+        database_cpu_share(grpc, cheapest, postgres),
+        rounds(|r| r.database_cpu),
+    );
+    line(
+        "HTTP creates / cheapest-form ceiling:",
+        share(http, cheapest),
+        String::new(),
+    );
+    line(
+        "gRPC creates / empty calls:",
+        share(grpc, empty),
+        String::new(),
+    );
+}
+
+/// What `database_cpu_share` divides.
+fn database_cpu_label(postgres: bool) -> &'static str {
+    if postgres {
+        "PostgreSQL CPU per create, gRPC service / ceiling:"
+    } else {
+        "CPU per create, gRPC server / bare-sqlx ceiling:"
+    }
+}
+
+/// The cases side by side, one row each (Markdown, for BENCHMARKS.md).
+fn print_table(cases: &[Case], postgres: bool) {
+    // SQLite runs inside the server and inside the bare loop: their CPU.
+    let database = if postgres {
+        "PostgreSQL CPU"
+    } else {
+        "CPU (SQLite in process)"
+    };
+    println!();
     println!(
-        "HTTP creates / cheapest-form ceiling: {:.2}",
-        share(http, cheapest)
+        "| case | gRPC creates/s | p50 | p99 | HTTP creates/s | p50 | p99 | ceiling/s | server CPU per gRPC create | {database} per create: gRPC / ceiling | gRPC / ceiling | HTTP / gRPC | {database} gRPC / ceiling |"
     );
-    println!(
-        "gRPC creates / empty calls:           {:.2}",
-        share(grpc, empty)
-    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for case in cases {
+        let [grpc, http, cheapest, _] = &case.runs;
+        let ms = |run: &Run, p: f64| format!("{:.1} ms", run.percentile(p).as_secs_f64() * 1e3);
+        let us = |run: &Run, cpu: Duration| format!("{:.0} µs", run.per_call(cpu) * 1e6);
+        let (service_cpu, ceiling_cpu) = if postgres {
+            (grpc.cpu.database, cheapest.cpu.database)
+        } else {
+            (grpc.cpu.server, cheapest.cpu.client)
+        };
+        println!(
+            "| {} ({} × {}) | {:.0} | {} | {} | {:.0} | {} | {} | {:.0} | {} | {} / {} | {:.2} | {:.2} | {:.2} |",
+            case.name,
+            case.organizations,
+            case.users_per_organization,
+            grpc.per_second(),
+            ms(grpc, 0.50),
+            ms(grpc, 0.99),
+            http.per_second(),
+            ms(http, 0.50),
+            ms(http, 0.99),
+            cheapest.per_second(),
+            us(grpc, grpc.cpu.server),
+            us(grpc, service_cpu),
+            us(cheapest, ceiling_cpu),
+            grpc.per_second() / cheapest.per_second(),
+            http.per_second() / grpc.per_second(),
+            database_cpu_share(grpc, cheapest, postgres),
+        );
+    }
 }
