@@ -51,6 +51,7 @@ impl MigrationTrait for Migration {
             manager
                 .create_index(
                     Index::create()
+                        .if_not_exists()
                         .name(name)
                         .table(table)
                         .col(column)
@@ -64,7 +65,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (name, table, _) in INDEXES.into_iter().rev() {
             manager
-                .drop_index(Index::drop().name(name).table(table).to_owned())
+                .drop_index(Index::drop().if_exists().name(name).table(table).to_owned())
                 .await?;
         }
         Ok(())
