@@ -62,9 +62,10 @@ impl Workspaces {
     /// seed's (never settable by a gRPC caller).
     ///
     /// With a caller kept from an earlier call (`storage::callers`), only
-    /// a create its write checks again succeeds on it: every refusal, a
-    /// retry's answer, validate_only and a write that found the caller
-    /// changed are decided again on a fresh read of the caller.
+    /// a create its write checks again succeeds on it: every refusal (but
+    /// the deadline, the database or the organization's gate failing the
+    /// call), a retry's answer, validate_only and a write that found the
+    /// caller changed are decided again on a fresh read of the caller.
     pub async fn create(
         &self,
         caller: Caller,
@@ -78,6 +79,14 @@ impl Workspaces {
         };
         match self.decide(caller, organizations, input, rules).await {
             Ok(view) => return Ok(view),
+            // Not the caller's doing, and a second try would hold the
+            // call's place longer or write twice (OUTCOME_UNKNOWN).
+            Err(NotDecided::Refused(
+                err @ (DomainError::DeadlineExceeded
+                | DomainError::Unavailable(_)
+                | DomainError::Internal(_)
+                | DomainError::OrganizationOverloaded { .. }),
+            )) => return Err(err),
             Err(NotDecided::Refused(err)) => {
                 tracing::debug!(error = %err, "a kept caller's refusal, decided again");
             }
