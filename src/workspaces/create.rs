@@ -74,10 +74,11 @@ impl Workspaces {
         rules: Option<NameRules>,
     ) -> Result<WorkspaceView, DomainError> {
         let Some(token_hash) = kept_for(&organizations) else {
-            let decided = self.decide(caller, organizations, input, rules).await;
+            let decided = self.decide(caller, organizations, None, input, rules).await;
             return decided.map_err(NotDecided::into_error);
         };
-        match self.decide(caller, organizations, input, rules).await {
+        let kept = Some(token_hash.as_str());
+        match self.decide(caller, organizations, kept, input, rules).await {
             Ok(view) => return Ok(view),
             // Not the caller's doing, and a second try would hold the
             // call's place longer or write twice (OUTCOME_UNKNOWN).
@@ -97,19 +98,21 @@ impl Workspaces {
             .creator_of_api_token(&token_hash, Utc::now(), false)
             .await?
             .ok_or(DomainError::Unauthenticated)?;
-        let decided = self.decide(caller, Some(organizations), input, rules).await;
+        let fresh = Some(organizations);
+        let decided = self.decide(caller, fresh, None, input, rules).await;
         decided.map_err(NotDecided::into_error)
     }
 
-    /// Checks 2 to 11 on `caller` and its `organizations`.
+    /// Checks 2 to 11 on `caller` and its `organizations`, kept for the
+    /// API token of hash `kept` when it is given.
     async fn decide(
         &self,
         caller: Caller,
         organizations: Option<CallerOrganizations>,
+        kept: Option<&str>,
         input: &CreateWorkspaceInput,
         rules: Option<NameRules>,
     ) -> Result<WorkspaceView, NotDecided> {
-        let kept = kept_for(&organizations);
         // 2. Well formed.
         let request = validate_create(input, &rules.unwrap_or(self.rules))?;
         // A workspace access token acts on its own workspace only.
@@ -169,7 +172,7 @@ impl Workspaces {
 
         // 9, 10 and 11: decided by the database in one transaction, with
         // a kept caller's decision checked again.
-        let recheck = kept.as_deref().map(|token_hash| Recheck {
+        let recheck = kept.map(|token_hash| Recheck {
             token_hash,
             role,
             policy: context.policy,
