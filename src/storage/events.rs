@@ -9,6 +9,7 @@ mod backlog;
 mod parked;
 mod purge;
 mod relay;
+mod waiting;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use prost::Message;

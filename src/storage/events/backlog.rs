@@ -8,6 +8,7 @@ use sea_orm::{
     Statement,
 };
 
+use super::waiting::{WAITING, end_of_waiting};
 use crate::storage::{Storage, entities::event};
 
 /// What waits in the outbox.
@@ -27,35 +28,27 @@ pub struct Backlog {
 /// are consecutive (a parked event dropped is the first). Two index
 /// entries per organization that waits, whatever its backlog; none read
 /// for an idle outbox, whatever its history of sent events.
-const PENDING: &str = "\
-    WITH RECURSIVE waiting(organization_id) AS ( \
-        SELECT (SELECT organization_id FROM events WHERE sent_at IS NULL \
-                ORDER BY organization_id LIMIT 1) \
-        UNION ALL \
-        SELECT (SELECT e.organization_id FROM events e \
-                WHERE e.sent_at IS NULL AND e.organization_id > w.organization_id \
-                ORDER BY e.organization_id LIMIT 1) \
-        FROM waiting w WHERE w.organization_id IS NOT NULL \
-    ), ends AS ( \
-        SELECT (SELECT e.sequence FROM events e \
-                WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
-                ORDER BY e.sequence LIMIT 1) AS first, \
-               (SELECT e.sequence FROM events e \
-                WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
-                ORDER BY e.sequence DESC LIMIT 1) AS last \
-        FROM waiting w WHERE w.organization_id IS NOT NULL \
-    ) \
-    SELECT CAST(COALESCE(SUM(last - first + 1), 0) AS BIGINT) AS pending FROM ends";
+fn pending_sql() -> String {
+    format!(
+        "{WAITING}, ends AS ( \
+             SELECT {} AS first, {} AS last \
+             FROM waiting w WHERE w.organization_id IS NOT NULL \
+         ) \
+         SELECT CAST(COALESCE(SUM(last - first + 1), 0) AS BIGINT) AS pending FROM ends",
+        end_of_waiting("sequence", "ASC"),
+        end_of_waiting("sequence", "DESC"),
+    )
+}
 
 impl Storage {
-    /// How many events wait (see `PENDING` for what it costs), and when
+    /// How many events wait (see `pending_sql` for what it costs), and when
     /// the oldest of them happened (the first entry of the partial index
     /// `ix_events_unsent_occurred_at`).
     pub async fn outbox_backlog(&self) -> Result<Backlog, DbErr> {
         let backend = self.db.get_database_backend();
         let row = self
             .db
-            .query_one_raw(Statement::from_string(backend, PENDING))
+            .query_one_raw(Statement::from_string(backend, pending_sql()))
             .await?
             .ok_or_else(|| DbErr::Custom("the backlog query returned no row".into()))?;
         let pending: i64 = row.try_get("", "pending")?;

@@ -9,7 +9,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{PendingEvent, numbered_payload};
+use super::{
+    PendingEvent, numbered_payload,
+    waiting::{WAITING, end_of_waiting},
+};
 use crate::{
     domain::EventKind,
     storage::{Storage, entities::event},
@@ -73,54 +76,63 @@ impl RelayRound {
 /// Up to `limit` unsent events spread across the organizations that wait,
 /// in turns: every organization's first event, then every second one, …
 /// (within a turn, the organization whose first waiting event is the older
-/// first). Each organization's events are read from its first unsent one,
-/// at most `limit` of them, so one organization's backlog costs the others
-/// at most one round. An organization with a parked event is left out:
-/// its later events wait (the parked one is always its first unsent
-/// event).
+/// first), so one organization's backlog costs the others at most one
+/// round. An organization with a parked event is left out: its later
+/// events wait (the parked one is always its first unsent event).
 ///
-/// The organizations that wait are found by skipping through the partial
-/// index `ix_events_unsent` (one probe per organization, whatever its
-/// backlog); each one's candidates are then a range of that index's
-/// entries, at most `limit` (PostgreSQL: a LATERAL subquery; SQLite: a
-/// range join), read from the index alone, and only the chosen events'
-/// rows are read whole: a round reads `limit` rows whatever the number of
-/// organizations that wait.
+/// What it reads follows `limit` and the organizations that wait, not
+/// their backlogs: the organizations are found by skipping through the
+/// partial index `ix_events_unsent` (`WAITING`), with each one's first
+/// and last unsent event (its backlog, `last - first + 1`: unsent events
+/// are consecutive, as `backlog.rs` says). From those the number of turns
+/// the batch needs is worked out (`turns`: the fewest `t` for which
+/// every organization's first `t`, or all of its backlog when shorter,
+/// make `limit`), and each organization's candidates are that many of its
+/// index entries (PostgreSQL: a LATERAL subquery; SQLite: a range join);
+/// only the chosen events' rows are read whole.
 fn fair_batch(backend: DbBackend, limit: u64) -> String {
-    let per_organization = match backend {
-        DbBackend::Postgres => format!(
-            "FROM heads h CROSS JOIN LATERAL ( \
+    let (least, per_organization) = match backend {
+        DbBackend::Postgres => (
+            "LEAST",
+            "FROM shares h CROSS JOIN LATERAL ( \
                  SELECT e.sequence FROM events e \
                  WHERE e.organization_id = h.organization_id AND e.sent_at IS NULL \
-                 ORDER BY e.sequence LIMIT {limit}) e"
+                 ORDER BY e.sequence LIMIT h.take) e",
         ),
-        _ => format!(
-            "FROM heads h JOIN events e ON e.organization_id = h.organization_id \
+        _ => (
+            "MIN",
+            "FROM shares h JOIN events e ON e.organization_id = h.organization_id \
              AND e.sent_at IS NULL AND e.sequence >= h.first \
-             AND e.sequence < h.first + {limit}"
+             AND e.sequence < h.first + h.take",
         ),
     };
-    let first = |column: &str| {
-        format!(
-            "(SELECT e.{column} FROM events e \
-              WHERE e.organization_id = w.organization_id AND e.sent_at IS NULL \
-              ORDER BY e.sequence LIMIT 1)"
-        )
-    };
+    // `ranked`: by backlog, the shortest first, with the backlogs up to
+    // each (`below`). `turns`: at the first organization whose backlog,
+    // taken as the turns of all from it on, makes `limit`, the turns the
+    // rest of `limit` needs from it and the longer ones.
     format!(
-        "WITH RECURSIVE waiting(organization_id) AS ( \
-             SELECT (SELECT organization_id FROM events WHERE sent_at IS NULL \
-                     ORDER BY organization_id LIMIT 1) \
-             UNION ALL \
-             SELECT (SELECT e.organization_id FROM events e \
-                     WHERE e.sent_at IS NULL AND e.organization_id > w.organization_id \
-                     ORDER BY e.organization_id LIMIT 1) \
-             FROM waiting w WHERE w.organization_id IS NOT NULL \
-         ), heads AS MATERIALIZED ( \
-             SELECT w.organization_id, {} AS first, {} AS since \
+        "{WAITING}, heads AS MATERIALIZED ( \
+             SELECT w.organization_id, {first} AS first, {last} AS last, {since} AS since \
              FROM waiting w \
              WHERE w.organization_id IS NOT NULL AND w.organization_id NOT IN ( \
                  SELECT p.organization_id FROM events p WHERE p.parked_at IS NOT NULL) \
+         ), ranked AS ( \
+             SELECT h.organization_id, h.first, h.since, \
+                    {least}(h.last - h.first + 1, {limit}) AS backlog, \
+                    ROW_NUMBER() OVER (ORDER BY h.last - h.first, h.organization_id) AS i, \
+                    COUNT(*) OVER () AS n, \
+                    CAST(SUM({least}(h.last - h.first + 1, {limit})) OVER ( \
+                        ORDER BY h.last - h.first, h.organization_id \
+                        ROWS UNBOUNDED PRECEDING) AS BIGINT) AS below \
+             FROM heads h \
+         ), turns AS ( \
+             SELECT COALESCE(( \
+                 SELECT ({limit} - (r.below - r.backlog) + r.n - r.i) / (r.n - r.i + 1) \
+                 FROM ranked r WHERE r.below + (r.n - r.i) * r.backlog >= {limit} \
+                 ORDER BY r.i LIMIT 1), {limit}) AS t \
+         ), shares AS ( \
+             SELECT r.organization_id, r.first, r.since, {least}(r.backlog, t.t) AS take \
+             FROM ranked r CROSS JOIN turns t \
          ), batch AS ( \
              SELECT h.organization_id, e.sequence, e.sequence - h.first AS turn, h.since \
              {per_organization} \
@@ -130,8 +142,9 @@ fn fair_batch(backend: DbBackend, limit: u64) -> String {
              ON events.organization_id = batch.organization_id \
              AND events.sequence = batch.sequence \
          ORDER BY batch.turn, batch.since, batch.organization_id",
-        first("sequence"),
-        first("occurred_at"),
+        first = end_of_waiting("sequence", "ASC"),
+        last = end_of_waiting("sequence", "DESC"),
+        since = end_of_waiting("occurred_at", "ASC"),
     )
 }
 
