@@ -15,7 +15,9 @@ use std::{
 use async_nats::jetstream;
 use chrono::Utc;
 use prost::Message;
-use sea_orm::{EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, TransactionTrait,
+};
 use uuid::Uuid;
 
 use common::{
@@ -40,6 +42,7 @@ on_both_databases!(
     a_token_flood_does_not_stop_another_organizations_events,
     an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_command,
     a_backlog_of_thousands_does_not_delay_another_organizations_event_past_a_round,
+    events_of_one_organization_in_flight_together_arrive_in_order_and_a_parked_one_holds_only_its_own,
 );
 
 async fn create(app: &TestApp, org: &Org, name: &str, description: &str) -> String {
@@ -317,8 +320,14 @@ async fn an_event_nats_refuses_is_parked_then_retried_or_dropped_by_the_admin_co
 }
 
 /// `count` events of organization `org` written straight into the
-/// outbox, as a burst of changes leaves them.
+/// outbox, as a burst of changes leaves them: in one transaction, so the
+/// relay sees all of them or none.
 async fn backlog(app: &TestApp, org: Uuid, count: i64) {
+    backlog_first_of_type(app, org, count, "workspace.updated").await;
+}
+
+/// `backlog`, its first event of type `first_type`.
+async fn backlog_first_of_type(app: &TestApp, org: Uuid, count: i64, first_type: &str) {
     let rows: Vec<_> = (1..=count)
         .map(|sequence| {
             let id = Uuid::now_v7();
@@ -334,7 +343,11 @@ async fn backlog(app: &TestApp, org: Uuid, count: i64) {
                 organization_id: org,
                 sequence,
                 workspace_id: org,
-                event_type: "workspace.updated".into(),
+                event_type: if sequence == 1 {
+                    first_type.into()
+                } else {
+                    "workspace.updated".into()
+                },
                 payload: payload.encode_to_vec(),
                 occurred_at: Utc::now(),
                 sent_at: None,
@@ -345,12 +358,24 @@ async fn backlog(app: &TestApp, org: Uuid, count: i64) {
             .into_active_model()
         })
         .collect();
+    let txn = app.storage.connection().begin().await.unwrap();
     for chunk in rows.chunks(500) {
         event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(app.storage.connection())
+            .exec_without_returning(&txn)
             .await
             .unwrap();
     }
+    txn.commit().await.unwrap();
+}
+
+/// How many of `org`'s events are marked sent.
+async fn sent(app: &TestApp, org: Uuid) -> u64 {
+    event::Entity::find()
+        .filter(event::Column::OrganizationId.eq(org))
+        .filter(event::Column::SentAt.is_not_null())
+        .count(app.storage.connection())
+        .await
+        .unwrap()
 }
 
 async fn a_backlog_of_thousands_does_not_delay_another_organizations_event_past_a_round(
@@ -366,22 +391,82 @@ async fn a_backlog_of_thousands_does_not_delay_another_organizations_event_past_
     // Ordered before every other organization.
     let busy = Uuid::from_u128(1);
     let mut victims = subscribe(&nats, victim.id).await;
-    backlog(&app, busy, 6_000).await;
+    backlog(&app, busy, 20_000).await;
+    let before = sent(&app, busy).await;
     create(&app, &victim, "Single", "").await;
     let event = next_event(&mut victims, Duration::from_secs(10))
         .await
         .expect("the single event is published");
     assert_eq!(event.sequence, 1);
-    let waiting = all_events(app.storage.connection())
-        .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.organization_id == busy && e.sent_at.is_none())
-        .count();
-    // A round publishes at most 256 events: the single event went out
-    // while most of the backlog still waited.
+    let after = sent(&app, busy).await;
+    // A round publishes at most 1,024 events: between the single event's
+    // write and its publishing, the round then under way and the one that
+    // took it (and the next one, while this reads the outbox), not the
+    // rest of the backlog.
     assert!(
-        waiting > 3_000,
-        "only {waiting} of the backlog still waited"
+        after - before < 4 * 1_024 && after < 20_000,
+        "{} of the backlog went out ahead of the single event",
+        after - before
     );
+}
+
+/// A round sends its whole batch before it awaits the acknowledgements,
+/// so many events of one organization are in flight at once: each
+/// organization's arrive in the stream in order, each once; an
+/// organization whose first event cannot be published (parked) holds back
+/// only its own later events.
+async fn events_of_one_organization_in_flight_together_arrive_in_order_and_a_parked_one_holds_only_its_own(
+    backend: Backend,
+) {
+    let Some(nats) = Nats::started() else {
+        return;
+    };
+    let Some((app, _)) = app_with_nats_at(backend, &nats).await else {
+        return;
+    };
+    let (first, second, stuck) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+    // Its first event does not make a message: parked.
+    backlog_first_of_type(&app, stuck, 10, "workspace.unknown").await;
+    backlog(&app, first, 1_500).await;
+    backlog(&app, second, 1_500).await;
+
+    let stored = nats.events(STREAM, 3_000).await;
+    assert_eq!(
+        stored.len(),
+        3_000,
+        "each event once, none of the parked one's organization"
+    );
+    for org in [first, second] {
+        let sequences: Vec<i64> = stored
+            .iter()
+            .filter(|s| s.event.organization_id == org.to_string())
+            .map(|s| s.event.sequence)
+            .collect();
+        assert_eq!(sequences, (1..=1_500).collect::<Vec<_>>(), "{org}");
+    }
+    let parked = app.storage.parked_events().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!((parked[0].organization_id, parked[0].sequence), (stuck, 1));
+    assert!(
+        parked[0].reason.contains("unknown event type"),
+        "{}",
+        parked[0].reason
+    );
+    // Marked sent once acknowledged; the parked one's organization waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = all_events(app.storage.connection()).await.unwrap();
+        let unsent = |org: Uuid| {
+            events
+                .iter()
+                .filter(|e| e.organization_id == org && e.sent_at.is_none())
+                .count()
+        };
+        let counts = (unsent(first), unsent(second), unsent(stuck));
+        if counts == (0, 0, 10) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "unsent: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

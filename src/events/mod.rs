@@ -14,15 +14,16 @@
 //!   bound at all, is reported at start.
 //! - Replicas take turns (a PostgreSQL advisory lock per round), so two
 //!   relays never publish the same events at once.
-//! - Many publishes in flight, an organization's events in order: a round
-//!   sends, in waves, the next event of every organization of its batch
-//!   and awaits the acknowledgements together; an organization's next
-//!   event leaves only once JetStream stored the one before
-//!   (`publish.rs`). A round whose batch was full is followed at once by
-//!   the next. A failure that may pass (NATS away, a timeout) ends the
-//!   round; the next starts again from each organization's first unsent
-//!   event, after a pause that doubles with each failed round up to
-//!   `MAX_PAUSE`.
+//! - The whole batch in flight, an organization's events in order: a
+//!   round sends every event of its batch in order on the one connection
+//!   (NATS and JetStream keep that order), then awaits the
+//!   acknowledgements together and marks what was stored sent in one
+//!   statement; an organization's events count as sent up to its first
+//!   one not stored (`publish.rs`). A round whose batch was full is
+//!   followed at once by the next. A failure that may pass (NATS away, a
+//!   timeout) ends the round; the next starts again from each
+//!   organization's first unsent event, after a pause that doubles with
+//!   each failed round up to `MAX_PAUSE`.
 //! - No tenant can block the others: an event NATS refuses for good (over
 //!   its `max_payload`, the stream's `max_msg_size`), or whose row does not
 //!   make a message (a payload that is not a `WorkspaceEvent`, an unknown

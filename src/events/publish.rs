@@ -3,11 +3,7 @@
 //! or that does not make a message is parked, and the round goes on with
 //! the other organizations.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    future::IntoFuture as _,
-    time::Duration,
-};
+use std::{collections::HashSet, future::IntoFuture as _, time::Duration};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{
@@ -33,11 +29,13 @@ pub(super) struct Publisher {
     retry_horizon: Duration,
     /// Whether the stream is known to exist.
     ready: bool,
+    /// The stream's `max_msg_size` when last read, if it has one.
+    max_message_size: Option<usize>,
 }
 
 /// Most events published in one round, spread across the organizations
 /// that wait.
-pub(super) const BATCH: u64 = 256;
+pub(super) const BATCH: u64 = 1_024;
 
 /// How long JetStream may take to acknowledge one event.
 pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,6 +65,7 @@ impl Publisher {
             dataschema: settings.dataschema.clone(),
             retry_horizon: settings.retry_horizon(ACK_TIMEOUT),
             ready: false,
+            max_message_size: None,
         }
     }
 
@@ -80,6 +79,7 @@ impl Publisher {
             .await
             .with_context(|| format!("the JetStream stream {}", self.config.name))?;
         let found = &stream.cached_info().config;
+        self.max_message_size = usize::try_from(found.max_message_size).ok();
         for shortcoming in stream::stream_shortcomings(found, &self.config, self.retry_horizon) {
             tracing::warn!("{shortcoming}");
         }
@@ -88,15 +88,11 @@ impl Publisher {
 
     /// Publishes a fair batch of what waits (one relay at a time).
     ///
-    /// In waves: each wave sends the next event of every organization in
-    /// the batch, then awaits their acknowledgements together, so as many
-    /// publishes are in flight as organizations wait (up to `BATCH`), and
-    /// an organization's next event is sent only once JetStream stored the
-    /// one before: whatever happens to one publish (refused, lost, timed
-    /// out), none of its organization's later events can be in the stream
-    /// ahead of it. An event refused for good, or that does not make a
-    /// message, is parked and its organization's later events wait; a
-    /// failure that may pass ends the round after the wave in flight.
+    /// The whole batch in flight at once: every event is sent, in the
+    /// batch's order, on the one connection, then the acknowledgements are
+    /// awaited together (`publish_batch`). An event refused for good, or
+    /// that does not make a message, is parked and its organization's
+    /// later events wait; a failure that may pass ends the round.
     pub(super) async fn round(
         &mut self,
         storage: &Storage,
@@ -111,69 +107,108 @@ impl Publisher {
         };
         let batch = storage.pending_events(&relay_round, BATCH).await?;
         let full = batch.len() as u64 >= BATCH;
-        let mut queues = by_organization(batch);
-        let mut sent = Vec::new();
-        let mut failed = false;
-        while !failed && !queues.is_empty() {
-            let wave = self.wave(&mut queues).await;
-            failed = wave.failed;
-            for event in &wave.stored {
-                let kind = [KeyValue::new("type", event.kind.as_str())];
-                metrics.published.add(1, &kind);
-                sent.push(event.id);
-            }
-            for refusal in wave.refused {
-                queues.retain(|queue| queue.organization != refusal.organization);
-                park(storage, &relay_round, metrics, refusal).await?;
-            }
-            queues.retain(|queue| !queue.events.is_empty());
+        let published = self.publish_batch(batch).await;
+        let mut sent = Vec::with_capacity(published.stored.len());
+        for event in &published.stored {
+            let kind = [KeyValue::new("type", event.kind.as_str())];
+            metrics.published.add(1, &kind);
+            sent.push(event.id);
+        }
+        for refusal in published.refused {
+            park(storage, &relay_round, metrics, refusal).await?;
         }
         storage.mark_sent(&relay_round, sent).await?;
         relay_round.finish().await?;
-        Ok(Round { failed, full })
+        Ok(Round {
+            failed: published.failed,
+            full,
+        })
     }
 
-    /// Sends each organization's next event, then awaits the
-    /// acknowledgements together.
-    async fn wave(&mut self, queues: &mut [Queue]) -> Wave {
-        let mut wave = Wave::default();
-        let mut events = Vec::new();
-        let mut acks = Vec::new();
-        for queue in queues.iter_mut() {
-            match queue.events.pop_front() {
-                Some(Ok(event)) => match self.send(&event).await {
-                    Ok(ack) => {
-                        events.push(event);
-                        acks.push(ack.into_future());
-                    }
-                    Err(Failure::Refused(reason)) => wave.refused.push(Refusal::of(&event, reason)),
-                    Err(Failure::Passing(err)) => {
-                        self.passing(&err, event.id);
-                        wave.failed = true;
-                        break;
-                    }
-                },
-                Some(Err(unreadable)) => wave.refused.push(Refusal {
-                    id: unreadable.id,
-                    organization: unreadable.organization_id,
-                    kind: unreadable.event_type,
-                    reason: unreadable.reason,
-                }),
-                None => {}
+    /// Sends the batch's events in its order (so each organization's in
+    /// order, on one connection: NATS and JetStream keep that order), then
+    /// awaits the acknowledgements together. An organization's events are
+    /// taken as sent up to its first one not stored; from that one on they
+    /// wait for a later round (what of them JetStream stored is
+    /// deduplicated then by its message id).
+    ///
+    /// So that a refusal does not let an organization's later events into
+    /// the stream ahead of the refused one, what may be refused is not
+    /// followed in flight: an event that does not make a message, or that
+    /// NATS refuses at once, is parked and its organization's later events
+    /// are not sent; one larger than the stream's `max_msg_size` as last
+    /// seen is sent alone, its organization's later events left for the
+    /// next round.
+    async fn publish_batch(&mut self, batch: Vec<Result<PendingEvent, UnreadableEvent>>) -> Batch {
+        let mut published = Batch::default();
+        let mut held = HashSet::new();
+        let mut in_flight = Vec::with_capacity(batch.len());
+        for event in batch {
+            let organization = match &event {
+                Ok(event) => event.organization_id,
+                Err(unreadable) => unreadable.organization_id,
+            };
+            if published.failed || held.contains(&organization) {
+                continue;
             }
-        }
-        let acks = futures_util::future::join_all(acks).await;
-        for (event, ack) in events.into_iter().zip(acks) {
-            match ack.map_err(failure) {
-                Ok(_) => wave.stored.push(event),
-                Err(Failure::Refused(reason)) => wave.refused.push(Refusal::of(&event, reason)),
+            let event = match event {
+                Ok(event) => event,
+                Err(unreadable) => {
+                    held.insert(organization);
+                    published.refused.push(Refusal::unreadable(unreadable));
+                    continue;
+                }
+            };
+            match self.send(&event).await {
+                Ok((ack, alone)) => {
+                    if alone {
+                        held.insert(organization);
+                    }
+                    in_flight.push((event, ack.into_future()));
+                }
+                Err(Failure::Refused(reason)) => {
+                    held.insert(organization);
+                    published.refused.push(Refusal::of(&event, reason));
+                }
                 Err(Failure::Passing(err)) => {
                     self.passing(&err, event.id);
-                    wave.failed = true;
+                    published.failed = true;
                 }
             }
         }
-        wave
+        let (events, acks): (Vec<_>, Vec<_>) = in_flight.into_iter().unzip();
+        let acks = futures_util::future::join_all(acks).await;
+        let mut stopped = HashSet::new();
+        for (event, ack) in events.into_iter().zip(acks) {
+            let organization = event.organization_id;
+            if stopped.contains(&organization) {
+                if ack.is_ok() {
+                    // Only when JetStream lost or refused an event and took
+                    // its organization's next one (a connection dropped
+                    // between them, the stream's limit lowered under the
+                    // relay): this one is in the stream ahead of that one.
+                    tracing::warn!(event = %event.id, %organization,
+                        "event stored ahead of an earlier event of its organization that \
+                         was not; it is published again after that one");
+                }
+                continue;
+            }
+            match ack.map_err(failure) {
+                Ok(_) => published.stored.push(event),
+                Err(Failure::Refused(reason)) => {
+                    stopped.insert(organization);
+                    // The stream's limit may have changed: read it again.
+                    self.ready = false;
+                    published.refused.push(Refusal::of(&event, reason));
+                }
+                Err(Failure::Passing(err)) => {
+                    stopped.insert(organization);
+                    self.passing(&err, event.id);
+                    published.failed = true;
+                }
+            }
+        }
+        published
     }
 
     /// A failure that may pass: logged; a missing stream is made again
@@ -185,8 +220,11 @@ impl Publisher {
         }
     }
 
-    /// Sends one event; its acknowledgement is to be awaited.
-    async fn send(&self, event: &PendingEvent) -> Result<PublishAckFuture, Failure> {
+    /// Sends one event; its acknowledgement is to be awaited. True beside
+    /// it when the stream may refuse it (larger than its `max_msg_size` as
+    /// last seen): its organization's later events are not to follow it
+    /// in flight.
+    async fn send(&self, event: &PendingEvent) -> Result<(PublishAckFuture, bool), Failure> {
         let subject = format!(
             "{}.{}.{}",
             self.prefix,
@@ -195,13 +233,34 @@ impl Publisher {
         );
         let (headers, body) = encode(event, self.format, &self.dataschema)
             .map_err(|err| Failure::Refused(format!("{err:#}")))?;
+        let alone = self
+            .max_message_size
+            .is_some_and(|max| wire_len(&headers) + body.len() > max);
         // A deleted stream is told on the acknowledgement ("no responders"
         // for the subject): the next round re-creates it.
-        self.jetstream
+        let ack = self
+            .jetstream
             .publish_with_headers(subject, headers, body.into())
             .await
-            .map_err(failure)
+            .map_err(failure)?;
+        Ok((ack, alone))
     }
+}
+
+/// The size of `headers` on the wire ("NATS/1.0\r\n", "name: value\r\n"
+/// each, "\r\n"), which JetStream counts toward `max_msg_size`.
+fn wire_len(headers: &async_nats::HeaderMap) -> usize {
+    let lines: usize = headers
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(|value| name.len() + value.as_str().len() + 4)
+                .sum::<usize>()
+        })
+        .sum();
+    b"NATS/1.0\r\n\r\n".len() + lines
 }
 
 /// What a round did: whether it ended on a failure that may pass, and
@@ -213,39 +272,14 @@ pub(super) struct Round {
     pub(super) full: bool,
 }
 
-/// One organization's events of the batch, in order.
-struct Queue {
-    organization: Uuid,
-    events: VecDeque<Result<PendingEvent, UnreadableEvent>>,
-}
-
-/// `batch` by organization, each one's events in order, the organizations
-/// in the order the batch first names them.
-fn by_organization(batch: Vec<Result<PendingEvent, UnreadableEvent>>) -> Vec<Queue> {
-    let mut queues: Vec<Queue> = Vec::new();
-    let mut index: HashMap<Uuid, usize> = HashMap::new();
-    for event in batch {
-        let organization = match &event {
-            Ok(event) => event.organization_id,
-            Err(unreadable) => unreadable.organization_id,
-        };
-        let at = *index.entry(organization).or_insert_with(|| {
-            queues.push(Queue {
-                organization,
-                events: VecDeque::new(),
-            });
-            queues.len() - 1
-        });
-        queues[at].events.push_back(event);
-    }
-    queues
-}
-
-/// What one wave did.
+/// What publishing a batch did.
 #[derive(Default)]
-struct Wave {
+struct Batch {
+    /// Stored by JetStream, to be marked sent.
     stored: Vec<PendingEvent>,
+    /// To park.
     refused: Vec<Refusal>,
+    /// A failure that may pass: the round ends.
     failed: bool,
 }
 
@@ -258,6 +292,15 @@ struct Refusal {
 }
 
 impl Refusal {
+    fn unreadable(unreadable: UnreadableEvent) -> Self {
+        Self {
+            id: unreadable.id,
+            organization: unreadable.organization_id,
+            kind: unreadable.event_type,
+            reason: unreadable.reason,
+        }
+    }
+
     fn of(event: &PendingEvent, reason: String) -> Self {
         Self {
             id: event.id,
