@@ -10,7 +10,7 @@ starts it stops.
 
     scripts/measure-relay-drain.py BINARY [--database sqlite|postgres]
         [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
-        [--events 50000] [--orgs 100] [--give-up 600]
+        [--events 50000] [--orgs 100] [--give-up 600] [--name-prefix drain_]
 
 Give two binaries (before and after a change) in one run by calling it
 twice; the numbers are only comparable on the same machine and build.
@@ -73,9 +73,9 @@ class Sqlite:
 
 
 class Postgres:
-    def __init__(self, admin_url):
+    def __init__(self, admin_url, prefix):
         self.admin_url = admin_url
-        self.name = "drain_" + uuid.uuid4().hex[:12]
+        self.name = prefix + uuid.uuid4().hex[:12]
         subprocess.run(["psql", "-qX", admin_url, "-c", f"CREATE DATABASE {self.name}"], check=True)
         self.url = admin_url.rsplit("/", 1)[0] + "/" + self.name
 
@@ -113,6 +113,7 @@ def main():
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--orgs", type=int, default=100)
+    parser.add_argument("--name-prefix", default="drain_", help="of the PostgreSQL database made")
     parser.add_argument("--give-up", type=float, default=600, help="seconds; the rate so far")
     args = parser.parse_args()
 
@@ -123,7 +124,7 @@ def main():
          "-a", "127.0.0.1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    db = Sqlite(directory) if args.database == "sqlite" else Postgres(args.postgres_url)
+    db = Sqlite(directory) if args.database == "sqlite" else Postgres(args.postgres_url, args.name_prefix)
     service = None
     try:
         env = dict(os.environ, DATABASE_URL=db.url, RUST_LOG="warn",

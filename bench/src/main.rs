@@ -99,6 +99,12 @@ struct Args {
     /// pgbench, for the PostgreSQL ceiling.
     #[arg(long, default_value = "pgbench")]
     pgbench: PathBuf,
+    /// Only gRPC creates, each case once for `--seconds` (no warm-up, HTTP,
+    /// ceilings or report); then waits, up to 60 s, until the outbox has
+    /// no unsent event, for the relay's lag to be read from the outbox
+    /// (`scripts/measure-relay-lag.py`).
+    #[arg(long)]
+    creates_only: bool,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -140,6 +146,12 @@ async fn main() -> anyhow::Result<()> {
         run_id,
     };
 
+    if args.creates_only {
+        creates_only(&args, &cases, &target, &storage).await;
+        server.kill().await.ok();
+        return Ok(());
+    }
+
     // 2 and 3.
     let empty = drive(&args, &mut cases, &target, &database_url).await?;
     let peak_rss = peak_rss_kib(target.pid);
@@ -177,6 +189,42 @@ async fn drive(
         empty.absorb(e);
     }
     Ok(empty)
+}
+
+/// `--creates-only`: each case's gRPC creates for `--seconds`, then the
+/// outbox drained (at most 60 s more).
+async fn creates_only(args: &Args, cases: &[Case], target: &Target, storage: &Storage) {
+    for case in cases {
+        let calls = grpc_creates(
+            target.channels.clone(),
+            case.callers.clone(),
+            args.concurrency,
+            format!("grpc {} {}", case.name, target.run_id),
+        );
+        let duration = Duration::from_secs(args.seconds);
+        measure(case.name, args.concurrency, duration, calls)
+            .await
+            .print();
+    }
+    let drained = std::time::Instant::now();
+    loop {
+        match storage.outbox_backlog().await {
+            Ok(backlog) if backlog.pending == 0 => break,
+            Ok(backlog) if drained.elapsed() > Duration::from_secs(60) => {
+                println!("outbox not drained after 60 s: {} unsent", backlog.pending);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(err) => {
+                println!("reading the outbox's backlog: {err}");
+                break;
+            }
+        }
+    }
+    println!(
+        "outbox drained {:.2} s after the creates",
+        drained.elapsed().as_secs_f64()
+    );
 }
 
 /// The release server on the fixtures' database, as its own process.
