@@ -147,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     if args.creates_only {
-        creates_only(&args, &cases, &target, &storage).await;
+        creates_only(&args, &cases, &target, &storage).await?;
         server.kill().await.ok();
         return Ok(());
     }
@@ -193,7 +193,12 @@ async fn drive(
 
 /// `--creates-only`: each case's gRPC creates for `--seconds`, then the
 /// outbox drained (at most 60 s more).
-async fn creates_only(args: &Args, cases: &[Case], target: &Target, storage: &Storage) {
+async fn creates_only(
+    args: &Args,
+    cases: &[Case],
+    target: &Target,
+    storage: &Storage,
+) -> anyhow::Result<()> {
     for case in cases {
         let calls = grpc_creates(
             target.channels.clone(),
@@ -202,9 +207,10 @@ async fn creates_only(args: &Args, cases: &[Case], target: &Target, storage: &St
             format!("grpc {} {}", case.name, target.run_id),
         );
         let duration = Duration::from_secs(args.seconds);
-        measure(case.name, args.concurrency, duration, calls)
-            .await
-            .print();
+        let run = timed(target.pid, async {
+            Ok(measure(case.name, args.concurrency, duration, calls).await)
+        });
+        run.await?.print();
     }
     let drained = std::time::Instant::now();
     loop {
@@ -225,6 +231,7 @@ async fn creates_only(args: &Args, cases: &[Case], target: &Target, storage: &St
         "outbox drained {:.2} s after the creates",
         drained.elapsed().as_secs_f64()
     );
+    Ok(())
 }
 
 /// The release server on the fixtures' database, as its own process.
@@ -255,13 +262,19 @@ fn print_setup(args: &Args, postgres: bool, cases: &[Case]) {
         .iter()
         .map(|c| format!("{}: {}", c.name, c.shape()))
         .collect();
+    let rounds = if args.creates_only {
+        format!("gRPC creates only, {} s per case", args.seconds)
+    } else {
+        format!(
+            "{} rounds of {} s per measurement",
+            args.rounds, args.seconds
+        )
+    };
     println!(
-        "database: {}; {}; concurrency {}; {} rounds of {} s per measurement",
+        "database: {}; {}; concurrency {}; {rounds}",
         if postgres { "PostgreSQL" } else { "SQLite" },
         shapes.join("; "),
         args.concurrency,
-        args.rounds,
-        args.seconds
     );
 }
 
