@@ -249,3 +249,22 @@ async fn an_owner_of_thirty_organizations_pages_through_all_of_them(backend: Bac
         );
     }
 }
+
+/// PostgreSQL's JIT compiled the List statement's first plans on every
+/// connection (20 to 36 ms each, BENCHMARKS.md "Growth"): the service's
+/// own sessions run without it, whichever connection a call gets.
+#[tokio::test]
+async fn the_service_sessions_run_without_jit_on_postgres() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let Some(app) = common::spawn_app_with(Backend::Postgres, |_| {}).await else {
+        return;
+    };
+    let db = app.storage.connection();
+    let show = Statement::from_string(DbBackend::Postgres, "SHOW jit");
+    let answers = futures::future::join_all((0..4).map(|_| db.query_one_raw(show.clone()))).await;
+    for answer in answers {
+        let row = answer.unwrap().expect("SHOW answers a row");
+        let jit: String = row.try_get("", "jit").unwrap();
+        assert_eq!(jit, "off");
+    }
+}

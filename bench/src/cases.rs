@@ -60,6 +60,8 @@ pub(crate) struct Shares {
     /// The database's CPU per create, the service's over the ceiling's
     /// (`database_cpu_share`).
     pub(crate) database_cpu: f64,
+    /// gRPC creates/s over the baseline server's, when one runs.
+    pub(crate) grpc_baseline: Option<f64>,
 }
 
 /// One case: its callers, its measurements and its shares by round.
@@ -73,6 +75,8 @@ pub(crate) struct Case {
     pub(crate) offset: usize,
     /// gRPC, HTTP, the cheapest-form ceiling, the service's statements.
     pub(crate) runs: [Run; 4],
+    /// The baseline server's gRPC creates (`--baseline-server`).
+    pub(crate) baseline: Option<Run>,
     pub(crate) by_round: Vec<Shares>,
 }
 
@@ -103,8 +107,14 @@ impl Case {
             rows,
             offset,
             runs,
+            baseline: None,
             by_round: Vec::new(),
         })
+    }
+
+    /// Measures the baseline server's gRPC creates too, in every round.
+    pub(crate) fn measure_baseline(&mut self) {
+        self.baseline = Some(Run::new("gRPC CreateWorkspace, baseline server"));
     }
 
     /// "256 organizations × 1 user".
@@ -139,28 +149,25 @@ impl Case {
         measure("warm-up", args.concurrency, warmup, calls).await;
     }
 
-    /// One round: the service over gRPC, then over HTTP, then its two
-    /// ceilings on this case's callers, each with the CPU it cost.
+    /// One round: the service over gRPC (then the baseline server's, if
+    /// one runs), then over HTTP, then its two ceilings on this case's
+    /// callers, each with the CPU it cost.
     pub(crate) async fn round(
         &mut self,
         args: &Args,
         target: &Target,
+        baseline: Option<&Target>,
         database_url: &str,
         round: u64,
     ) -> anyhow::Result<()> {
         let (concurrency, duration) = (args.concurrency, Duration::from_secs(args.seconds));
         let names = self.runs.each_ref().map(|r| r.name.clone());
         let prefix = |over: &str| format!("{over} {} {round} {}", self.name, target.run_id);
-        let g = timed(target.pid, async {
-            let calls = grpc_creates(
-                target.channels.clone(),
-                self.callers.clone(),
-                concurrency,
-                prefix("grpc"),
-            );
-            Ok(measure(&names[0], concurrency, duration, calls).await)
-        });
-        let g = g.await?;
+        let g = self.grpc_round(args, target, &names[0], round).await?;
+        let b = match (baseline, &self.baseline) {
+            (Some(other), Some(run)) => Some(self.grpc_round(args, other, &run.name, round).await?),
+            _ => None,
+        };
         let h = timed(target.pid, async {
             let calls = http_creates(
                 target.http_url.clone(),
@@ -186,11 +193,39 @@ impl Case {
             http_grpc: share(&h, &g),
             grpc_replay: share(&g, &r),
             database_cpu: database_cpu_share(&g, &c, postgres),
+            grpc_baseline: b.as_ref().map(|b| share(&g, b)),
         });
+        if let (Some(run), Some(b)) = (&mut self.baseline, b) {
+            run.absorb(b);
+        }
         for (run, got) in self.runs.iter_mut().zip([g, h, c, r]) {
             run.absorb(got);
         }
         Ok(())
+    }
+}
+
+impl Case {
+    /// One measurement of gRPC creates on `target` as this case's users.
+    async fn grpc_round(
+        &self,
+        args: &Args,
+        target: &Target,
+        name: &str,
+        round: u64,
+    ) -> anyhow::Result<Run> {
+        let (concurrency, duration) = (args.concurrency, Duration::from_secs(args.seconds));
+        let prefix = format!("grpc {} {round} {}", self.name, target.run_id);
+        let run = timed(target.pid, async {
+            let calls = grpc_creates(
+                target.channels.clone(),
+                self.callers.clone(),
+                concurrency,
+                prefix,
+            );
+            Ok(measure(name, concurrency, duration, calls).await)
+        });
+        run.await
     }
 }
 

@@ -29,6 +29,11 @@
 //!    ceiling's, round by round; then the server's peak resident memory
 //!    and a table of the cases side by side.
 //!
+//! With `--baseline-server OTHER`, a second build (main's before a change)
+//! runs beside `--server` on the same database and is measured over gRPC
+//! right after it in every round, on the same callers: the two builds'
+//! creates/s by round and their CPU per create, what a change is worth.
+//!
 //! ```sh
 //! cargo build --release
 //! cargo run --release -p workspace-bench -- --database sqlite
@@ -105,6 +110,12 @@ struct Args {
     /// (`scripts/measure-relay-lag.py`).
     #[arg(long)]
     creates_only: bool,
+    /// Another build of the server (main's before a change, say), started
+    /// beside `--server` on the same database and measured over gRPC right
+    /// after it in every round, on the same case's callers: what a change
+    /// is worth, within one run.
+    #[arg(long)]
+    baseline_server: Option<PathBuf>,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -136,30 +147,54 @@ async fn main() -> anyhow::Result<()> {
     }
     print_setup(&args, postgres, &cases);
 
-    let (grpc_addr, http_addr) = (free_addr()?, free_addr()?);
     // Killed when dropped, on an early return too.
-    let mut server = start_server(&args, &database_url, grpc_addr, http_addr)?;
-    let target = Target {
-        channels: connect(grpc_addr, args.connections).await?,
-        http_url: format!("http://{http_addr}/api/v1/workspaces"),
-        pid: server.id().context("the server has a pid")?,
-        run_id,
-    };
-
+    let (mut server, target) = serve(&args, &args.server, &database_url, &run_id).await?;
     if args.creates_only {
         creates_only(&args, &cases, &target, &storage).await?;
         server.kill().await.ok();
         return Ok(());
     }
+    let mut baseline = None;
+    if let Some(binary) = &args.baseline_server {
+        // Its own names: both servers create in the same organizations.
+        let names = format!("{run_id}-baseline");
+        let (process, target) = serve(&args, binary, &database_url, &names).await?;
+        for case in &mut cases {
+            case.measure_baseline();
+        }
+        baseline = Some((process, target));
+    }
 
     // 2 and 3.
-    let empty = drive(&args, &mut cases, &target, &database_url).await?;
+    let baseline_target = baseline.as_ref().map(|(_, target)| target);
+    let empty = drive(&args, &mut cases, &target, baseline_target, &database_url).await?;
     let peak_rss = peak_rss_kib(target.pid);
     server.kill().await.ok();
+    if let Some((mut process, _)) = baseline {
+        process.kill().await.ok();
+    }
 
     // 4. The figures.
     report(&cases, &empty, peak_rss, postgres);
     Ok(())
+}
+
+/// `binary` started on the fixtures' database, and how to reach it.
+async fn serve(
+    args: &Args,
+    binary: &std::path::Path,
+    database_url: &str,
+    run_id: &str,
+) -> anyhow::Result<(tokio::process::Child, Target)> {
+    let (grpc_addr, http_addr) = (free_addr()?, free_addr()?);
+    let server = start_server(args, binary, database_url, grpc_addr, http_addr)?;
+    let target = Target {
+        channels: connect(grpc_addr, args.connections).await?,
+        http_url: format!("http://{http_addr}/api/v1/workspaces"),
+        pid: server.id().context("the server has a pid")?,
+        run_id: run_id.to_owned(),
+    };
+    Ok((server, target))
 }
 
 /// The warm-ups, then the rounds: in each, every case's service and its
@@ -168,17 +203,22 @@ async fn drive(
     args: &Args,
     cases: &mut [Case],
     target: &Target,
+    baseline: Option<&Target>,
     database_url: &str,
 ) -> anyhow::Result<Run> {
     if args.warmup > 0 {
         for case in cases.iter() {
             case.warm_up(args, target).await;
+            if let Some(baseline) = baseline {
+                case.warm_up(args, baseline).await;
+            }
         }
     }
     let mut empty = Run::new("gRPC empty call (health Check)");
     for round in 0..args.rounds {
         for case in cases.iter_mut() {
-            case.round(args, target, database_url, round).await?;
+            case.round(args, target, baseline, database_url, round)
+                .await?;
         }
         let e = timed(target.pid, async {
             let calls = empty_calls(target.channels.clone());
@@ -237,11 +277,12 @@ async fn creates_only(
 /// The release server on the fixtures' database, as its own process.
 fn start_server(
     args: &Args,
+    binary: &std::path::Path,
     database_url: &str,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
 ) -> anyhow::Result<tokio::process::Child> {
-    tokio::process::Command::new(&args.server)
+    tokio::process::Command::new(binary)
         .env("DATABASE_URL", database_url)
         .env("LISTEN_ADDR", grpc_addr.to_string())
         .env("HTTP_LISTEN_ADDR", http_addr.to_string())
@@ -253,7 +294,7 @@ fn start_server(
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}", args.server.display()))
+        .with_context(|| format!("starting {}", binary.display()))
 }
 
 /// What is measured, before the figures.

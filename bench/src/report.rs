@@ -32,7 +32,7 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
     let [grpc, http, cheapest, replay] = &case.runs;
     println!();
     println!("== {}: {} ==", case.name, case.shape());
-    for run in &case.runs {
+    for run in case.runs.iter().chain(&case.baseline) {
         run.print();
     }
     let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
@@ -72,6 +72,20 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
         share(http, cheapest),
         String::new(),
     );
+    if let Some(baseline) = &case.baseline {
+        line(
+            "gRPC creates / the baseline server's:",
+            share(grpc, baseline),
+            rounds(|r| r.grpc_baseline.unwrap_or(f64::NAN)),
+        );
+        let us = |run: &Run| run.per_call(run.cpu.server) * 1e6;
+        println!(
+            "{:<52} {:.0} µs / {:.0} µs",
+            "server CPU per gRPC create, server / baseline:",
+            us(grpc),
+            us(baseline)
+        );
+    }
     line(
         "gRPC creates / empty calls:",
         share(grpc, empty),

@@ -28,10 +28,14 @@
 
 use std::sync::Arc;
 
+use super::{
+    availability::Availability,
+    handoff::{CreateConnection, Handoff},
+};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, RuntimeErr, Statement, TransactionTrait,
-    sqlx::{self, PgConnection, Postgres, pool::PoolConnection},
+    sqlx::{self, PgConnection, Postgres},
 };
 
 /// What sits between the service and PostgreSQL (`DATABASE_POOLER`).
@@ -71,11 +75,21 @@ impl Pooler {
 pub(crate) struct Db {
     pool: DatabaseConnection,
     pooler: Pooler,
+    /// Creates' connections passed to the next create.
+    handoff: Arc<Handoff>,
 }
 
 impl Db {
-    pub(crate) fn new(pool: DatabaseConnection, pooler: Pooler) -> Self {
-        Self { pool, pooler }
+    pub(crate) fn new(
+        pool: DatabaseConnection,
+        pooler: Pooler,
+        availability: Availability,
+    ) -> Self {
+        Self {
+            pool,
+            pooler,
+            handoff: Arc::new(Handoff::new(availability)),
+        }
     }
 
     /// What `DATABASE_POOLER` says sits in front of the database.
@@ -102,6 +116,7 @@ impl Db {
     /// would run in it). The task finishes the BEGIN, and drops (rolls
     /// back) a transaction nobody awaits any more.
     pub(crate) async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        let _waiting = self.handoff.other_work();
         let pool = self.pool.clone();
         let isolates = self.isolates_statements();
         tokio::spawn(async move {
@@ -115,15 +130,23 @@ impl Db {
         .map_err(|err| DbErr::Custom(format!("starting a transaction failed: {err}")))?
     }
 
-    /// A PostgreSQL connection of the pool, for a statement sent with sqlx
+    /// A PostgreSQL connection for a create's statement, sent with sqlx
     /// itself (one that must know when it is sent: see
-    /// `workspaces::write_in_one_statement`).
-    pub(crate) async fn postgres_connection(&self) -> Result<PoolConnection<Postgres>, DbErr> {
-        self.pool
-            .get_postgres_connection_pool()
-            .acquire()
-            .await
-            .map_err(from_sqlx)
+    /// `create::postgres::write_in_one_statement`): the pool's, or one an
+    /// earlier create handed over (`handoff`; behind a transaction pooler,
+    /// creates never hand theirs over).
+    pub(crate) async fn create_connection(&self) -> Result<CreateConnection, DbErr> {
+        let pool = self.pool.get_postgres_connection_pool();
+        self.handoff.take(pool).await.map_err(from_sqlx)
+    }
+
+    /// A create's connection whose statement came back whole (rows, or
+    /// the database's error): to the next create waiting, or to the pool.
+    pub(crate) fn create_done(&self, conn: CreateConnection) {
+        if self.isolates_statements() {
+            return;
+        }
+        self.handoff.give(conn);
     }
 
     /// `begin` on a connection from `postgres_connection`.
@@ -166,6 +189,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let _waiting = self.handoff.other_work();
         if !self.isolates_statements() {
             return self.pool.execute_raw(stmt).await;
         }
@@ -173,11 +197,13 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let _waiting = self.handoff.other_work();
         // One simple-protocol message: a pooler cannot split it.
         self.pool.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let _waiting = self.handoff.other_work();
         if !self.isolates_statements() {
             return self.pool.query_one_raw(stmt).await;
         }
@@ -185,6 +211,7 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let _waiting = self.handoff.other_work();
         if !self.isolates_statements() {
             return self.pool.query_all_raw(stmt).await;
         }

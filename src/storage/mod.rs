@@ -12,6 +12,7 @@ mod directory;
 pub mod entities;
 mod errors;
 mod events;
+mod handoff;
 mod health;
 mod idempotency;
 mod listing;
@@ -113,7 +114,7 @@ impl Storage {
         let options = open::pool_options(url, pool_size, pooler, &availability);
         let pool = open::open_pool(options, url, probe.as_deref()).await?;
         Ok(Self {
-            db: Db::new(pool, pooler),
+            db: Db::new(pool, pooler, availability.clone()),
             probe,
             availability,
             server: Arc::new(server),

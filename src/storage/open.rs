@@ -146,14 +146,33 @@ pub(super) fn pool_options(
     // the rollback may not be queued: such a connection (still in a
     // transaction, possibly an aborted one) is closed, never handed to the
     // next call.
-    options.map_sqlx_postgres_pool_opts(|pool| {
-        pool.after_release(|conn, _| {
+    //
+    // PostgreSQL's JIT compiles a plan whose estimated cost passes
+    // `jit_above_cost`: 20 to 36 ms on each of the first executions of a
+    // List page on every connection (BENCHMARKS.md, "Growth"), for
+    // statements that run in milliseconds. The service runs only short
+    // statements, so its sessions run without JIT; not behind a transaction
+    // pooler, where a session's setting would stay on whichever server
+    // connection ran it (and pgbouncer refuses it at startup).
+    let sessions_are_ours = pooler != Pooler::Transaction;
+    options.map_sqlx_postgres_pool_opts(move |pool| {
+        let pool = pool.after_release(|conn, _| {
             Box::pin(async move {
                 let clean = !sqlx::Connection::is_in_transaction(conn);
                 if !clean {
                     tracing::warn!("closing a PostgreSQL connection left inside a transaction");
                 }
                 Ok(clean)
+            })
+        });
+        if !sessions_are_ours {
+            return pool;
+        }
+        pool.after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, "SET jit = off")
+                    .await
+                    .map(|_| ())
             })
         })
     });

@@ -116,7 +116,7 @@ async fn write_to_the_end(
     rows: &CreateRows,
     clock: Option<&CallClock>,
 ) -> Result<Counted, DbErr> {
-    let mut conn = db.postgres_connection().await?;
+    let mut conn = db.create_connection().await?;
     if db.isolates_statements() {
         return write_in_a_transaction(db, &mut conn, rows, clock).await;
     }
@@ -132,6 +132,15 @@ async fn write_to_the_end(
             .map_err(from_sqlx)
     })
     .await;
+    // Back whole (rows, or the database's refusal): the next create may
+    // have the connection as it is (`handoff`).
+    let whole = match &counted {
+        Ok(_) => true,
+        Err(err) => sql_state(err).is_some(),
+    };
+    if whole {
+        db.create_done(conn);
+    }
     match counted {
         Err(err) if clock.is_some() && sql_state(&err).is_some_and(|code| is_deadline(&code)) => {
             // The lock came too late: the call's timer answers.
