@@ -141,6 +141,22 @@ pub(super) fn pool_options(
                 })
             })
         });
+    postgres_session_hooks(&mut options, pooler);
+    let trust = availability.clone();
+    options.map_sqlx_postgres_before_acquire(move |_, meta| {
+        // After an outage, a connection from before it is dead, though
+        // it has not been idle long: replace it rather than let a call
+        // find out.
+        let trusted = Instant::now()
+            .checked_sub(meta.age)
+            .is_some_and(|opened| trust.trusts_connection_opened(opened));
+        Box::pin(async move { Ok(trusted) })
+    });
+    options
+}
+
+/// What PostgreSQL's pool does with a connection it opens or gets back.
+fn postgres_session_hooks(options: &mut ConnectOptions, pooler: Pooler) {
     // A call dropped at its deadline in the middle of a statement drops
     // its transaction while the statement still holds the connection, and
     // the rollback may not be queued: such a connection (still in a
@@ -176,17 +192,6 @@ pub(super) fn pool_options(
             })
         })
     });
-    let trust = availability.clone();
-    options.map_sqlx_postgres_before_acquire(move |_, meta| {
-        // After an outage, a connection from before it is dead, though
-        // it has not been idle long: replace it rather than let a call
-        // find out.
-        let trusted = Instant::now()
-            .checked_sub(meta.age)
-            .is_some_and(|opened| trust.trusts_connection_opened(opened));
-        Box::pin(async move { Ok(trusted) })
-    });
-    options
 }
 
 /// Opens the pool; a failure says what the probe last saw.
