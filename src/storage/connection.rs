@@ -137,7 +137,13 @@ impl Db {
     /// creates never hand theirs over).
     pub(crate) async fn create_connection(&self) -> Result<CreateConnection, DbErr> {
         let pool = self.pool.get_postgres_connection_pool();
-        self.handoff.take(pool).await.map_err(from_sqlx)
+        let conn = if self.isolates_statements() {
+            // Nothing is handed over there: no place in the handoff's queue.
+            pool.acquire().await.map(CreateConnection::vetted_now)
+        } else {
+            self.handoff.take(pool).await
+        };
+        conn.map_err(from_sqlx)
     }
 
     /// A create's connection whose statement came back whole (rows, or

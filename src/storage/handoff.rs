@@ -49,7 +49,8 @@ pub(crate) struct CreateConnection {
 }
 
 impl CreateConnection {
-    fn vetted_now(conn: PoolConnection<Postgres>) -> Self {
+    /// `conn`, just given out (and so checked) by the pool.
+    pub(super) fn vetted_now(conn: PoolConnection<Postgres>) -> Self {
         Self {
             conn,
             vetted: Instant::now(),
