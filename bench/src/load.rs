@@ -3,12 +3,10 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::bail;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -145,32 +143,6 @@ where
     run.elapsed = started.elapsed();
     run.latencies.sort();
     run
-}
-
-pub(crate) fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-/// `count` connections to the server, once its health says SERVING.
-pub(crate) async fn connect(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
-    for _ in 0..300 {
-        if let Ok(channel) = endpoint.connect().await {
-            let serving = HealthClient::new(channel)
-                .check(HealthCheckRequest::default())
-                .await
-                .is_ok_and(|r| r.into_inner().status == 1);
-            if serving {
-                let mut channels = Vec::new();
-                for _ in 0..count.max(1) {
-                    channels.push(endpoint.connect().await?);
-                }
-                return Ok(channels);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the server did not become SERVING in 30 s")
 }
 
 /// `run` with the CPU the server process and the database's processes

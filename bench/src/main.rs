@@ -45,12 +45,14 @@ mod ceilings;
 mod cpu;
 mod load;
 mod report;
+mod serving;
 
 use cases::*;
 use ceilings::*;
 use cpu::*;
 use load::*;
 use report::report;
+use serving::*;
 
 use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
 

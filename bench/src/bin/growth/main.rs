@@ -32,6 +32,8 @@ mod cpu;
 mod load;
 mod report;
 mod rpcs;
+#[path = "../../serving.rs"]
+mod serving;
 
 use std::{
     net::SocketAddr,
@@ -43,8 +45,6 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Parser;
 use sea_orm::{ConnectionTrait, Database};
-use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use workspace_service::storage::Storage;
 
 #[derive(Debug, Parser)]
@@ -159,10 +159,10 @@ async fn run(args: &Args, loaded: &mut Vec<Loaded>) -> anyhow::Result<Vec<Sized>
     let mut servers = Vec::new();
     let mut targets = Vec::new();
     for l in loaded.iter() {
-        let (grpc, http) = (free_addr()?, free_addr()?);
+        let (grpc, http) = (serving::free_addr()?, serving::free_addr()?);
         let server = start_server(args, &l.url, grpc, http)?;
         targets.push(rpcs::Target {
-            channel: connect(grpc).await?,
+            channel: serving::connect(grpc, 1).await?.remove(0),
             pid: server.id().context("the server has a pid")?,
             database: l.database.clone(),
             owner_token: l.tokens.0.clone(),
@@ -267,26 +267,4 @@ fn start_server(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", args.server.display()))
-}
-
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-/// A connection to the server, once its health says SERVING.
-async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
-    for _ in 0..600 {
-        if let Ok(channel) = endpoint.connect().await {
-            let serving = HealthClient::new(channel.clone())
-                .check(HealthCheckRequest::default())
-                .await
-                .is_ok_and(|r| r.into_inner().status == 1);
-            if serving {
-                return Ok(channel);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the server did not become SERVING in 60 s")
 }
