@@ -19,7 +19,6 @@ twice; the numbers are only comparable on the same machine and build.
 import argparse
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -27,14 +26,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from private_nats import free_port, start_nats
+
 # A WorkspaceEvent: field 1 (id), a 400-character string.
 PAYLOAD = b"\x0a\x90\x03" + b"x" * 400
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_until_done(binary, env, args):
@@ -118,12 +114,7 @@ def main():
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="relay-drain-")
-    nats_port = free_port()
-    nats = subprocess.Popen(
-        ["nats-server", "-js", "-p", str(nats_port), "-sd", os.path.join(directory, "js"),
-         "-a", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    nats, nats_port = start_nats(directory)
     db = Sqlite(directory) if args.database == "sqlite" else Postgres(args.postgres_url, args.name_prefix)
     service = None
     try:

@@ -20,18 +20,13 @@ PostgreSQL database it makes (relay29_lag_…) is dropped.
 import argparse
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
 import uuid
 from datetime import datetime
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from private_nats import start_nats
 
 
 def postgres_rows(url):
@@ -101,12 +96,7 @@ def main():
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="relay-lag-")
-    nats_port = free_port()
-    nats = subprocess.Popen(
-        ["nats-server", "-js", "-p", str(nats_port), "-sd", os.path.join(directory, "js"),
-         "-a", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    nats, nats_port = start_nats(directory)
     name = None
     try:
         if args.database == "postgres":
