@@ -16,7 +16,8 @@ use workspace_service::proto::{
 
 /// A's row held by an outside transaction; A's clients send updates and
 /// creates with 200 ms deadlines in a loop. B's Gets and Creates are all
-/// served meanwhile, and A's calls end DEADLINE_EXCEEDED promptly.
+/// served meanwhile, A's calls end DEADLINE_EXCEEDED promptly, and the
+/// pool has all its connections back after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_held_organization_does_not_take_the_connections_of_another() {
     let Some(app) = spawn_app_with(Backend::Postgres, |s| {
@@ -124,6 +125,21 @@ async fn a_held_organization_does_not_take_the_connections_of_another() {
         .unwrap()
         .into_inner();
     assert_eq!(unchanged.description, a_workspace.description);
+
+    // Every connection the cut calls had is back in the pool, none lost
+    // on the way (sqlx 0.9.0 lost the TLS ones whose statement's error
+    // came after the call was cut: src/storage/open.rs's test).
+    let pool = app.storage.connection().get_postgres_connection_pool();
+    let until = Instant::now() + Duration::from_secs(3);
+    while pool.num_idle() < pool.size() as usize {
+        assert!(
+            Instant::now() < until,
+            "connections never came back: {} in the pool, {} idle",
+            pool.size(),
+            pool.num_idle()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// One of A's clients: updates and creates, 200 ms deadlines, until

@@ -166,13 +166,7 @@ mod tests {
     /// connections given back to it; `None` (skip) when it is not set,
     /// unless `REQUIRE_TEST_DATABASE` is.
     async fn pool_of_one() -> Option<(Pool<Postgres>, Arc<AtomicUsize>)> {
-        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("REQUIRE_TEST_DATABASE").is_none(),
-                "REQUIRE_TEST_DATABASE is set but TEST_DATABASE_URL is not"
-            );
-            return None;
-        };
+        let url = super::super::open::tests::test_database_url()?;
         let returned = Arc::new(AtomicUsize::new(0));
         let counted = returned.clone();
         let pool = PgPoolOptions::new()
