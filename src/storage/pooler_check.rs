@@ -1,7 +1,10 @@
 //! Whether a transaction-mode pooler sits in front of PostgreSQL that
 //! `DATABASE_POOLER` does not name.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use sea_orm::sqlx::{self, postgres::PgConnection};
 
@@ -29,6 +32,10 @@ pub(super) struct PoolerCheck {
     pub(super) last: std::sync::Mutex<Option<Instant>>,
     /// One look at a time.
     pub(super) running: tokio::sync::Mutex<()>,
+    /// Whether the last look got no answer (no pool connection free, the
+    /// health check's connection did not open, the statements failed or
+    /// took too long): the next is due sooner.
+    pub(super) unanswered: std::sync::atomic::AtomicBool,
 }
 
 impl PoolerCheck {
@@ -60,7 +67,7 @@ impl PoolerCheck {
             pool.try_acquire()
         };
         let Some(mut pooled) = pooled else {
-            return self.mismatch();
+            return self.unanswered();
         };
         let shared = {
             use sqlx::Connection;
@@ -73,7 +80,7 @@ impl PoolerCheck {
                     .and_then(Result::ok);
             }
             let Some(own) = kept.as_mut() else {
-                return self.mismatch();
+                return self.unanswered();
             };
             let looked =
                 tokio::time::timeout(PROBE_LIMIT * 3, shares_server_connections(own, &mut pooled))
@@ -88,10 +95,11 @@ impl PoolerCheck {
                     if let Ok(Err(err)) = failed {
                         tracing::debug!(error = %redact(&err.to_string(), &probe.url), "looking for a connection pooler");
                     }
-                    return self.mismatch();
+                    return self.unanswered();
                 }
             }
         };
+        self.unanswered.store(false, Ordering::Relaxed);
         let configured = db.pooler();
         if configured == Pooler::Transaction {
             if !shared && at_start {
@@ -125,9 +133,17 @@ impl PoolerCheck {
         self.mismatch.lock().expect("not poisoned").clone()
     }
 
+    /// A look that got no answer: what is known stays, and the next look
+    /// is due `POOLER_RECHECK_ON_FAILURE` on.
+    fn unanswered(&self) -> Option<String> {
+        self.unanswered.store(true, Ordering::Relaxed);
+        self.mismatch()
+    }
+
     /// Whether the pooler is due another look: `DATABASE_POOLER` is not
     /// `transaction` (only that mismatch breaks calls) and the last look
-    /// is older than `gap` (none while a mismatch is known).
+    /// is older than `gap`, or than `POOLER_RECHECK_ON_FAILURE` when it got
+    /// no answer (no wait while a mismatch is known).
     pub(super) fn due(&self, pooler: Pooler, gap: Duration) -> bool {
         if pooler == Pooler::Transaction {
             return false;
@@ -135,6 +151,11 @@ impl PoolerCheck {
         if self.mismatch().is_some() {
             return true;
         }
+        let gap = if self.unanswered.load(Ordering::Relaxed) {
+            gap.min(POOLER_RECHECK_ON_FAILURE)
+        } else {
+            gap
+        };
         self.last
             .lock()
             .expect("not poisoned")
@@ -204,6 +225,24 @@ fn transaction_pooler_mismatch(configured: Pooler) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_look_that_got_no_answer_is_due_again_sooner() {
+        let check = PoolerCheck::default();
+        *check.last.lock().unwrap() = Instant::now().checked_sub(Duration::from_secs(6));
+        assert!(!check.due(Pooler::None, POOLER_RECHECK), "answered 6 s ago");
+        assert!(check.unanswered().is_none());
+        assert!(
+            check.due(Pooler::None, POOLER_RECHECK),
+            "unanswered 6 s ago"
+        );
+        assert!(!check.due(Pooler::Transaction, POOLER_RECHECK));
+        *check.last.lock().unwrap() = Some(Instant::now());
+        assert!(
+            !check.due(Pooler::None, POOLER_RECHECK),
+            "unanswered just now"
+        );
+    }
 
     #[test]
     fn shared_server_connections_are_told_from_kept_ones() {
