@@ -11,6 +11,11 @@ starts it stops.
     scripts/measure-relay-drain.py BINARY [--database sqlite|postgres]
         [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
         [--events 50000] [--orgs 100] [--give-up 600] [--name-prefix drain_]
+        [--poll 0.05]
+
+It also prints the rate over each tenth of the backlog (from the sample
+where the tenth began to the one where it ended): a drain whose cost grows
+with what is left, or with what was sent, shows it as a falling rate.
 
 Give two binaries (before and after a change) in one run by calling it
 twice; the numbers are only comparable on the same machine and build.
@@ -102,6 +107,22 @@ class Postgres:
         )
 
 
+def print_tenths(samples, written):
+    """The rate over each tenth of the backlog, from (time, unsent) samples."""
+    rates = []
+    for tenth in range(10):
+        high, low = written - written * tenth // 10, written - written * (tenth + 1) // 10
+        # The last sample at or above the tenth's start, the first at or below its end.
+        start = [s for s in samples if s[1] >= high][-1:]
+        end = [s for s in samples if s[1] <= low][:1]
+        if not start or not end or end[0][0] <= start[0][0]:
+            rates.append("-")
+            continue
+        (t0, n0), (t1, n1) = start[0], end[0]
+        rates.append(f"{(n0 - n1) / (t1 - t0):.0f}")
+    print("events/s by tenth of the backlog: " + " ".join(rates))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
@@ -111,6 +132,8 @@ def main():
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--name-prefix", default="drain_", help="of the PostgreSQL database made")
     parser.add_argument("--give-up", type=float, default=600, help="seconds; the rate so far")
+    parser.add_argument("--poll", type=float, default=0.05,
+                        help="seconds between counts of the unsent (a count reads them all)")
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="relay-drain-")
@@ -127,16 +150,19 @@ def main():
         started = time.monotonic()
         service = subprocess.Popen([args.binary, "serve"], env=env, stdout=subprocess.DEVNULL)
         first = None
+        samples = []
         while True:
             left = db.unsent()
             now = time.monotonic()
+            samples.append((now, left))
             if first is None and left < written:
                 first = now
             if left == 0:
                 break
             if now - started > args.give_up:
                 break
-            time.sleep(0.05)
+            time.sleep(args.poll)
+        print_tenths(samples, written)
         drained = time.monotonic()
         span = drained - first
         if left:

@@ -119,7 +119,9 @@ async fn publish(
         if !pause.over() {
             continue;
         }
-        match publisher.round(storage, instruments).await {
+        let round = publisher.round(storage, instruments).await;
+        purge::keep_statistics(storage).await;
+        match round {
             Ok(round) => {
                 pause.after(round.failed);
                 if round.full && !round.failed {

@@ -48,6 +48,7 @@ pub(super) async fn purge(storage: &Storage, retention: Retention, metrics: &Rel
         if let Err(err) = purge_once(storage, retention, metrics).await {
             tracing::warn!(%err, "purging old events");
         }
+        keep_statistics(storage).await;
     }
 }
 
@@ -82,4 +83,15 @@ async fn purge_once(
         );
     }
     Ok(())
+}
+
+/// The events table's statistics brought up to date when enough events
+/// were marked sent or deleted (`Storage::keep_event_statistics`): after a
+/// relay round and after a purge.
+pub(super) async fn keep_statistics(storage: &Storage) {
+    match storage.keep_event_statistics().await {
+        Ok(true) => tracing::debug!("events table analyzed"),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(%err, "analyzing the events table"),
+    }
 }

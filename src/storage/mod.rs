@@ -11,6 +11,7 @@ pub mod deadline;
 mod directory;
 pub mod entities;
 mod errors;
+mod event_changes;
 mod events;
 mod handoff;
 mod health;
@@ -45,6 +46,7 @@ pub use connection::{Pooler, mask_url, redact};
 pub use create::{CreateOutcome, EarlierCreate, IdempotencyKey, NewWorkspace, Recheck};
 pub use deadline::Writes;
 use errors::violates_unique;
+pub use event_changes::EVENTS_CHANGED_BEFORE_ANALYZE;
 pub use events::{Backlog, PendingEvent, RelayRound, UnreadableEvent, all_events};
 pub use listing::page_sql;
 pub use members::{MemberChange, OwnersProtected};
@@ -71,6 +73,8 @@ pub struct Storage {
     pooler_check: Arc<PoolerCheck>,
     /// CreateWorkspace's API-token callers, kept for a while.
     callers: Arc<callers::Callers>,
+    /// Events marked sent or deleted since their table was analyzed.
+    event_changes: Arc<event_changes::EventChanges>,
 }
 
 impl Storage {
@@ -121,6 +125,7 @@ impl Storage {
             writer: Arc::default(),
             pooler_check: Arc::default(),
             callers: Arc::default(),
+            event_changes: Arc::default(),
         })
     }
 

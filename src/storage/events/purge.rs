@@ -54,10 +54,12 @@ impl Storage {
             before.into(),
             i64::try_from(batch).unwrap_or(i64::MAX).into(),
         ];
-        Ok(self
+        let deleted = self
             .db
             .execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?
-            .rows_affected())
+            .rows_affected();
+        self.event_changes.add(deleted);
+        Ok(deleted)
     }
 }

@@ -197,6 +197,7 @@ impl Storage {
         if ids.is_empty() {
             return Ok(());
         }
+        self.event_changes.add(ids.len() as u64);
         let update = event::Entity::update_many()
             .col_expr(
                 event::Column::SentAt,
