@@ -8,13 +8,18 @@
 mod common;
 
 use common::{Backend, FreshPostgres};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use workspace_service::storage::{EVENTS_CHANGED_BEFORE_ANALYZE, Storage};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QuerySelect, Statement};
+use uuid::Uuid;
+use workspace_service::storage::{EVENTS_CHANGED_BEFORE_ANALYZE, Storage, entities::event};
 
-on_both_databases!(deleting_enough_events_has_their_table_analyzed);
+on_both_databases!(
+    deleting_enough_events_has_their_table_analyzed,
+    marking_enough_events_sent_has_their_table_analyzed
+);
 
-/// `count` events sent long ago, written by SQL.
-fn old_sent_events(backend: DbBackend, count: u64) -> String {
+/// `count` events that happened long ago, written by SQL: sent then too
+/// (`sent`), or unsent.
+fn old_events(backend: DbBackend, count: u64, sent: bool) -> String {
     let (id, org, at, series) = match backend {
         DbBackend::Postgres => (
             "gen_random_uuid()",
@@ -31,9 +36,10 @@ fn old_sent_events(backend: DbBackend, count: u64) -> String {
             ),
         ),
     };
+    let sent_at = if sent { at } else { "NULL" };
     format!(
         "INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, \
-         occurred_at, sent_at) SELECT {id}, {org}, s.n, {org}, 'workspace.updated', x'00', {at}, {at} \
+         occurred_at, sent_at) SELECT {id}, {org}, s.n, {org}, 'workspace.updated', x'00', {at}, {sent_at} \
          FROM {series}"
     )
     .replace("x'00'", if backend == DbBackend::Postgres { "'\\x00'::bytea" } else { "x'00'" })
@@ -59,12 +65,14 @@ async fn analyzed(storage: &Storage) -> bool {
     row.try_get::<i64>("", "n").unwrap() > 0
 }
 
-async fn deleting_enough_events_has_their_table_analyzed(backend: Backend) {
-    let (_postgres, _dir, url) = match backend {
+/// What keeps a test's database: dropped, it goes.
+type Kept = (Option<FreshPostgres>, Option<tempfile::TempDir>);
+
+/// A migrated database of its own on `backend`, and what keeps it.
+async fn fresh_storage(backend: Backend) -> Option<(Storage, Kept)> {
+    let (postgres, dir, url) = match backend {
         Backend::Postgres => {
-            let Some(postgres) = FreshPostgres::create().await else {
-                return;
-            };
+            let postgres = FreshPostgres::create().await?;
             let url = postgres.url.clone();
             (Some(postgres), None, url)
         }
@@ -76,10 +84,17 @@ async fn deleting_enough_events_has_their_table_analyzed(backend: Backend) {
     };
     let storage = Storage::connect(&url, 4).await.unwrap();
     storage.migrate().await.unwrap();
+    Some((storage, (postgres, dir)))
+}
+
+async fn deleting_enough_events_has_their_table_analyzed(backend: Backend) {
+    let Some((storage, _kept)) = fresh_storage(backend).await else {
+        return;
+    };
     let db = storage.connection();
     let backend = db.get_database_backend();
     let half = EVENTS_CHANGED_BEFORE_ANALYZE / 2 + 1;
-    db.execute_unprepared(&old_sent_events(backend, 2 * half))
+    db.execute_unprepared(&old_events(backend, 2 * half, true))
         .await
         .unwrap();
     assert!(!analyzed(&storage).await, "not analyzed before");
@@ -98,4 +113,36 @@ async fn deleting_enough_events_has_their_table_analyzed(backend: Backend) {
         !storage.keep_event_statistics().await.unwrap(),
         "counting again"
     );
+}
+
+async fn marking_enough_events_sent_has_their_table_analyzed(backend: Backend) {
+    let Some((storage, _kept)) = fresh_storage(backend).await else {
+        return;
+    };
+    let db = storage.connection();
+    let backend = db.get_database_backend();
+    db.execute_unprepared(&old_events(backend, EVENTS_CHANGED_BEFORE_ANALYZE, false))
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+        .unwrap();
+    // Marked sent as the relay does, a batch of 1,000 a round.
+    let (most, last) = ids.split_at(ids.len() - 1_000);
+    for batch in most.chunks(1_000) {
+        let round = storage.begin_relay().await.unwrap().unwrap();
+        storage.mark_sent(&round, batch.to_vec()).await.unwrap();
+        round.finish().await.unwrap();
+    }
+    assert!(!storage.keep_event_statistics().await.unwrap());
+    assert!(!analyzed(&storage).await, "not yet");
+    let round = storage.begin_relay().await.unwrap().unwrap();
+    storage.mark_sent(&round, last.to_vec()).await.unwrap();
+    round.finish().await.unwrap();
+    assert!(storage.keep_event_statistics().await.unwrap());
+    assert!(analyzed(&storage).await, "analyzed once enough were sent");
 }

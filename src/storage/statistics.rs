@@ -35,12 +35,7 @@ impl Storage {
         if self.db.get_database_backend() != DbBackend::Sqlite {
             return Ok(());
         }
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
-        txn.execute_unprepared("PRAGMA analysis_limit = 400")
-            .await?;
-        txn.execute_unprepared("PRAGMA optimize = 0x10002").await?;
-        txn.commit().await
+        self.sqlite_analyze("PRAGMA optimize = 0x10002").await
     }
 
     /// The events table analyzed when `EVENTS_CHANGED_BEFORE_ANALYZE` of
@@ -53,14 +48,21 @@ impl Storage {
         }
         if self.db.get_database_backend() != DbBackend::Sqlite {
             self.db.execute_unprepared("ANALYZE events").await?;
-            return Ok(true);
+        } else {
+            self.sqlite_analyze("ANALYZE events").await?;
         }
+        Ok(true)
+    }
+
+    /// SQLite: `analyze` (ANALYZE or PRAGMA optimize), each index sampled
+    /// on at most 400 rows, on the process's turn to write (it writes
+    /// `sqlite_stat1`).
+    async fn sqlite_analyze(&self, analyze: &str) -> Result<(), DbErr> {
         let _turn = self.write_turn().await;
         let txn = self.db.begin().await?;
         txn.execute_unprepared("PRAGMA analysis_limit = 400")
             .await?;
-        txn.execute_unprepared("ANALYZE events").await?;
-        txn.commit().await?;
-        Ok(true)
+        txn.execute_unprepared(analyze).await?;
+        txn.commit().await
     }
 }
