@@ -11,7 +11,7 @@ use workspace_service::{
     storage::Storage,
 };
 
-use crate::{Args, ceilings::*, load::*};
+use crate::{Args, ceilings::*, fastapi::FastApi, load::*};
 
 /// Organizations × users per organization of the contended case, today's
 /// default before issue 30.
@@ -62,6 +62,17 @@ pub(crate) struct Shares {
     pub(crate) database_cpu: f64,
     /// gRPC creates/s over the baseline server's, when one runs.
     pub(crate) grpc_baseline: Option<f64>,
+    /// gRPC creates/s over the FastAPI stack's, when it runs.
+    pub(crate) grpc_fastapi: Option<f64>,
+}
+
+/// What runs beside the service and is measured in its rounds.
+#[derive(Clone, Copy)]
+pub(crate) struct Beside<'a> {
+    /// Another build of the server (`--baseline-server`).
+    pub(crate) baseline: Option<&'a Target>,
+    /// The FastAPI stack (`--fastapi`).
+    pub(crate) fastapi: Option<&'a FastApi>,
 }
 
 /// One case: its callers, its measurements and its shares by round.
@@ -77,6 +88,8 @@ pub(crate) struct Case {
     pub(crate) runs: [Run; 4],
     /// The baseline server's gRPC creates (`--baseline-server`).
     pub(crate) baseline: Option<Run>,
+    /// The FastAPI stack's HTTP creates (`--fastapi`).
+    pub(crate) fastapi: Option<Run>,
     pub(crate) by_round: Vec<Shares>,
 }
 
@@ -108,6 +121,7 @@ impl Case {
             offset,
             runs,
             baseline: None,
+            fastapi: None,
             by_round: Vec::new(),
         })
     }
@@ -115,6 +129,24 @@ impl Case {
     /// Measures the baseline server's gRPC creates too, in every round.
     pub(crate) fn measure_baseline(&mut self) {
         self.baseline = Some(Run::new("gRPC CreateWorkspace, baseline server"));
+    }
+
+    /// Measures the FastAPI stack's HTTP creates too, in every round.
+    pub(crate) fn measure_fastapi(&mut self) {
+        self.fastapi = Some(Run::new("HTTP POST, FastAPI + SQLAlchemy"));
+    }
+
+    /// Unrecorded HTTP load on the FastAPI stack, as this case's users.
+    pub(crate) async fn warm_up_fastapi(&self, args: &Args, fastapi: &FastApi, run_id: &str) {
+        let prefix = format!("warm fastapi {} {run_id}", self.name);
+        let calls = http_creates(
+            fastapi.url.clone(),
+            self.callers.clone(),
+            args.concurrency,
+            prefix,
+        );
+        let warmup = Duration::from_secs(args.warmup);
+        measure("warm-up", args.concurrency, warmup, calls).await;
     }
 
     /// "256 organizations × 1 user".
@@ -150,13 +182,14 @@ impl Case {
     }
 
     /// One round: the service over gRPC (then the baseline server's, if
-    /// one runs), then over HTTP, then its two ceilings on this case's
-    /// callers, each with the CPU it cost.
+    /// one runs), then over HTTP (then the FastAPI stack, if it runs),
+    /// then its two ceilings on this case's callers, each with the CPU it
+    /// cost.
     pub(crate) async fn round(
         &mut self,
         args: &Args,
         target: &Target,
-        baseline: Option<&Target>,
+        beside: Beside<'_>,
         database_url: &str,
         round: u64,
     ) -> anyhow::Result<()> {
@@ -164,7 +197,7 @@ impl Case {
         let names = self.runs.each_ref().map(|r| r.name.clone());
         let prefix = |over: &str| format!("{over} {} {round} {}", self.name, target.run_id);
         let g = self.grpc_round(args, target, &names[0], round).await?;
-        let b = match (baseline, &self.baseline) {
+        let b = match (beside.baseline, &self.baseline) {
             (Some(other), Some(run)) => Some(self.grpc_round(args, other, &run.name, round).await?),
             _ => None,
         };
@@ -178,6 +211,22 @@ impl Case {
             Ok(measure(&names[1], concurrency, duration, calls).await)
         });
         let h = h.await?;
+        let f = match beside.fastapi {
+            Some(fastapi) => {
+                let calls = http_creates(
+                    fastapi.url.clone(),
+                    self.callers.clone(),
+                    concurrency,
+                    prefix("fastapi"),
+                );
+                let name = "HTTP POST, FastAPI + SQLAlchemy";
+                let run = timed(fastapi.pid, async {
+                    Ok(measure(name, concurrency, duration, calls).await)
+                });
+                Some(run.await?)
+            }
+            None => None,
+        };
         let (c, r) = ceilings(
             args,
             self.ceiling_callers(),
@@ -194,7 +243,11 @@ impl Case {
             grpc_replay: share(&g, &r),
             database_cpu: database_cpu_share(&g, &c, postgres),
             grpc_baseline: b.as_ref().map(|b| share(&g, b)),
+            grpc_fastapi: f.as_ref().map(|f| share(&g, f)),
         });
+        if let (Some(run), Some(f)) = (&mut self.fastapi, f) {
+            run.absorb(f);
+        }
         if let (Some(run), Some(b)) = (&mut self.baseline, b) {
             run.absorb(b);
         }

@@ -15,13 +15,18 @@ pub(crate) struct Cpu {
 }
 
 impl Cpu {
-    /// The counters now.
+    /// The counters now. The server's include its live children's (the
+    /// FastAPI stack's uvicorn workers; the service has none).
     pub(crate) fn sample(server: u32) -> Cpu {
         let mut database = 0;
+        let mut children = 0;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(stat) = proc_stat(&entry.path().join("stat")) else {
                 continue;
             };
+            if stat.parent == server {
+                children += stat.own;
+            }
             if stat.comm == "postgres" {
                 database += stat.own;
                 if stat.parent_is_not_postgres() {
@@ -30,7 +35,8 @@ impl Cpu {
             }
         }
         let server = proc_stat(std::path::Path::new(&format!("/proc/{server}/stat")))
-            .map_or(0, |stat| stat.own);
+            .map_or(0, |stat| stat.own)
+            + children;
         let client = proc_stat(std::path::Path::new("/proc/self/stat")).map_or(0, |stat| stat.own);
         Cpu {
             server: ticks(server),

@@ -33,6 +33,11 @@
 //! runs beside `--server` on the same database and is measured over gRPC
 //! right after it in every round, on the same callers: the two builds'
 //! creates/s by round and their CPU per create, what a change is worth.
+//! With `--fastapi PYTHON`, the same create written with FastAPI,
+//! SQLAlchemy's async ORM and asyncpg (`bench/fastapi/app.py`, two uvicorn
+//! workers) runs on the same database and is measured over HTTP right
+//! after the service's HTTP creates in every round (issue 30's
+//! comparison).
 //!
 //! ```sh
 //! cargo build --release
@@ -43,6 +48,7 @@
 mod cases;
 mod ceilings;
 mod cpu;
+mod fastapi;
 mod load;
 mod report;
 mod serving;
@@ -118,6 +124,12 @@ struct Args {
     /// is worth, within one run.
     #[arg(long)]
     baseline_server: Option<PathBuf>,
+    /// A Python with `bench/fastapi/requirements.txt` installed: the same
+    /// create written with FastAPI, SQLAlchemy's async ORM and asyncpg
+    /// (`bench/fastapi/app.py`, two uvicorn workers), measured over HTTP
+    /// as the same case's users in every round. PostgreSQL only.
+    #[arg(long)]
+    fastapi: Option<PathBuf>,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -166,15 +178,26 @@ async fn main() -> anyhow::Result<()> {
         }
         baseline = Some((process, target));
     }
+    let mut fastapi = None;
+    if let Some(python) = &args.fastapi {
+        fastapi = Some(fastapi::start(python, &database_url).await?);
+        for case in &mut cases {
+            case.measure_fastapi();
+        }
+    }
 
     // 2 and 3.
-    let baseline_target = baseline.as_ref().map(|(_, target)| target);
-    let empty = drive(&args, &mut cases, &target, baseline_target, &database_url).await?;
+    let beside = Beside {
+        baseline: baseline.as_ref().map(|(_, target)| target),
+        fastapi: fastapi.as_ref(),
+    };
+    let empty = drive(&args, &mut cases, &target, beside, &database_url).await?;
     let peak_rss = peak_rss_kib(target.pid);
     server.kill().await.ok();
     if let Some((mut process, _)) = baseline {
         process.kill().await.ok();
     }
+    drop(fastapi);
 
     // 4. The figures.
     report(&cases, &empty, peak_rss, postgres);
@@ -205,21 +228,24 @@ async fn drive(
     args: &Args,
     cases: &mut [Case],
     target: &Target,
-    baseline: Option<&Target>,
+    beside: Beside<'_>,
     database_url: &str,
 ) -> anyhow::Result<Run> {
     if args.warmup > 0 {
         for case in cases.iter() {
             case.warm_up(args, target).await;
-            if let Some(baseline) = baseline {
+            if let Some(baseline) = beside.baseline {
                 case.warm_up(args, baseline).await;
+            }
+            if let Some(fastapi) = beside.fastapi {
+                case.warm_up_fastapi(args, fastapi, &target.run_id).await;
             }
         }
     }
     let mut empty = Run::new("gRPC empty call (health Check)");
     for round in 0..args.rounds {
         for case in cases.iter_mut() {
-            case.round(args, target, baseline, database_url, round)
+            case.round(args, target, beside, database_url, round)
                 .await?;
         }
         let e = timed(target.pid, async {

@@ -32,7 +32,7 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
     let [grpc, http, cheapest, replay] = &case.runs;
     println!();
     println!("== {}: {} ==", case.name, case.shape());
-    for run in case.runs.iter().chain(&case.baseline) {
+    for run in case.runs.iter().chain(&case.baseline).chain(&case.fastapi) {
         run.print();
     }
     let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
@@ -84,6 +84,28 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
             "server CPU per gRPC create, server / baseline:",
             us(grpc),
             us(baseline)
+        );
+    }
+    if let Some(fastapi) = &case.fastapi {
+        line(
+            "gRPC creates / the FastAPI stack's HTTP creates:",
+            share(grpc, fastapi),
+            rounds(|r| r.grpc_fastapi.unwrap_or(f64::NAN)),
+        );
+        line(
+            "HTTP creates / the FastAPI stack's:",
+            share(http, fastapi),
+            String::new(),
+        );
+        let us = |run: &Run| run.per_call(run.cpu.server) * 1e6;
+        let pg = |run: &Run| run.per_call(run.cpu.database) * 1e6;
+        println!(
+            "{:<52} {:.0} µs / {:.0} µs; PostgreSQL {:.0} µs / {:.0} µs",
+            "CPU per create, service's HTTP / FastAPI stack's:",
+            us(http),
+            us(fastapi),
+            pg(http),
+            pg(fastapi)
         );
     }
     line(
