@@ -1,23 +1,27 @@
-//! The create on SQLite: one transaction, the counter's UPDATE first.
+//! The create on SQLite: one transaction of two trips to SQLite's thread,
+//! the counter's UPDATE first.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, and every
+//! statement sent is a hand-over to that thread and back: on two cores
+//! the scheduler's work for those hand-overs was the largest cost of a
+//! create (a profile of the server under `workspace-bench --database
+//! sqlite`). So the create sends the counter's UPDATE, then every insert
+//! as one batch of statements, which SQLite's thread runs in one go.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, Statement,
-    sea_query::{Expr, ExprTrait},
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable,
+    ModelTrait, QueryTrait, Statement, Value, Values,
+    sea_query::{Expr, Query, SqliteQueryBuilder},
 };
 
 use super::rows::{BELOW_LIMIT, Counted, CreateRows, still_allowed};
-use crate::storage::{
-    Storage, deadline,
-    entities::*,
-    events::{self},
-};
+use crate::storage::{Storage, deadline, entities::*};
 
 /// The create on SQLite: one transaction, the counter's UPDATE first, so
 /// the transaction takes the write lock at once (waiting up to the busy
 /// timeout) rather than failing to upgrade a read lock later; the event is
 /// numbered by the same UPDATE. A kept caller's decision is checked again
-/// under the write lock (`Recheck`).
+/// in the same UPDATE, under the write lock (`Recheck`).
 pub(super) async fn write_in_transaction(
     storage: &Storage,
     rows: &CreateRows,
@@ -37,96 +41,134 @@ pub(super) async fn write_in_transaction(
 }
 
 async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Counted, DbErr> {
-    let w = &rows.workspace;
-    let counted = organization::Entity::update_many()
-        .col_expr(
-            organization::Column::WorkspaceCount,
-            Expr::col(organization::Column::WorkspaceCount).add(1),
-        )
-        .col_expr(
-            organization::Column::EventSequence,
-            Expr::col(organization::Column::EventSequence).add(1),
-        )
-        .col_expr(organization::Column::UpdatedAt, Expr::value(w.created_at))
-        .filter(organization::Column::Id.eq(w.organization_id))
-        .filter(Expr::cust(BELOW_LIMIT))
-        .exec_with_returning(txn)
-        .await?;
-    let Some(sequence) = counted.first().map(|org| org.event_sequence) else {
-        return Ok(Counted::LimitReached);
+    let Some(sequence) = count(txn, rows).await? else {
+        // For a kept caller, the limit or a changed caller: either way the
+        // create is decided again on a fresh read of the caller, which
+        // tells the two apart (`Workspaces::create`).
+        return Ok(match rows.recheck {
+            Some(_) => Counted::CallerChanged,
+            None => Counted::LimitReached,
+        });
     };
-    if !still_allowed_here(txn, rows).await? {
-        return Ok(Counted::CallerChanged);
-    }
-    // The next number (migration m20261203_000006), under the write lock.
-    let number = txn
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "UPDATE workspace_numbers SET last = last + 1 RETURNING last",
-        ))
-        .await?
+    let batch = insert_batch(rows, sequence);
+    let written = txn.query_all_raw(batch).await?;
+    let number = written
+        .last()
         .ok_or_else(|| DbErr::RecordNotFound("workspace_numbers".into()))?
         .try_get::<i64>("", "last")?;
-    let w = workspace::Model {
-        number,
-        ..w.clone()
-    };
-    workspace::Entity::insert(w.clone().into_active_model())
-        .exec_without_returning(txn)
-        .await?;
-    workspace_membership::Entity::insert_many(
-        rows.memberships
-            .iter()
-            .cloned()
-            .map(IntoActiveModel::into_active_model),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    if let Some(record) = &rows.record {
-        idempotency_record::Entity::insert(record.clone().into_active_model())
-            .exec_without_returning(txn)
-            .await?;
-    }
-    events::insert(
-        txn,
-        event::Model {
-            sequence,
-            ..rows.event.clone()
-        },
-    )
-    .await?;
     Ok(Counted::Written(number))
 }
 
-/// Whether a kept caller's decision still holds (`Recheck`), read under
-/// the write lock the counter's UPDATE took; true for a caller read for
-/// this call.
-async fn still_allowed_here(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<bool, DbErr> {
-    let Some(recheck) = &rows.recheck else {
-        return Ok(true);
-    };
-    let sql = format!(
-        "SELECT {} AS allowed",
-        still_allowed(["?1", "?2", "?3", "?4", "?5", "?6", "?7"])
-    );
+/// The counter's UPDATE under the plan's limit (check 9), for a kept
+/// caller only if its decision still holds: the organization's next event
+/// number, or None when it did not count.
+async fn count(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i64>, DbErr> {
     let w = &rows.workspace;
-    let row = txn
+    let mut sql = format!(
+        "UPDATE organizations SET workspace_count = workspace_count + 1, \
+         event_sequence = event_sequence + 1, updated_at = ?1 WHERE id = ?2 AND {BELOW_LIMIT}"
+    );
+    let mut values = vec![w.created_at.into(), w.organization_id.into()];
+    if rows.recheck.is_some() {
+        sql.push_str(" AND ");
+        sql.push_str(&still_allowed(RECHECK_PARAMETERS));
+        values.extend(recheck_values(rows));
+    }
+    sql.push_str(" RETURNING event_sequence");
+    let counted = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
             sql,
-            [
-                recheck.token_hash.as_str().into(),
-                w.created_by.into(),
-                w.organization_id.into(),
-                recheck.role.into(),
-                recheck.policy.into(),
-                w.created_at.into(),
-                recheck.only_organization.into(),
-            ],
+            values,
         ))
         .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<bool>("", "allowed")?,
-        None => false,
-    })
+    counted
+        .map(|row| row.try_get::<i64>("", "event_sequence"))
+        .transpose()
+}
+
+/// `still_allowed`'s parameters in `count`: the create's time is ?1, the
+/// organization ?2.
+const RECHECK_PARAMETERS: [&str; 7] = ["?3", "?4", "?2", "?5", "?6", "?1", "?7"];
+
+/// ?3 to ?7 of `RECHECK_PARAMETERS`.
+fn recheck_values(rows: &CreateRows) -> Vec<Value> {
+    let Some(recheck) = &rows.recheck else {
+        return Vec::new();
+    };
+    vec![
+        recheck.token_hash.as_str().into(),
+        rows.workspace.created_by.into(),
+        recheck.role.into(),
+        recheck.policy.into(),
+        recheck.only_organization.into(),
+    ]
+}
+
+/// Every insert of the create as one batch of statements: the next
+/// workspace number (migration m20261203_000006) given to the workspace,
+/// its memberships, the idempotency record, the event numbered `sequence`;
+/// its one row is the workspace's number.
+fn insert_batch(rows: &CreateRows, sequence: i64) -> Statement {
+    let mut statements = vec![Statement::from_string(
+        DbBackend::Sqlite,
+        "UPDATE workspace_numbers SET last = last + 1",
+    )];
+    statements.push(insert_workspace(&rows.workspace));
+    if !rows.memberships.is_empty() {
+        statements.push(
+            workspace_membership::Entity::insert_many(
+                rows.memberships
+                    .iter()
+                    .cloned()
+                    .map(IntoActiveModel::into_active_model),
+            )
+            .build(DbBackend::Sqlite),
+        );
+    }
+    if let Some(record) = &rows.record {
+        statements.push(
+            idempotency_record::Entity::insert(record.clone().into_active_model())
+                .build(DbBackend::Sqlite),
+        );
+    }
+    let event = event::Model {
+        sequence,
+        ..rows.event.clone()
+    };
+    statements.push(event::Entity::insert(event.into_active_model()).build(DbBackend::Sqlite));
+    statements.push(Statement::from_string(
+        DbBackend::Sqlite,
+        "SELECT last FROM workspace_numbers",
+    ));
+    one_batch(statements)
+}
+
+/// The workspace's INSERT, its number the one just taken.
+fn insert_workspace(w: &workspace::Model) -> Statement {
+    let columns: Vec<workspace::Column> = workspace::Column::iter().collect();
+    let values = columns.iter().map(|&column| match column {
+        workspace::Column::Number => Expr::cust("(SELECT last FROM workspace_numbers)"),
+        column => Expr::val(w.get(column)),
+    });
+    let (sql, values) = Query::insert()
+        .into_table(workspace::Entity)
+        .columns(columns.iter().copied())
+        .values_panic(values)
+        .build(SqliteQueryBuilder);
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+/// `statements` as one: their texts in turn, their parameters in the same
+/// order. sqlx binds a batch's `?` in order across its statements, so
+/// none may use numbered parameters (`?1`): sea-query writes `?`.
+fn one_batch(statements: Vec<Statement>) -> Statement {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for statement in statements {
+        sql.push_str(&statement.sql);
+        sql.push_str(";\n");
+        values.extend(statement.values.map(|Values(v)| v).unwrap_or_default());
+    }
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
