@@ -103,17 +103,21 @@ pub(crate) async fn pgbench(
     })
 }
 
-/// What the bare-driver loop on SQLite sends per create.
+/// What the bare-driver loop on SQLite sends per create. Both are one
+/// transaction of two statements, as the service's create (sqlx runs each
+/// SQLite connection on a thread of its own, and each statement is a
+/// hand-over to it and back): the counter's conditional UPDATE numbering
+/// the event, then the inserts as one batch (the workspace number's
+/// counter, the workspace, the OWNER membership, the event).
 #[derive(Clone, Copy)]
 pub(crate) enum SqliteWork {
-    /// The fewest statements the work allows: one read that makes every
-    /// check (the token, its user, the only membership, its organization
-    /// and plan), then one transaction: the counter's conditional UPDATE
-    /// numbering the event, the workspace, the OWNER membership, the event.
+    /// The fewest statements the work allows: every check (the token, its
+    /// user, the only membership, its organization and plan) inside the
+    /// counter's UPDATE, which finds the organization by them.
     Cheapest,
-    /// The service's statements: the token with its user and the user's
-    /// first organizations with their plans (one read), then the same
-    /// transaction with the whole rows sea-orm asks for.
+    /// The service's statements for a kept caller (its steady state): the
+    /// counter's UPDATE with the caller's decision checked again, then
+    /// the inserts with every column sea-orm writes.
     Replay,
 }
 
@@ -178,31 +182,38 @@ pub(crate) async fn sqlite_create(
     org: Uuid,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    use sqlx::Row;
     let now = chrono::Utc::now();
-    let organization = sqlite_read(pool, work, hash, org, now).await?;
-    let returning = match work {
-        SqliteWork::Cheapest => "event_sequence",
-        SqliteWork::Replay => {
-            "id, name, slug, plan_id, workspace_creation, workspace_count, event_sequence, created_at, updated_at"
-        }
-    };
     let workspace = Uuid::now_v7();
     let mut txn = pool.begin().await?;
-    let sequence: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE organizations SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = ? WHERE id = ? AND workspace_count < (COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647)) RETURNING {returning}")))
-        .bind(now)
-        .bind(organization)
-        .fetch_one(&mut *txn)
-        .await?
-        .try_get("event_sequence")?;
-    // The workspace's number, as the service takes it (migration
-    // m20261203_000006): the counter is the only way that leaves the
-    // service's next numbers free.
-    let number: i64 =
-        sqlx::query_scalar("UPDATE workspace_numbers SET last = last + 1 RETURNING last")
-            .fetch_one(&mut *txn)
-            .await?;
-    sqlx::query("INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision, number) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1, ?)")
+    let (organization, sequence): (Uuid, i64) = match work {
+        SqliteWork::Cheapest => {
+            sqlx::query_as(CHEAPEST_COUNT)
+                .bind(now)
+                .bind(hash)
+                .fetch_one(&mut *txn)
+                .await?
+        }
+        SqliteWork::Replay => {
+            let sequence = sqlx::query_scalar(REPLAY_COUNT)
+                .bind(now)
+                .bind(org)
+                .bind(hash)
+                .bind(user)
+                .bind("WORKSPACE_CREATOR")
+                .bind("ROLE_BASED")
+                .bind(true)
+                .fetch_one(&mut *txn)
+                .await?;
+            (org, sequence)
+        }
+    };
+    // The workspace's number as the service takes it (migration
+    // m20261203_000006); an outbox payload the size of the service's,
+    // written as sent: it is no WorkspaceEvent, and the service's relay
+    // never reads a sent event (the retention purge deletes it); the
+    // partial indexes of unsent events get no entry, so the ceiling errs
+    // high, never low.
+    let inserted: i64 = sqlx::query_scalar(INSERTS)
         .bind(workspace)
         .bind(organization)
         .bind(name)
@@ -210,10 +221,6 @@ pub(crate) async fn sqlite_create(
         .bind(user)
         .bind(now)
         .bind(now)
-        .bind(number)
-        .execute(&mut *txn)
-        .await?;
-    sqlx::query("INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at) VALUES (?, ?, ?, 'OWNER', ?, ?, ?, ?)")
         .bind(Uuid::now_v7())
         .bind(workspace)
         .bind(user)
@@ -221,13 +228,6 @@ pub(crate) async fn sqlite_create(
         .bind(now)
         .bind(organization)
         .bind(now)
-        .execute(&mut *txn)
-        .await?;
-    // An outbox payload the size of the service's, written as sent: it is
-    // no WorkspaceEvent, and the service's relay never reads a sent event
-    // (the retention purge deletes it); the partial indexes of unsent
-    // events get no entry, so the ceiling errs high, never low.
-    sqlx::query("INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at) VALUES (?, ?, ?, ?, 'workspace.created', ?, ?, ?)")
         .bind(Uuid::now_v7())
         .bind(organization)
         .bind(sequence)
@@ -235,38 +235,26 @@ pub(crate) async fn sqlite_create(
         .bind(vec![42u8; 420])
         .bind(now)
         .bind(now)
-        .execute(&mut *txn)
+        .fetch_one(&mut *txn)
         .await?;
+    debug_assert!(inserted > 0);
     txn.commit().await
 }
 
-/// The read before a create's transaction on SQLite, as `work` says: the
-/// organization to create in.
-async fn sqlite_read(
-    pool: &sqlx::SqlitePool,
-    work: SqliteWork,
-    hash: &str,
-    org: Uuid,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Uuid, sqlx::Error> {
-    Ok(match work {
-        SqliteWork::Cheapest => {
-            sqlx::query_scalar("SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1")
-                .bind(hash)
-                .bind(now)
-                .fetch_one(pool)
-                .await?
-        }
-        SqliteWork::Replay => {
-            sqlx::query("SELECT t.expires_at, u.id AS user_id, u.validated, m.role, o.id AS organization_id, o.name AS organization_name, o.slug, o.workspace_creation, o.workspace_count, p.name AS plan_name, p.creation_allowed, p.workspace_limit FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN organization_memberships m ON m.user_id = u.id LEFT JOIN organizations o ON o.id = m.organization_id LEFT JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ? ORDER BY m.organization_id LIMIT ?")
-                .bind(hash)
-                .bind(9_i64)
-                .fetch_all(pool)
-                .await?;
-            org
-        }
-    })
-}
+/// The cheapest form's counter: the organization found by every check of
+/// the caller's (?2 the token's hash, ?1 the time).
+const CHEAPEST_COUNT: &str = "UPDATE organizations SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = ?1 WHERE id = (SELECT m.organization_id FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organization_memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.organization_id JOIN plans p ON p.id = o.plan_id WHERE t.token_hash = ?2 AND (t.expires_at IS NULL OR t.expires_at > ?1) AND u.validated AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS' OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR')) AND p.creation_allowed LIMIT 1) AND workspace_count < COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647) RETURNING id, event_sequence";
+
+/// The service's counter for a kept caller (storage/create/sqlite.rs,
+/// `count`, with rows.rs's `still_allowed`), as it sends it.
+const REPLAY_COUNT: &str = "UPDATE organizations SET workspace_count = workspace_count + 1, event_sequence = event_sequence + 1, updated_at = ?1 WHERE id = ?2 AND workspace_count < COALESCE((SELECT plans.workspace_limit FROM plans WHERE plans.id = organizations.plan_id), 2147483647) AND (?3 IS NULL OR ( EXISTS (SELECT 1 FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?3 AND t.user_id = ?4 AND u.validated AND (t.expires_at IS NULL OR t.expires_at > ?1)) AND EXISTS (SELECT 1 FROM organization_memberships om WHERE om.organization_id = ?2 AND om.user_id = ?4 AND om.role = ?5) AND EXISTS (SELECT 1 FROM organizations o JOIN plans p ON p.id = o.plan_id WHERE o.id = ?2 AND o.workspace_creation = ?6 AND p.creation_allowed) AND (NOT ?7 OR NOT EXISTS (SELECT 1 FROM organization_memberships other WHERE other.user_id = ?4 AND other.organization_id <> ?2)))) RETURNING event_sequence";
+
+/// The inserts, one batch: its one row is the workspace's number.
+const INSERTS: &str = "UPDATE workspace_numbers SET last = last + 1;
+INSERT INTO workspaces (id, organization_id, name, normalized_name, description, workspace_type, document_upload_method, billing_account_email, workspace_document_store_credentials_id, pipeline_document_store_credentials_id, file_store_credentials_id, used_storage, files_count, created_by, created_at, updated_at, revision, number) VALUES (?, ?, ?, ?, '', 'CUSTOM', 'MANUAL', '', NULL, NULL, NULL, 0, 0, ?, ?, ?, 1, (SELECT last FROM workspace_numbers));
+INSERT INTO workspace_memberships (id, workspace_id, user_id, role, created_at, updated_at, organization_id, workspace_created_at) VALUES (?, ?, ?, 'OWNER', ?, ?, ?, ?);
+INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, sent_at) VALUES (?, ?, ?, ?, 'workspace.created', ?, ?, ?);
+SELECT last FROM workspace_numbers";
 
 /// The two ceilings' names: the cheapest form, and the service's own
 /// statements replayed.
