@@ -8,6 +8,8 @@
 //! sqlite`). So the create sends the counter's UPDATE, then every insert
 //! as one batch of statements, which SQLite's thread runs in one go.
 
+use std::sync::LazyLock;
+
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable,
     ModelTrait, QueryTrait, Statement, Value, Values,
@@ -64,17 +66,13 @@ async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Coun
 /// number, or None when it did not count.
 async fn count(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i64>, DbErr> {
     let w = &rows.workspace;
-    let mut sql = format!(
-        "UPDATE organizations SET workspace_count = workspace_count + 1, \
-         event_sequence = event_sequence + 1, updated_at = ?1 WHERE id = ?2 AND {BELOW_LIMIT}"
-    );
     let mut values = vec![w.created_at.into(), w.organization_id.into()];
-    if rows.recheck.is_some() {
-        sql.push_str(" AND ");
-        sql.push_str(&still_allowed(RECHECK_PARAMETERS));
+    let sql = if rows.recheck.is_some() {
         values.extend(recheck_values(rows));
-    }
-    sql.push_str(" RETURNING event_sequence");
+        COUNT_CHECKED.as_str()
+    } else {
+        COUNT.as_str()
+    };
     let counted = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
@@ -85,6 +83,23 @@ async fn count(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i6
     counted
         .map(|row| row.try_get::<i64>("", "event_sequence"))
         .transpose()
+}
+
+/// The counter's UPDATE: the create's time ?1, the organization ?2.
+static COUNT: LazyLock<String> = LazyLock::new(|| count_statement(""));
+
+/// The counter's UPDATE for a kept caller, its decision checked again.
+static COUNT_CHECKED: LazyLock<String> = LazyLock::new(|| {
+    let checked = still_allowed(RECHECK_PARAMETERS);
+    count_statement(&format!(" AND {checked}"))
+});
+
+fn count_statement(condition: &str) -> String {
+    format!(
+        "UPDATE organizations SET workspace_count = workspace_count + 1, \
+         event_sequence = event_sequence + 1, updated_at = ?1 WHERE id = ?2 AND {BELOW_LIMIT}\
+         {condition} RETURNING event_sequence"
+    )
 }
 
 /// `still_allowed`'s parameters in `count`: the create's time is ?1, the
