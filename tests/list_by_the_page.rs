@@ -1,4 +1,4 @@
-//! ListWorkspaces read by the page (issue 29): one statement merges what
+//! ListWorkspaces read by the page (issue 29): statements merge what
 //! the caller sees of each of its organizations (all of an organization it
 //! runs as OWNER or ADMIN, its own workspaces elsewhere). Paging through
 //! it at any page size gives every visible workspace once, in
@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
 use common::{Backend, Org, PlanSpec, TestApp, User, authed, named, spawn_app};
@@ -21,6 +21,7 @@ use workspace_service::{
 on_both_databases!(
     a_caller_in_several_organizations_pages_through_everything_once,
     an_owner_of_thirty_organizations_pages_through_all_of_them,
+    callers_of_seventy_organizations_page_through_runs_and_turns,
 );
 
 /// Every page of `caller`'s list (optionally of `organization`) at
@@ -266,5 +267,108 @@ async fn the_service_sessions_run_without_jit_on_postgres() {
         let row = answer.unwrap().expect("SHOW answers a row");
         let jit: String = row.try_get("", "jit").unwrap();
         assert_eq!(jit, "off");
+    }
+}
+
+/// Seventy organizations of 60 workspaces each, 50 made in a run of the
+/// organization's own, 10 in turns with the others: the List's first read
+/// gives each organization 29 keys (2,048 over 70 ranges), fewer than a
+/// run holds, so pages of 50 or more need the later stages, over
+/// PostgreSQL's LATERAL and SQLite's walk alike, for an OWNER (all of each
+/// organization) and a MEMBER (its own workspaces: the runs, and every
+/// other one of the turns).
+async fn callers_of_seventy_organizations_page_through_runs_and_turns(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (owner, member) = (app.user().await, app.user().await);
+    let db = app.storage.connection();
+    let template = app
+        .create_named(&app.organization(PlanSpec::default()).await, "Template")
+        .await;
+    let template = workspace::Entity::find_by_id(template.id.parse::<Uuid>().unwrap())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let start = Utc::now().trunc_subsecs(6) - chrono::Duration::days(1);
+    let (mut all, mut members) = (Vec::new(), Vec::new());
+    for o in 0..70i64 {
+        let org = app.organization(PlanSpec::default()).await;
+        for (user, role) in [
+            (&owner, OrganizationRole::Owner),
+            (&member, OrganizationRole::Member),
+        ] {
+            app.storage
+                .put_organization_member(org.id, user.id, role)
+                .await
+                .unwrap();
+        }
+        let mut rows = Vec::new();
+        let mut memberships = Vec::new();
+        for j in 0..60i64 {
+            // A run of 50 seconds of its own, then a turn every 70 ms.
+            let at = if j < 50 {
+                start + chrono::Duration::seconds(o * 100 + j)
+            } else {
+                start
+                    + chrono::Duration::hours(3)
+                    + chrono::Duration::milliseconds((j - 50) * 70 + o)
+            };
+            let id = Uuid::new_v4();
+            rows.push(
+                workspace::Model {
+                    id,
+                    organization_id: org.id,
+                    name: format!("W {o} {j}"),
+                    normalized_name: format!("w {o} {j}"),
+                    created_by: org.owner.id,
+                    created_at: at,
+                    updated_at: at,
+                    number: 1_000_000 + o * 100 + j,
+                    ..template.clone()
+                }
+                .into_active_model(),
+            );
+            if j < 50 || j % 2 == 0 {
+                memberships.push(
+                    workspace_membership::Model {
+                        id: Uuid::new_v4(),
+                        workspace_id: id,
+                        user_id: member.id,
+                        role: "MEMBER".into(),
+                        created_at: at,
+                        updated_at: at,
+                        organization_id: org.id,
+                        workspace_created_at: at,
+                    }
+                    .into_active_model(),
+                );
+                members.push(id);
+            }
+            all.push(id);
+        }
+        workspace::Entity::insert_many(rows).exec(db).await.unwrap();
+        workspace_membership::Entity::insert_many(memberships)
+            .exec(db)
+            .await
+            .unwrap();
+    }
+    let (all, members) = (
+        in_list_order(&app, &all).await,
+        in_list_order(&app, &members).await,
+    );
+    assert_eq!((all.len(), members.len()), (4_200, 3_850));
+    for page_size in [7, 50, 333, MAX_PAGE_SIZE] {
+        for (who, caller, expected) in [("OWNER", &owner, &all), ("MEMBER", &member, &members)] {
+            let seen = page_through(&app, caller, None, page_size).await;
+            let first_wrong = seen.iter().zip(expected.iter()).position(|(a, b)| a != b);
+            assert!(
+                seen == *expected,
+                "{who}, page size {page_size}: {} seen of {}, first out of place at {first_wrong:?}",
+                seen.len(),
+                expected.len()
+            );
+        }
     }
 }

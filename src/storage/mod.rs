@@ -48,7 +48,7 @@ pub use deadline::Writes;
 use errors::violates_unique;
 pub use event_changes::EVENTS_CHANGED_BEFORE_ANALYZE;
 pub use events::{Backlog, PendingEvent, RelayRound, UnreadableEvent, all_events};
-pub use listing::page_sql;
+pub use listing::first_sql;
 pub use members::{MemberChange, OwnersProtected};
 pub use observe::PoolStats;
 pub use statistics::STATISTICS_EVERY;

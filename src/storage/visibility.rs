@@ -2,13 +2,13 @@
 //! the caller stands to it.
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait},
 };
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Storage, entities::*, listing::page_statement, views::views_in};
+use super::{Storage, entities::*, listing, views::views_in};
 use crate::domain::{Cursor, OrganizationRole, WorkspaceRole, WorkspaceView};
 
 /// What a caller may know about a workspace before acting on it.
@@ -67,7 +67,7 @@ impl Storage {
     /// (ids are random UUIDv4; the id breaks ties) after `after`,
     /// optionally of one organization. Keyset paging: a workspace inserted
     /// meanwhile lands after the cursor or before it, never shifting a page.
-    /// One statement whose cost is the page's (`listing`), then the views'.
+    /// Statements whose cost is the page's (`listing`), then the views'.
     /// Each statement has its span, children of the call's.
     pub async fn visible_workspaces(
         &self,
@@ -76,16 +76,7 @@ impl Storage {
         after: Option<Cursor>,
         limit: u64,
     ) -> Result<Vec<WorkspaceView>, DbErr> {
-        let statement = page_statement(
-            self.db.get_database_backend(),
-            caller,
-            organization_id,
-            after,
-            limit,
-        );
-        let models = workspace::Entity::find()
-            .from_raw_sql(statement)
-            .all(&self.db)
+        let models = listing::page(&self.db, caller, organization_id, after, limit)
             .instrument(self.db_span("SELECT", "workspaces"))
             .await?;
         self.views(models, caller).await

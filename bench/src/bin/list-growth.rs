@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 use workspace_service::{
     domain::Cursor,
-    storage::{Storage, page_sql},
+    storage::{Storage, first_sql},
 };
 
 #[derive(Debug, Parser)]
@@ -228,7 +228,7 @@ async fn explain(storage: &Storage, caller: Uuid, name: &str) -> anyhow::Result<
     let (at, id): (String, String) = (middle.try_get("", "at")?, middle.try_get("", "id")?);
     txn.execute_unprepared(&format!(
         "PREPARE page (uuid, bigint, timestamptz, uuid) AS {}",
-        page_sql(DbBackend::Postgres, true, false)
+        first_sql(DbBackend::Postgres, true, false)
     ))
     .await?;
     let execute = format!("EXECUTE page ('{caller}', 51, '{at}', '{id}')");
