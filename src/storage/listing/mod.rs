@@ -10,8 +10,9 @@
 //!
 //! 1. the first statement reads the first few keys (created_at, id) of
 //!    every range after the cursor: `max(1, min(limit, 2048 / n))` each
-//!    for a caller of n organizations, one index descent per range, and
-//!    returns the first `limit` of them with their workspaces;
+//!    for a caller of n organizations (1,024 on SQLite), one index descent
+//!    per range, and returns the first `limit` of them with their
+//!    workspaces;
 //! 2. the keys read so far are merged: the `limit`-th is a bound, and a
 //!    range still matters only if it may hold more (its last read came
 //!    back full) and its last key is before the bound (or there is no
