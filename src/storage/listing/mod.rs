@@ -86,7 +86,7 @@ pub(super) async fn page<C: ConnectionTrait>(
         // The first statement's rows where it read the page's keys; the
         // others by id.
         let (mut rows, missing) = merge.page();
-        let wanted = rows.len() + missing.len();
+        let expected = rows.len() + missing.len();
         if !missing.is_empty() {
             rows.extend(
                 workspace::Entity::find()
@@ -96,7 +96,7 @@ pub(super) async fn page<C: ConnectionTrait>(
             );
             rows.sort_unstable_by_key(|row| (row.created_at, row.id));
         }
-        if rows.len() == wanted || tries == 3 {
+        if rows.len() == expected || tries == 3 {
             return Ok(rows);
         }
     }

@@ -17,7 +17,7 @@ pub(super) const FIRST_READ: u64 = 2048;
 /// OWNER of 1,000 organizations reads one key of each, as the single
 /// statement before the stages did (two read 2.1 times as long at 1M
 /// workspaces as at 1k, against 1.96 for one).
-const SQLITE_FIRST_READ: u64 = 1024;
+pub(super) const SQLITE_FIRST_READ: u64 = 1024;
 
 /// A range to read on: after `after`, `take` keys.
 #[derive(Debug, Clone, PartialEq)]

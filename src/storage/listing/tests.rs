@@ -1,7 +1,10 @@
 //! The merge's stages against ranges in memory: every page as a sort of
 //! everything gives it, and how many keys a page reads.
 
-use super::{statements::FIRST_READ, *};
+use super::{
+    statements::{FIRST_READ, SQLITE_FIRST_READ},
+    *,
+};
 
 /// Ranges in memory, read as the statements read them; counts the keys
 /// read.
@@ -46,8 +49,13 @@ impl Ranges {
     }
 
     fn page(&mut self, after: Option<Key>, limit: usize) -> Vec<Uuid> {
+        self.page_reading(after, limit, FIRST_READ)
+    }
+
+    /// `page` with the first statement reading `first_read` keys in all.
+    fn page_reading(&mut self, after: Option<Key>, limit: usize, first_read: u64) -> Vec<Uuid> {
         let n = self.ranges.len() as u64;
-        let take = (FIRST_READ / n.max(1)).clamp(1, limit as u64);
+        let take = (first_read / n.max(1)).clamp(1, limit as u64);
         let first: Vec<_> = self.ranges.iter().map(|(o, _)| (*o, after, take)).collect();
         let reads = self.read(&first, limit);
         let mut merge = Merge::new(limit, reads);
@@ -147,6 +155,17 @@ fn a_few_ranges_are_read_in_one_stage() {
     let page = few.page(None, 51);
     assert_eq!(page, few.expected(None, 51));
     assert_eq!(few.stages, 1);
+    // README: a page of 50 is one statement for up to 40 organizations on
+    // PostgreSQL (2,048 keys: 51 each), 20 on SQLite (1,024), made in runs
+    // or in turns.
+    for (organizations, first_read) in [(40, FIRST_READ), (20, SQLITE_FIRST_READ)] {
+        for time in [|o: u64, j: u64| o * 1_000 + j, |o: u64, j: u64| j * 40 + o] {
+            let mut few = ranges(organizations, 200, time);
+            let page = few.page_reading(None, 51, first_read);
+            assert_eq!(page, few.expected(None, 51));
+            assert_eq!(few.stages, 1, "{organizations} organizations");
+        }
+    }
     walk(ranges(6, 500, |o, j| j * 7 + o * (j % 3)), 51);
     walk(ranges(1, 5, |_, j| j), 2);
     walk(ranges(3, 0, |_, j| j), 2);
