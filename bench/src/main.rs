@@ -52,6 +52,7 @@ mod fastapi;
 mod load;
 mod report;
 mod serving;
+mod sqlite_ceilings;
 
 use cases::*;
 use ceilings::*;

@@ -49,7 +49,7 @@ pub(super) struct Change {
     pub(super) actor: Uuid,
     /// SQLite: this process's turn to write, until the change ends
     /// (dropped after the transaction).
-    pub(super) _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    pub(super) _turn: Option<super::WriteTurn>,
 }
 
 impl Change {

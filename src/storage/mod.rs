@@ -27,6 +27,7 @@ mod tokens;
 mod views;
 mod visibility;
 mod workspace_changes;
+mod writer;
 
 use std::{sync::Arc, time::Duration};
 
@@ -54,6 +55,9 @@ pub use observe::PoolStats;
 pub use statistics::STATISTICS_EVERY;
 pub use visibility::WorkspaceAccess;
 
+/// SQLite's turn to write (`Storage::write_turn`).
+pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<writer::Writer>;
+
 /// The PostgreSQL advisory lock key that serializes migrations
 /// ("wsmigrat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7773_6d69_6772_6174;
@@ -67,8 +71,9 @@ pub struct Storage {
     availability: Availability,
     /// Where the database is, for the spans' attributes.
     server: Arc<Server>,
-    /// SQLite's writers take turns here (`write_turn`).
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's writers take turns here (`write_turn`); it keeps the
+    /// creates' connection.
+    writer: Arc<tokio::sync::Mutex<writer::Writer>>,
     /// What the last look at the pooler in front of PostgreSQL found.
     pooler_check: Arc<PoolerCheck>,
     /// CreateWorkspace's API-token callers, kept for a while.
@@ -108,8 +113,9 @@ impl Storage {
             }
             _ => (Server::default(), None),
         };
-        // The health check's connection counts toward the maximum.
-        let pool_size = if probe.is_some() {
+        // The health check's connection (PostgreSQL) and the creates'
+        // (SQLite, `writer::Writer`) count toward the maximum.
+        let pool_size = if probe.is_some() || backend == DbBackend::Sqlite {
             max_connections.saturating_sub(1).max(1)
         } else {
             max_connections
@@ -177,7 +183,7 @@ impl Storage {
     /// between tries (1 ms growing to 100 ms) and so answers a burst late
     /// and out of order. Taken before the write transaction begins, held
     /// until it ends. On PostgreSQL none: its row locks queue writers.
-    pub(super) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    pub(super) async fn write_turn(&self) -> Option<WriteTurn> {
         if self.db.get_database_backend() != DbBackend::Sqlite {
             return None;
         }
@@ -255,6 +261,7 @@ impl Storage {
         if let Some(probe) = &self.probe {
             probe.close().await;
         }
+        self.writer.lock().await.close().await;
         self.db.pool().clone().close().await
     }
 

@@ -1,49 +1,86 @@
-//! The create on SQLite: one transaction of two trips to SQLite's thread,
-//! the counter's UPDATE first.
+//! The create on SQLite: one transaction in two trips to SQLite's
+//! thread, on a connection kept for creates.
 //!
 //! sqlx runs each SQLite connection on a thread of its own, and every
-//! statement sent is a hand-over to that thread and back: on two cores
-//! the scheduler's work for those hand-overs was the largest cost of a
-//! create (a profile of the server under `workspace-bench --database
-//! sqlite`). So the create sends the counter's UPDATE, then every insert
-//! as one batch of statements, which SQLite's thread runs in one go.
+//! command sent is a hand-over to that thread and back: on two cores the
+//! scheduler's work for those hand-overs was the largest cost of a create
+//! (a profile of the server under `workspace-bench --database sqlite`).
+//! A pooled connection in a sqlx transaction costs six: BEGIN and COMMIT
+//! (each answered by a rendezvous with the calling task), the statements,
+//! and, given back to the pool, the look at its transaction state
+//! (`sqlite_connection_is_clean`) and sqlx's ping. So creates write on a
+//! connection of their own, kept in the process's write turn
+//! (`storage::writer`), and send two: BEGIN IMMEDIATE with the counter's
+//! UPDATE, then every insert and COMMIT as one batch of statements, which
+//! SQLite's thread runs in one go.
 
 use std::sync::LazyLock;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable,
-    ModelTrait, QueryTrait, Statement, Value, Values,
+    DbBackend, DbErr, EntityTrait, IntoActiveModel, Iterable, ModelTrait, QueryTrait, Statement,
+    Value, Values,
     sea_query::{Expr, Query, SqliteQueryBuilder},
+    sqlx::{self, Row, SqliteConnection},
 };
+use sea_query_sqlx::SqlxValues;
 
 use super::rows::{BELOW_LIMIT, Counted, CreateRows, still_allowed};
-use crate::storage::{Storage, deadline, entities::*};
+use crate::storage::{
+    Storage, connection::from_sqlx, deadline, entities::*, errors::sql_state,
+    open::sqlite_connection_is_clean, writer::Writer,
+};
 
-/// The create on SQLite: one transaction, the counter's UPDATE first, so
-/// the transaction takes the write lock at once (waiting up to the busy
-/// timeout) rather than failing to upgrade a read lock later; the event is
-/// numbered by the same UPDATE. A kept caller's decision is checked again
-/// in the same UPDATE, under the write lock (`Recheck`).
+/// The create on SQLite: one transaction, begun IMMEDIATE (it takes the
+/// write lock at once, waiting up to the busy timeout, rather than
+/// failing to upgrade a read lock later), the counter's UPDATE first; the
+/// event is numbered by the same UPDATE. A kept caller's decision is
+/// checked again in the same UPDATE, under the write lock (`Recheck`).
+///
+/// The connection is taken out of the write turn for the create and put
+/// back only when it is outside any transaction. A call dropped on the
+/// way (its deadline) drops it, and closing a connection rolls back what
+/// its transaction wrote: its commands run in the order sent, so the
+/// close comes after the trip in flight, on a transaction that either
+/// committed (the call was marked, `deadline::committing`) or never will.
 pub(super) async fn write_in_transaction(
     storage: &Storage,
     rows: &CreateRows,
 ) -> Result<Counted, DbErr> {
-    let _turn = storage.write_turn().await;
-    let txn = storage.db.begin().await?;
-    let written = write_rows(&txn, rows).await;
-    match written {
-        Ok(Counted::Written(_)) => deadline::commit(txn).await?,
-        // Nothing to keep, or the transaction is dead; report the first
-        // error.
-        Ok(_) | Err(_) => {
-            let _ = txn.rollback().await;
-        }
+    let Some(mut turn) = storage.write_turn().await else {
+        return Err(DbErr::Custom("SQLite's create on another database".into()));
+    };
+    let mut conn = match turn.conn.take() {
+        Some(conn) => conn,
+        None => Writer::open(storage.db.pool()).await?,
+    };
+    let written = write(&mut conn, rows).await;
+    let whole = match &written {
+        Ok(_) => true,
+        // The database's refusal: undone, on a connection still usable.
+        Err(err) if sql_state(err).is_some() => end_transaction(&mut conn).await,
+        Err(_) => false,
+    };
+    if whole {
+        turn.conn = Some(conn);
     }
     written
 }
 
-async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Counted, DbErr> {
-    let Some(sequence) = count(txn, rows).await? else {
+/// Rolls back what a refused trip left of its transaction: whether the
+/// connection is then outside any.
+async fn end_transaction(conn: &mut SqliteConnection) -> bool {
+    // SQLite may have rolled back by itself (SQLITE_FULL): then this
+    // fails, and the connection is clean all the same.
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    sqlite_connection_is_clean(conn).await
+}
+
+async fn write(conn: &mut SqliteConnection, rows: &CreateRows) -> Result<Counted, DbErr> {
+    let Some(sequence) = count(conn, rows).await? else {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
         // For a kept caller, the limit or a changed caller: either way the
         // create is decided again on a fresh read of the caller, which
         // tells the two apart (`Workspaces::create`).
@@ -53,18 +90,36 @@ async fn write_rows(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Coun
         });
     };
     let batch = insert_batch(rows, sequence);
-    let written = txn.query_all_raw(batch).await?;
-    let number = written
-        .last()
-        .ok_or_else(|| DbErr::RecordNotFound("workspace_numbers".into()))?
-        .try_get::<i64>("", "last")?;
+    let number = deadline::committing(deadline::current().as_ref(), async {
+        // Every statement's rows: a fetch of one would stop the batch at
+        // its first row, before the COMMIT.
+        let written = query(&batch)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        let [row] = written.as_slice() else {
+            return Err(DbErr::RecordNotFound("workspace_numbers".into()));
+        };
+        row.try_get::<i64, _>("last").map_err(from_sqlx)
+    })
+    .await?;
     Ok(Counted::Written(number))
 }
 
-/// The counter's UPDATE under the plan's limit (check 9), for a kept
-/// caller only if its decision still holds: the organization's next event
-/// number, or None when it did not count.
-async fn count(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i64>, DbErr> {
+/// `statement` for sqlx, its values bound as sea-orm binds them.
+fn query(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Sqlite, SqlxValues> {
+    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.as_str()),
+        SqlxValues(values),
+    )
+}
+
+/// BEGIN IMMEDIATE, then the counter's UPDATE under the plan's limit
+/// (check 9), for a kept caller only if its decision still holds: the
+/// organization's next event number, or None when it did not count (the
+/// transaction is then still open).
+async fn count(conn: &mut SqliteConnection, rows: &CreateRows) -> Result<Option<i64>, DbErr> {
     let w = &rows.workspace;
     let mut values = vec![w.created_at.into(), w.organization_id.into()];
     let sql = if rows.recheck.is_some() {
@@ -73,16 +128,17 @@ async fn count(txn: &DatabaseTransaction, rows: &CreateRows) -> Result<Option<i6
     } else {
         COUNT.as_str()
     };
-    let counted = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await?;
+    let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    // Every statement's rows (a fetch of one stops at the first).
+    let counted = query(&statement)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
     counted
-        .map(|row| row.try_get::<i64>("", "event_sequence"))
+        .first()
+        .map(|row| row.try_get::<i64, _>("event_sequence"))
         .transpose()
+        .map_err(from_sqlx)
 }
 
 /// The counter's UPDATE: the create's time ?1, the organization ?2.
@@ -96,7 +152,7 @@ static COUNT_CHECKED: LazyLock<String> = LazyLock::new(|| {
 
 fn count_statement(condition: &str) -> String {
     format!(
-        "UPDATE organizations SET workspace_count = workspace_count + 1, \
+        "BEGIN IMMEDIATE;\nUPDATE organizations SET workspace_count = workspace_count + 1, \
          event_sequence = event_sequence + 1, updated_at = ?1 WHERE id = ?2 AND {BELOW_LIMIT}\
          {condition} RETURNING event_sequence"
     )
@@ -120,10 +176,11 @@ fn recheck_values(rows: &CreateRows) -> Vec<Value> {
     ]
 }
 
-/// Every insert of the create as one batch of statements: the next
-/// workspace number (migration m20261203_000006) given to the workspace,
-/// its memberships, the idempotency record, the event numbered `sequence`;
-/// its one row is the workspace's number.
+/// Every insert of the create and its COMMIT as one batch of statements:
+/// the next workspace number (migration m20261203_000006) given to the
+/// workspace, its memberships, the idempotency record, the event numbered
+/// `sequence`; its one row is the workspace's number. A statement refused
+/// (the name's unique index) ends the batch there, before the COMMIT.
 fn insert_batch(rows: &CreateRows, sequence: i64) -> Statement {
     let mut statements = vec![Statement::from_string(
         DbBackend::Sqlite,
@@ -156,6 +213,7 @@ fn insert_batch(rows: &CreateRows, sequence: i64) -> Statement {
         DbBackend::Sqlite,
         "SELECT last FROM workspace_numbers",
     ));
+    statements.push(Statement::from_string(DbBackend::Sqlite, "COMMIT"));
     one_batch(statements)
 }
 
