@@ -139,7 +139,9 @@ impl Db {
         let pool = self.pool.get_postgres_connection_pool();
         let conn = if self.isolates_statements() {
             // Nothing is handed over there: no place in the handoff's queue.
-            pool.acquire().await.map(CreateConnection::vetted_now)
+            Box::pin(pool.acquire())
+                .await
+                .map(CreateConnection::vetted_now)
         } else {
             self.handoff.take(pool).await
         };

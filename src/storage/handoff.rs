@@ -125,7 +125,9 @@ impl Handoff {
         tokio::select! {
             biased;
             Ok(conn) = received => Ok(conn),
-            pooled = pool.acquire() => pooled.map(CreateConnection::vetted_now),
+            // Boxed: sqlx's acquire (which may open a connection) is a
+            // 13 KB future, which would make every create's as large.
+            pooled = Box::pin(pool.acquire()) => pooled.map(CreateConnection::vetted_now),
         }
     }
 

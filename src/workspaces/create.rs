@@ -93,11 +93,13 @@ impl Workspaces {
             }
             Err(NotDecided::AskFresh) => {}
         }
-        let (caller, organizations) = self
-            .storage
-            .creator_of_api_token(&token_hash, Utc::now(), false)
-            .await?
-            .ok_or(DomainError::Unauthenticated)?;
+        let (caller, organizations) = Box::pin(self.storage.creator_of_api_token(
+            &token_hash,
+            Utc::now(),
+            false,
+        ))
+        .await?
+        .ok_or(DomainError::Unauthenticated)?;
         let fresh = Some(organizations);
         let decided = self.decide(caller, fresh, None, input, rules).await;
         decided.map_err(NotDecided::into_error)
@@ -105,6 +107,13 @@ impl Workspaces {
 
     /// Checks 2 to 11 on `caller` and its `organizations`, kept for the
     /// API token of hash `kept` when it is given.
+    ///
+    /// The reads are boxed: a future holds the state of every await it
+    /// may reach, and the database reads' (sea-orm's, sqlx's pool) run to
+    /// kilobytes; inline, they made a create's future 18 KB, copied
+    /// whole each time the call's future moves (into its task, into
+    /// tonic's box), which cost more of a create's CPU than its HTTP/2
+    /// framing (BENCHMARKS.md).
     async fn decide(
         &self,
         caller: Caller,
@@ -135,7 +144,7 @@ impl Workspaces {
         // A retry of a call that succeeded answers what that call created,
         // before the checks below would refuse the now-taken name.
         if let (Some(request_id), false) = (&request.request_id, request.validate_only)
-            && let Some(view) = self.replay(caller, request_id, &request).await?
+            && let Some(view) = Box::pin(self.replay(caller, request_id, &request)).await?
         {
             return Ok(view);
         }
@@ -143,9 +152,9 @@ impl Workspaces {
         // 3. Member of the organization (given or inferred). A missing
         // organization answers the same as someone else's: no leak. Read
         // with its policy, plan and count in one query.
-        let (role, context) = self
-            .organization_and_role(caller, organizations, request.organization_id)
-            .await?;
+        let (role, context) =
+            Box::pin(self.organization_and_role(caller, organizations, request.organization_id))
+                .await?;
         let organization_id = context.organization.id;
         telemetry::record_organization(organization_id);
         // From here on the call waits on this organization (its row is
@@ -164,10 +173,10 @@ impl Workspaces {
         context.plan.allows_creation()?;
 
         // 7 and 8.
-        self.check_references(organization_id, &request).await?;
+        Box::pin(self.check_references(organization_id, &request)).await?;
 
         if request.validate_only {
-            return Ok(self.preview(caller, &request, &context).await?);
+            return Ok(Box::pin(self.preview(caller, &request, &context)).await?);
         }
 
         // 9, 10 and 11: decided by the database in one transaction, with
@@ -278,7 +287,7 @@ impl Workspaces {
                 // A concurrent twin of this very call (same caller, same
                 // request id) may have won: then its workspace is ours.
                 if let Some(request_id) = &request.request_id
-                    && let Some(view) = self.replay(caller, request_id, &request).await?
+                    && let Some(view) = Box::pin(self.replay(caller, request_id, &request)).await?
                 {
                     return Ok(view);
                 }

@@ -51,7 +51,8 @@ pub(super) async fn write_in_transaction(
     };
     let mut conn = match turn.conn.take() {
         Some(conn) => conn,
-        None => Writer::open(storage.db.pool()).await?,
+        // Boxed: opening a connection is a large future, needed once.
+        None => Box::pin(Writer::open(storage.db.pool())).await?,
     };
     let written = write(&mut conn, rows).await;
     let whole = match &written {
