@@ -36,3 +36,19 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::Storage;
+
+    /// README: on SQLite, DATABASE_MAX_CONNECTIONS is a pool of one less
+    /// and the creates' writer.
+    #[tokio::test]
+    async fn the_writer_counts_toward_the_maximum() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let storage = Storage::connect(&url, 10).await.unwrap();
+        assert_eq!(storage.pool_stats().max, 9);
+        storage.close().await.unwrap();
+    }
+}

@@ -51,7 +51,8 @@ pub(super) async fn write_in_transaction(
     };
     let mut conn = match turn.conn.take() {
         Some(conn) => conn,
-        // Boxed: opening a connection is a large future, needed once.
+        // Boxed: needed once per connection, kept out of every create's
+        // future.
         None => Box::pin(Writer::open(storage.db.pool())).await?,
     };
     let written = write(&mut conn, rows).await;
@@ -72,16 +73,21 @@ pub(super) async fn write_in_transaction(
 async fn end_transaction(conn: &mut SqliteConnection) -> bool {
     // SQLite may have rolled back by itself (SQLITE_FULL): then this
     // fails, and the connection is clean all the same.
-    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    let _ = rollback(conn).await;
     sqlite_connection_is_clean(conn).await
+}
+
+async fn rollback(conn: &mut SqliteConnection) -> Result<(), DbErr> {
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(from_sqlx)
 }
 
 async fn write(conn: &mut SqliteConnection, rows: &CreateRows) -> Result<Counted, DbErr> {
     let Some(sequence) = count(conn, rows).await? else {
-        sqlx::raw_sql("ROLLBACK")
-            .execute(&mut *conn)
-            .await
-            .map_err(from_sqlx)?;
+        rollback(conn).await?;
         // For a kept caller, the limit or a changed caller: either way the
         // create is decided again on a fresh read of the caller, which
         // tells the two apart (`Workspaces::create`).
@@ -94,7 +100,7 @@ async fn write(conn: &mut SqliteConnection, rows: &CreateRows) -> Result<Counted
     let number = deadline::committing(deadline::current().as_ref(), async {
         // Every statement's rows: a fetch of one would stop the batch at
         // its first row, before the COMMIT.
-        let written = query(&batch)
+        let written = query(batch)
             .fetch_all(&mut *conn)
             .await
             .map_err(from_sqlx)?;
@@ -107,13 +113,11 @@ async fn write(conn: &mut SqliteConnection, rows: &CreateRows) -> Result<Counted
     Ok(Counted::Written(number))
 }
 
-/// `statement` for sqlx, its values bound as sea-orm binds them.
-fn query(statement: &Statement) -> sqlx::query::Query<'_, sqlx::Sqlite, SqlxValues> {
-    let values = statement.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(
-        sqlx::AssertSqlSafe(statement.sql.as_str()),
-        SqlxValues(values),
-    )
+/// `statement` for sqlx, its text and values moved in (not copied), the
+/// values bound as sea-orm binds them.
+fn query(statement: Statement) -> sqlx::query::Query<'static, sqlx::Sqlite, SqlxValues> {
+    let values = statement.values.unwrap_or(Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql), SqlxValues(values))
 }
 
 /// BEGIN IMMEDIATE, then the counter's UPDATE under the plan's limit
@@ -129,9 +133,9 @@ async fn count(conn: &mut SqliteConnection, rows: &CreateRows) -> Result<Option<
     } else {
         COUNT.as_str()
     };
-    let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
-    // Every statement's rows (a fetch of one stops at the first).
-    let counted = query(&statement)
+    // Every statement's rows (a fetch of one stops at the first). The
+    // text is static: sqlx keeps it without a copy.
+    let counted = sqlx::query_with(sql, SqlxValues(Values(values)))
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;
