@@ -6,7 +6,8 @@
 //! - Traces: one span per call (`calls.rs` for gRPC, the HTTP mapping's
 //!   own), child spans for database work, the caller's W3C trace context
 //!   as parent. Exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT`
-//!   is set; otherwise spans still get ids (for the logs) and go nowhere.
+//!   is set; otherwise the calls' spans still get ids (for the logs) and
+//!   go nowhere, and database spans are not made.
 //! - Metrics (`metrics.rs`): per application, read by `/metrics` and, with
 //!   an endpoint, pushed over OTLP.
 //!
@@ -31,6 +32,7 @@ use opentelemetry::{
 };
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer, filter::filter_fn, fmt, layer::SubscriberExt, util::SubscriberInitExt,
@@ -101,6 +103,10 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
             .with_writer(std::io::stderr)
             .boxed(),
     };
+    // With nowhere to export to, only the calls' spans are made (their
+    // ids go into the log lines and the events' trace context); the
+    // database's debug spans would be built for nothing.
+    let exported = otlp_endpoint.is_some();
     // Spans carry the semantic conventions' attributes and nothing else: no
     // busy/idle times, thread, source location, level or target.
     let traces = tracing_opentelemetry::layer()
@@ -110,7 +116,9 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         .with_location(false)
         .with_level(false)
         .with_target(false)
-        .with_filter(filter_fn(|meta| meta.target().starts_with(TRACED_TARGET)));
+        .with_filter(filter_fn(move |meta| {
+            meta.target().starts_with(TRACED_TARGET) && (exported || *meta.level() <= Level::INFO)
+        }));
     // A second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(logs.with_filter(filter))
