@@ -68,6 +68,13 @@ use clap::Parser;
 use uuid::Uuid;
 use workspace_service::storage::Storage;
 
+/// What `--creates-only` sends its creates over.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Over {
+    Grpc,
+    Http,
+}
+
 #[derive(Debug, Parser)]
 #[command(about = "Load on CreateWorkspace, with the ceilings that bound it")]
 struct Args {
@@ -113,12 +120,17 @@ struct Args {
     /// pgbench, for the PostgreSQL ceiling.
     #[arg(long, default_value = "pgbench")]
     pgbench: PathBuf,
-    /// Only gRPC creates, each case once for `--seconds` (no warm-up, HTTP,
-    /// ceilings or report); then waits, up to 60 s, until the outbox has
-    /// no unsent event, for the relay's lag to be read from the outbox
+    /// Only creates (gRPC's, or `--over http`), each case once for
+    /// `--seconds` (no warm-up, ceilings or report); then, when the server
+    /// has a `NATS_URL` to relay to, waits, up to 60 s, until the outbox
+    /// has no unsent event, for the relay's lag to be read from the outbox
     /// (`scripts/measure-relay-lag.py`).
     #[arg(long)]
     creates_only: bool,
+    /// With `--creates-only`: the creates over gRPC, or over HTTP (seed
+    /// 000's `POST /api/v1/workspaces`), to profile either path alone.
+    #[arg(long, value_enum, default_value_t = Over::Grpc, requires = "creates_only")]
+    over: Over,
     /// Another build of the server (main's before a change, say), started
     /// beside `--server` on the same database and measured over gRPC right
     /// after it in every round, on the same case's callers: what a change
@@ -269,17 +281,33 @@ async fn creates_only(
     storage: &Storage,
 ) -> anyhow::Result<()> {
     for case in cases {
-        let calls = grpc_creates(
-            target.channels.clone(),
-            case.callers.clone(),
-            args.concurrency,
-            format!("grpc {} {}", case.name, target.run_id),
-        );
+        let prefix = format!("{:?} {} {}", args.over, case.name, target.run_id);
+        let calls: Box<dyn Fn(usize, usize) -> load::Call + Send + Sync> = match args.over {
+            Over::Grpc => Box::new(grpc_creates(
+                target.channels.clone(),
+                case.callers.clone(),
+                args.concurrency,
+                prefix,
+            )),
+            Over::Http => Box::new(http_creates(
+                target.http_url.clone(),
+                case.callers.clone(),
+                args.concurrency,
+                prefix,
+            )),
+        };
         let duration = Duration::from_secs(args.seconds);
         let run = timed(target.pid, async {
             Ok(measure(case.name, args.concurrency, duration, calls).await)
         });
         run.await?.print();
+    }
+    // Without NATS the server relays nothing: no drain to wait for.
+    let relayed = args.server_env.iter().any(|(name, _)| name == "NATS_URL")
+        || std::env::var_os("NATS_URL").is_some();
+    if !relayed {
+        println!("no NATS_URL: the server relays no event, the outbox is left as it is");
+        return Ok(());
     }
     let drained = std::time::Instant::now();
     loop {
@@ -333,7 +361,7 @@ fn print_setup(args: &Args, postgres: bool, cases: &[Case]) {
         .map(|c| format!("{}: {}", c.name, c.shape()))
         .collect();
     let rounds = if args.creates_only {
-        format!("gRPC creates only, {} s per case", args.seconds)
+        format!("{:?} creates only, {} s per case", args.over, args.seconds)
     } else {
         format!(
             "{} rounds of {} s per measurement",
