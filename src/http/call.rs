@@ -1,10 +1,13 @@
 //! The in-process gRPC call: a JSON request, already a `DynamicMessage`,
 //! goes to the same tower service the gRPC port serves through tonic's own
-//! client, with a codec that encodes and decodes messages by descriptor.
-//! Framing, trailers and status parsing are tonic's.
+//! client, with a codec that encodes messages by descriptor and keeps the
+//! reply as sent, for the route to decode as it answers (a seed's route
+//! straight into its typed message). Framing, trailers and status parsing
+//! are tonic's.
 
 use std::convert::Infallible;
 
+use bytes::{Buf, Bytes};
 use http::{HeaderMap, uri::PathAndQuery};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
@@ -64,7 +67,7 @@ pub async fn call(
     metadata: HeaderMap,
     context: CallContext,
     message: DynamicMessage,
-) -> Result<(DynamicMessage, HeaderMap), Status> {
+) -> Result<(Reply, HeaderMap), Status> {
     let CallContext {
         caller,
         organizations,
@@ -91,9 +94,7 @@ pub async fn call(
     grpc.ready()
         .await
         .map_err(|e| Status::internal(format!("the service is not ready: {e}")))?;
-    let reply = grpc
-        .unary(request, path, DynamicCodec(rule.rpc.output()))
-        .await?;
+    let reply = grpc.unary(request, path, DynamicCodec).await?;
     let (metadata, message, _) = reply.into_parts();
     Ok((message, headers_of_metadata(&metadata.into_headers())))
 }
@@ -148,21 +149,37 @@ fn is_reserved(name: &str) -> bool {
         || matches!(name, "te" | "content-type" | "date" | "content-length")
 }
 
-/// Encodes any message; decodes replies as the descriptor says.
-struct DynamicCodec(MessageDescriptor);
+/// A reply as the service encoded it.
+pub struct Reply(Bytes);
+
+impl Reply {
+    /// The reply as the message `descriptor` describes.
+    pub fn dynamic(&self, descriptor: MessageDescriptor) -> Result<DynamicMessage, Status> {
+        DynamicMessage::decode(descriptor, self.0.clone())
+            .map_err(|e| Status::internal(format!("decoding the reply: {e}")))
+    }
+
+    /// The reply as the generated message `M`.
+    pub fn decode<M: Message + Default>(&self) -> Result<M, Status> {
+        M::decode(self.0.clone()).map_err(|e| Status::internal(format!("decoding the reply: {e}")))
+    }
+}
+
+/// Encodes any message; keeps the reply's bytes.
+struct DynamicCodec;
 
 impl Codec for DynamicCodec {
     type Encode = DynamicMessage;
-    type Decode = DynamicMessage;
+    type Decode = Reply;
     type Encoder = DynamicEncoder;
-    type Decoder = DynamicDecoder;
+    type Decoder = ReplyDecoder;
 
     fn encoder(&mut self) -> Self::Encoder {
         DynamicEncoder
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        DynamicDecoder(self.0.clone())
+        ReplyDecoder
     }
 }
 
@@ -178,16 +195,14 @@ impl Encoder for DynamicEncoder {
     }
 }
 
-struct DynamicDecoder(MessageDescriptor);
+struct ReplyDecoder;
 
-impl Decoder for DynamicDecoder {
-    type Item = DynamicMessage;
+impl Decoder for ReplyDecoder {
+    type Item = Reply;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
-        DynamicMessage::decode(self.0.clone(), src)
-            .map(Some)
-            .map_err(|e| Status::internal(format!("decoding the reply: {e}")))
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Reply>, Status> {
+        Ok(Some(Reply(src.copy_to_bytes(src.remaining()))))
     }
 }
 

@@ -304,6 +304,7 @@ impl Gateway {
         let mut response = if dialect.is_seed() {
             seed_answer(dialect, &reply, &caller)?
         } else {
+            let reply = reply.dynamic(rule.rpc.output())?;
             let json = json::reply(&reply, &self.inner.names, self.inner.proto_names)
                 .map_err(|e| tonic::Status::internal(format!("unencodable reply: {e}")))?;
             (status, Json(json)).into_response()
@@ -356,12 +357,10 @@ fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<String>, tonic::S
 /// A seed route's answer to its RPC's reply (a Workspace).
 fn seed_answer(
     dialect: Dialect,
-    reply: &DynamicMessage,
+    reply: &call::Reply,
     caller: &Caller,
 ) -> Result<Response, tonic::Status> {
-    let workspace: proto::Workspace = reply
-        .transcode_to()
-        .map_err(|e| tonic::Status::internal(format!("the reply is not a Workspace: {e}")))?;
+    let workspace: proto::Workspace = reply.decode()?;
     Ok(dialect.created(&workspace, caller))
 }
 
