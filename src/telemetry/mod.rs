@@ -21,6 +21,7 @@ mod metrics;
 mod process;
 mod prometheus;
 mod requests;
+mod text;
 
 use std::{io::IsTerminal, time::Duration};
 
@@ -95,11 +96,15 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         // Colours only for a terminal: escape codes in a file or a pipe
         // are noise, and writing them costs every line.
         LogFormat::Text => fmt::layer()
+            .event_format(text::TextLines {
+                ansi: std::io::stderr().is_terminal(),
+            })
+            .fmt_fields(text::NoSpanFields)
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
         LogFormat::Json => fmt::layer()
             .event_format(json::JsonLines)
+            .fmt_fields(text::NoSpanFields)
             .with_writer(std::io::stderr)
             .boxed(),
     };
@@ -116,8 +121,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
         .with_location(false)
         .with_level(false)
         .with_target(false)
+        // Spans only: a log line is not copied into its span as an event.
         .with_filter(filter_fn(move |meta| {
-            meta.target().starts_with(TRACED_TARGET) && (exported || *meta.level() <= Level::INFO)
+            meta.is_span()
+                && meta.target().starts_with(TRACED_TARGET)
+                && (exported || *meta.level() <= Level::INFO)
         }));
     // A second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
