@@ -302,6 +302,9 @@ async fn creates_only(
         });
         run.await?.print();
     }
+    if let Some(kib) = peak_rss_kib(target.pid) {
+        println!("server peak resident memory: {:.1} MiB", kib as f64 / 1024.0);
+    }
     // Without NATS the server relays nothing: no drain to wait for.
     let relayed = args.server_env.iter().any(|(name, _)| name == "NATS_URL")
         || std::env::var_os("NATS_URL").is_some();
