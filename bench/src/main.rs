@@ -303,7 +303,10 @@ async fn creates_only(
         run.await?.print();
     }
     if let Some(kib) = peak_rss_kib(target.pid) {
-        println!("server peak resident memory: {:.1} MiB", kib as f64 / 1024.0);
+        println!(
+            "server peak resident memory: {:.1} MiB",
+            kib as f64 / 1024.0
+        );
     }
     // Without NATS the server relays nothing: no drain to wait for.
     let relayed = args.server_env.iter().any(|(name, _)| name == "NATS_URL")
