@@ -56,9 +56,27 @@ where
             writer,
             "{}: {}{}",
             meta.target(),
-            fields.message,
-            fields.rest
+            Escaped(&fields.message),
+            Escaped(&fields.rest)
         )
+    }
+}
+
+/// Text with its control characters escaped (`\n`, `\u{1b}`): a value
+/// from a request (a name, an error's text) can neither start a line of
+/// its own nor send a terminal escape sequence.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -169,5 +187,28 @@ mod tests {
         );
         assert!(!line.contains("not written"), "{line}");
         chrono::DateTime::parse_from_rfc3339(line.split(' ').next().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn control_characters_from_values_are_escaped() {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(TextLines { ansi: false })
+                .fmt_fields(NoSpanFields)
+                .with_writer(lines.clone()),
+        );
+        let name = "a\n2026-01-01T00:00:00Z  INFO forged\x1b[31m";
+        tracing::subscriber::with_default(subscriber, || {
+            let err = std::io::Error::other(name);
+            tracing::warn!(name = %name, error = &err as &dyn std::error::Error, "refused {name}");
+        });
+        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(written.lines().count(), 1, "{written}");
+        assert!(!written.contains('\x1b'), "{written}");
+        assert!(written.contains("refused a\\n2026"), "{written}");
+        assert!(written.contains("name=a\\n2026"), "{written}");
+        assert!(written.contains("error=a\\n2026"), "{written}");
+        assert!(written.contains("forged\\u{1b}[31m"), "{written}");
     }
 }
