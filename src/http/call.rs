@@ -154,14 +154,14 @@ pub struct Reply(Bytes);
 
 impl Reply {
     /// The reply as the message `descriptor` describes.
-    pub fn dynamic(&self, descriptor: MessageDescriptor) -> Result<DynamicMessage, Status> {
-        DynamicMessage::decode(descriptor, self.0.clone())
+    pub fn dynamic(self, descriptor: MessageDescriptor) -> Result<DynamicMessage, Status> {
+        DynamicMessage::decode(descriptor, self.0)
             .map_err(|e| Status::internal(format!("decoding the reply: {e}")))
     }
 
     /// The reply as the generated message `M`.
-    pub fn decode<M: Message + Default>(&self) -> Result<M, Status> {
-        M::decode(self.0.clone()).map_err(|e| Status::internal(format!("decoding the reply: {e}")))
+    pub fn decode<M: Message + Default>(self) -> Result<M, Status> {
+        M::decode(self.0).map_err(|e| Status::internal(format!("decoding the reply: {e}")))
     }
 }
 

@@ -302,7 +302,7 @@ impl Gateway {
         )
         .await?;
         let mut response = if dialect.is_seed() {
-            seed_answer(dialect, &reply, &caller)?
+            seed_answer(dialect, reply, &caller)?
         } else {
             let reply = reply.dynamic(rule.rpc.output())?;
             let json = json::reply(&reply, &self.inner.names, self.inner.proto_names)
@@ -357,7 +357,7 @@ fn idempotency_key(headers: &http::HeaderMap) -> Result<Option<String>, tonic::S
 /// A seed route's answer to its RPC's reply (a Workspace).
 fn seed_answer(
     dialect: Dialect,
-    reply: &call::Reply,
+    reply: call::Reply,
     caller: &Caller,
 ) -> Result<Response, tonic::Status> {
     let workspace: proto::Workspace = reply.decode()?;

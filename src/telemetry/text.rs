@@ -158,8 +158,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_line_names_its_spans_and_writes_its_own_fields_not_theirs() {
+    /// What `log` writes through the service's text format.
+    fn written_by(log: impl FnOnce()) -> String {
         let lines = Lines::default();
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
@@ -167,7 +167,13 @@ mod tests {
                 .fmt_fields(NoSpanFields)
                 .with_writer(lines.clone()),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_line_names_its_spans_and_writes_its_own_fields_not_theirs() {
+        let written = written_by(|| {
             let call = tracing::info_span!("grpc.call", rpc.method = "Create");
             let _in_call = call.enter();
             let db = tracing::info_span!("db.statement", secret = "not written");
@@ -175,7 +181,6 @@ mod tests {
             let err = std::io::Error::other("refused");
             tracing::warn!(rpc = %"Create", code = "OK", duration_ms = 1.5, error = &err as &dyn std::error::Error, "call");
         });
-        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         let line = written.trim_end();
         assert_eq!(written.lines().count(), 1, "{written}");
         assert!(
@@ -191,19 +196,11 @@ mod tests {
 
     #[test]
     fn control_characters_from_values_are_escaped() {
-        let lines = Lines::default();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .event_format(TextLines { ansi: false })
-                .fmt_fields(NoSpanFields)
-                .with_writer(lines.clone()),
-        );
         let name = "a\n2026-01-01T00:00:00Z  INFO forged\x1b[31m";
-        tracing::subscriber::with_default(subscriber, || {
+        let written = written_by(|| {
             let err = std::io::Error::other(name);
             tracing::warn!(name = %name, error = &err as &dyn std::error::Error, "refused {name}");
         });
-        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         assert_eq!(written.lines().count(), 1, "{written}");
         assert!(!written.contains('\x1b'), "{written}");
         assert!(written.contains("refused a\\n2026"), "{written}");
