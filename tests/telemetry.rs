@@ -307,6 +307,46 @@ async fn an_unreachable_collector_costs_nothing_but_its_spans() {
     assert!(service.exit_status(Duration::from_secs(30)).await.success());
 }
 
+/// README: without a collector the calls' spans still get ids, and the
+/// JSON log line of a call carries the caller's trace (database spans are
+/// not traced then; the call's span must be).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_collector_a_calls_log_line_carries_its_trace() {
+    let mut service = ServiceProcess::start(&[]).await;
+    let mut client = WorkspaceServiceClient::new(service.channel().await);
+    let mut request = authed(
+        &service.token,
+        CreateWorkspaceRequest {
+            name: "Traced without a collector".into(),
+            ..Default::default()
+        },
+    );
+    let trace_id = in_a_new_trace(&mut request);
+    client.create_workspace(request).await.unwrap();
+    let line_of_the_call = |logs: &[String]| {
+        logs.iter().any(|line| {
+            line.contains(&format!("\"trace_id\":\"{trace_id}\""))
+                && line.contains("\"message\":\"call\"")
+                && line.contains("CreateWorkspace")
+        })
+    };
+    let mut logs = service.logs();
+    for _ in 0..50 {
+        if line_of_the_call(&logs) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        logs = service.logs();
+    }
+    assert!(
+        line_of_the_call(&logs),
+        "no call line with trace id {trace_id}:\n{}",
+        logs.join("\n")
+    );
+    service.terminate();
+    assert!(service.exit_status(Duration::from_secs(30)).await.success());
+}
+
 /// The value of the sample `name{labels…}` (labels in any order) in
 /// Prometheus text, 0 when absent.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
