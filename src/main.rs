@@ -46,10 +46,20 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let Cli { settings, command } = Cli::parse();
-    let command = command.unwrap_or(Command::Serve);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = settings.server.worker_threads {
+        runtime.worker_threads(threads.into());
+    }
+    runtime
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(start(settings, command.unwrap_or(Command::Serve)))
+}
+
+async fn start(settings: Settings, command: Command) -> anyhow::Result<()> {
     // Only the server exports spans; the one-shot commands just log.
     let otlp_endpoint = match command {
         Command::Serve => settings.telemetry.otlp_endpoint()?,
@@ -64,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
 async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
-            tracing::info!(?settings, "starting");
+            let worker_threads = tokio::runtime::Handle::current().metrics().num_workers();
+            tracing::info!(?settings, worker_threads, "starting");
             let seed_demo = settings.seeds_demo();
             let app = Application::build(settings).await?;
             if seed_demo {

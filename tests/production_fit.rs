@@ -9,14 +9,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Backend, authed, spawn_app};
+use common::{Backend, authed, process::ServiceProcess, spawn_app};
 use sea_orm::ConnectionTrait;
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use workspace_service::proto::{
-    GetWorkspaceRequest, ListWorkspacesRequest, workspace_service_client::WorkspaceServiceClient,
+    CreateWorkspaceRequest, GetWorkspaceRequest, ListWorkspacesRequest,
+    workspace_service_client::WorkspaceServiceClient,
 };
 
 #[tokio::test]
@@ -146,4 +147,47 @@ async fn get_and_list_failures_name_their_own_operation() {
         (listed.code(), listed.message()),
         (Code::Internal, "Failed to list workspaces.")
     );
+}
+
+/// `WORKER_THREADS` sizes the runtime that serves the calls: on one
+/// thread the service serves creates and lists, and its start says how
+/// many threads run; no thread at all is refused before anything starts.
+#[tokio::test]
+async fn worker_threads_size_the_runtime() {
+    let service = ServiceProcess::start(&[("WORKER_THREADS", "1")]).await;
+    let mut grpc = WorkspaceServiceClient::new(service.channel().await);
+    for i in 0..3 {
+        grpc.create_workspace(authed(
+            &service.token,
+            CreateWorkspaceRequest {
+                name: format!("On one thread {i}"),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    let page = grpc
+        .list_workspaces(authed(&service.token, ListWorkspacesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(page.workspaces.len() >= 3, "{page:?}");
+    let starting: Vec<serde_json::Value> = service
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|entry: &serde_json::Value| entry["message"] == "starting")
+        .collect();
+    assert_eq!(starting.len(), 1, "{:?}", service.logs());
+    assert_eq!(starting[0]["worker_threads"], 1, "{:?}", starting[0]);
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_workspace-service"))
+        .env("WORKER_THREADS", "0")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .output()
+        .expect("the binary runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("WORKER_THREADS"), "{stderr}");
 }

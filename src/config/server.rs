@@ -52,6 +52,19 @@ pub struct ServerSettings {
     )]
     pub max_concurrent_calls: usize,
 
+    /// Threads that run calls. Unset: one per CPU the process may use (a
+    /// container's CPU limit counts: one under a limit of one CPU or
+    /// less). Each thread more serves more calls at once when the service's
+    /// own CPU is the limit, and costs CPU per call when it is not: threads
+    /// that share the calls wake each other (BENCHMARKS.md).
+    #[arg(
+        long,
+        env = "WORKER_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=1024),
+        global = true
+    )]
+    pub worker_threads: Option<u16>,
+
     /// Most CreateWorkspace calls of one organization in flight per replica;
     /// more are answered RESOURCE_EXHAUSTED (HTTP 429) at once, so that one
     /// organization (a burst, a row lock held on it) cannot take every
