@@ -21,6 +21,30 @@ use unicode_security::confusable_detection::skeleton;
 ///    looks like it (Cyrillic "М" would become "м", which imitates no
 ///    Latin "m").
 pub fn normalize_name(name: &str) -> String {
+    if name.is_ascii() {
+        return ascii_key(name);
+    }
+    unicode_key(name)
+}
+
+/// `normalize_name` of an ASCII name, without the Unicode tables: ASCII is
+/// its own NFKC and NFC, every ASCII character shows, none imitates a
+/// letter of another script, and its full case folding is its lower case
+/// (test `ascii_names_get_the_keys_of_the_unicode_steps`).
+fn ascii_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len());
+    for word in name.split_whitespace() {
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.push_str(word);
+    }
+    key.make_ascii_lowercase();
+    bounded_key(key)
+}
+
+/// `normalize_name`'s five steps, for any name.
+fn unicode_key(name: &str) -> String {
     let visible: String = name.nfkc().filter(|c| !is_invisible(*c)).collect();
     let mut spaced = String::with_capacity(visible.len());
     for word in visible.split_whitespace() {
@@ -136,6 +160,26 @@ pub(super) fn visible_chars(name: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_names_get_the_keys_of_the_unicode_steps() {
+        let ascii: Vec<char> = (0u8..=127).map(char::from).collect();
+        for a in &ascii {
+            for b in &ascii {
+                let name = format!("{a}x {b}{a}\t{b}");
+                assert_eq!(ascii_key(&name), unicode_key(&name), "{name:?}");
+            }
+        }
+        let long = "Ab ".repeat(400);
+        assert_eq!(ascii_key(&long), unicode_key(&long));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_ascii_name_gets_the_key_of_the_unicode_steps(name in "[\\x00-\\x7f]{0,40}") {
+            proptest::prop_assert_eq!(ascii_key(&name), unicode_key(&name));
+        }
+    }
 
     /// Names a reader takes for one another: one key, both ways.
     const LOOK_ALIKES: &[(&str, &str)] = &[
