@@ -171,12 +171,25 @@ fn encode_bounded(mut event: proto::WorkspaceEvent) -> Vec<u8> {
 /// when it is in a trace. (Here rather than in `telemetry`, which reads
 /// storage's pool: no import loop.)
 fn current_traceparent() -> Option<String> {
-    use opentelemetry::propagation::TextMapPropagator;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let mut fields = std::collections::HashMap::new();
-    opentelemetry_sdk::propagation::TraceContextPropagator::new()
-        .inject_context(&tracing::Span::current().context(), &mut fields);
-    fields.remove("traceparent")
+    traceparent(&tracing::Span::current().context())
+}
+
+/// `context`'s `traceparent` as the W3C propagator writes it, without the
+/// propagator's map of headers and its `tracestate` (test
+/// `a_traceparent_is_written_as_the_propagator_writes_it`).
+fn traceparent(context: &opentelemetry::Context) -> Option<String> {
+    use opentelemetry::trace::{TraceContextExt, TraceFlags};
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags() & TraceFlags::SAMPLED
+        )
+    })
 }
 
 /// Writes `draft` as event number `sequence` of its organization, in `txn`.
@@ -222,6 +235,39 @@ pub async fn all_events<C: ConnectionTrait>(conn: &C) -> Result<Vec<event::Model
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_traceparent_is_written_as_the_propagator_writes_it() {
+        use opentelemetry::{
+            propagation::TextMapPropagator,
+            trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+        };
+        let propagated = |context: &opentelemetry::Context| {
+            let mut fields = std::collections::HashMap::new();
+            opentelemetry_sdk::propagation::TraceContextPropagator::new()
+                .inject_context(context, &mut fields);
+            fields.remove("traceparent")
+        };
+        for flags in [0x00, 0x01, 0x02, 0xff] {
+            let context = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+                SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+                TraceFlags::new(flags),
+                true,
+                TraceState::default(),
+            ));
+            assert!(traceparent(&context).is_some());
+            assert_eq!(
+                traceparent(&context),
+                propagated(&context),
+                "flags {flags:#x}"
+            );
+        }
+        let none = opentelemetry::Context::new();
+        assert_eq!(traceparent(&none), None);
+        assert_eq!(propagated(&none), None);
+    }
+
     use super::*;
     use crate::domain::{OrganizationSummary, WorkspaceRole};
 

@@ -226,7 +226,8 @@ impl Call {
         let code = Code::from(code);
         let code_name = code_name(code);
         let failed = is_server_error(code);
-        let mut attributes = self.attributes.to_vec();
+        let mut attributes = Vec::with_capacity(self.attributes.len() + 2);
+        attributes.extend_from_slice(&self.attributes);
         attributes.push(KeyValue::new("rpc.response.status_code", code_name));
         if failed {
             attributes.push(KeyValue::new("error.type", code_name));
