@@ -191,3 +191,54 @@ async fn worker_threads_size_the_runtime() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("WORKER_THREADS"), "{stderr}");
 }
+
+/// Unset, `WORKER_THREADS` follows the CPUs the process may use: under a
+/// CPU quota of one CPU (a container's limit, as in `deploy/kubernetes`),
+/// one thread. The process is started in a cgroup of its own with that
+/// quota; where no cgroup can be made (not root, no cgroup v1 `cpu`
+/// hierarchy), the test says so and passes.
+#[test]
+fn unset_worker_threads_follow_a_cpu_limit() {
+    use std::io::{BufRead, BufReader};
+    let group = std::path::Path::new("/sys/fs/cgroup/cpu")
+        .join(format!("workspace-service-test-{}", std::process::id()));
+    if std::fs::create_dir(&group).is_err() {
+        eprintln!("skipped: no cgroup can be made under /sys/fs/cgroup/cpu");
+        return;
+    }
+    std::fs::write(group.join("cpu.cfs_period_us"), "100000").unwrap();
+    std::fs::write(group.join("cpu.cfs_quota_us"), "100000").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The shell moves itself into the group, then becomes the service.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"echo $$ > "$1/tasks" && exec "$2""#)
+        .arg("sh")
+        .arg(&group)
+        .arg(env!("CARGO_BIN_EXE_workspace-service"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("limited.db").display()),
+        )
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("HTTP_LISTEN_ADDR", "off")
+        .env("LOG_FORMAT", "json")
+        .env("SEED_DEMO", "false")
+        .env_remove("WORKER_THREADS")
+        .env_remove("TOKIO_WORKER_THREADS")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starting = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+        .find(|entry| entry["message"] == "starting");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir(&group);
+    let starting = starting.expect("the service logs its start");
+    assert_eq!(starting["worker_threads"], 1, "{starting}");
+}
