@@ -66,7 +66,7 @@ fn main() -> anyhow::Result<()> {
 /// other arena's lock, and two workers contended for those locks on every
 /// create (most of the server's futex calls under load). With one arena
 /// for all (each thread keeps its own small cache in front of it), a
-/// create cost ~5 % less CPU and the process less memory (BENCHMARKS.md).
+/// create cost 5 to 7 % less CPU with two workers and the process less memory (BENCHMARKS.md).
 /// `MALLOC_ARENA_MAX` in the environment still decides when set.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -235,6 +235,8 @@ pub async fn all_events<C: ConnectionTrait>(conn: &C) -> Result<Vec<event::Model
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::domain::{OrganizationSummary, WorkspaceRole};
 
     #[test]
     fn a_traceparent_is_written_as_the_propagator_writes_it() {
@@ -267,9 +269,6 @@ mod tests {
         assert_eq!(traceparent(&none), None);
         assert_eq!(propagated(&none), None);
     }
-
-    use super::*;
-    use crate::domain::{OrganizationSummary, WorkspaceRole};
 
     fn token(name: &str) -> AccessTokenView {
         AccessTokenView {
