@@ -204,3 +204,26 @@ impl AsyncWrite for GuardedStream {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// h2 writes a small answer's HEADERS, DATA and trailers in one write
+    /// only on a connection that takes no vectored writes (README,
+    /// "Performance"): every accepted connection says so.
+    #[tokio::test]
+    async fn an_accepted_connection_takes_no_vectored_writes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ConnectionLimits {
+            max_connections: 1,
+            idle_timeout: Duration::from_secs(5),
+        };
+        let metrics = Metrics::new(None).unwrap();
+        let guarded = GuardedListener::new(listener, &limits, metrics, "test");
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = guarded.accept_guarded().await;
+        assert!(!stream.is_write_vectored());
+    }
+}
