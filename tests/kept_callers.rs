@@ -180,23 +180,33 @@ async fn a_second_organization_is_seen_at_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let org = app.organization(PlanSpec::default()).await;
-    keep(&app, &org, &org.owner, "first").await;
-    let second = app.organization(PlanSpec::default()).await;
-    app.storage
-        .put_organization_member(second.id, org.owner.id, OrganizationRole::Admin)
-        .await
-        .unwrap();
-    // The caller kept says one organization; there are two now.
-    let result = app.create(&org.owner.token, inferred("Which one")).await;
-    assert_error(result, Code::InvalidArgument, Reason::OrganizationRequired);
-    assert_eq!(workspaces_of(&app, &org).await, 2);
-    // And the new one is the caller's.
-    let created = app
-        .create(&org.owner.token, named(&second, "In the second"))
-        .await
-        .expect("a member of the second organization creates in it");
-    assert_eq!(created.organization_id, second.id.to_string());
+    // The second organization's id sorts before the first's, then after
+    // it: the statement asks for another membership on each side.
+    for second_sorts_first in [true, false] {
+        let (org, second) = if second_sorts_first {
+            let second = app.organization(PlanSpec::default()).await;
+            (app.organization(PlanSpec::default()).await, second)
+        } else {
+            let org = app.organization(PlanSpec::default()).await;
+            (org, app.organization(PlanSpec::default()).await)
+        };
+        assert_eq!(second.id < org.id, second_sorts_first, "ids in time order");
+        keep(&app, &org, &org.owner, "first").await;
+        app.storage
+            .put_organization_member(second.id, org.owner.id, OrganizationRole::Admin)
+            .await
+            .unwrap();
+        // The caller kept says one organization; there are two now.
+        let result = app.create(&org.owner.token, inferred("Which one")).await;
+        assert_error(result, Code::InvalidArgument, Reason::OrganizationRequired);
+        assert_eq!(workspaces_of(&app, &org).await, 2);
+        // And the new one is the caller's.
+        let created = app
+            .create(&org.owner.token, named(&second, "In the second"))
+            .await
+            .expect("a member of the second organization creates in it");
+        assert_eq!(created.organization_id, second.id.to_string());
+    }
 }
 
 async fn a_retry_or_validate_only_is_answered_on_a_fresh_read(backend: Backend) {

@@ -31,9 +31,38 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 /// memberships, the idempotency record and the event, numbered by the same
 /// UPDATE. One row: whether the kept caller's decision still holds, and
 /// the workspace's number when one was written.
-static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
-    let still_allowed =
-        still_allowed(["$29::text", "$13", "$2", "$30", "$31", "$1", "$32::boolean"]);
+///
+/// Four forms, by whether the caller was kept (the decision checked again)
+/// and whether the call has a request id (an idempotency record): a form
+/// holds only the parts its creates use, since every subquery and every
+/// table written costs PostgreSQL time at each execution even when it
+/// finds or writes nothing (BENCHMARKS.md, 2026-12-05, second session).
+/// Their parameters are numbered alike; a form leaves some unused.
+static ONE_STATEMENT: LazyLock<[String; 4]> = LazyLock::new(|| {
+    [(false, false), (false, true), (true, false), (true, true)]
+        .map(|(recheck, remember)| one_statement(recheck, remember))
+});
+
+/// `ONE_STATEMENT`'s form for `rows`.
+fn one_statement_for(rows: &CreateRows) -> &'static str {
+    let form = 2 * usize::from(rows.recheck.is_some()) + usize::from(rows.record.is_some());
+    ONE_STATEMENT[form].as_str()
+}
+
+fn one_statement(recheck: bool, remember: bool) -> String {
+    let still_allowed = if recheck {
+        still_allowed(["$29::text", "$13", "$2", "$30", "$31", "$1", "$32::boolean"])
+    } else {
+        "true".to_owned()
+    };
+    let remembered = if remember {
+        r#", remembered AS (
+    INSERT INTO idempotency_records (id, user_id, request_id, request_fingerprint, workspace_id, created_at)
+    SELECT $20, $13, $21, $22, created.id, $1 FROM created
+)"#
+    } else {
+        ""
+    };
     format!(
         r#"WITH still AS (
     SELECT {still_allowed} AS allowed
@@ -58,16 +87,13 @@ static ONE_STATEMENT: LazyLock<String> = LazyLock::new(|| {
     SELECT m.id, created.id, m.user_id, m.role, $1, $1, $2, $1
       FROM created, (VALUES ($14::uuid, $15::uuid, $16::text), ($17::uuid, $18::uuid, $19::text)) AS m (id, user_id, role)
      WHERE m.id IS NOT NULL
-), remembered AS (
-    INSERT INTO idempotency_records (id, user_id, request_id, request_fingerprint, workspace_id, created_at)
-    SELECT $20, $13, $21, $22, created.id, $1 FROM created WHERE $20::uuid IS NOT NULL
-), recorded AS (
+){remembered}, recorded AS (
     INSERT INTO events (id, organization_id, sequence, workspace_id, event_type, payload, occurred_at, traceparent)
     SELECT $23, $2, counted.event_sequence, created.id, $24, $25, $1, $27 FROM counted, created
 )
 SELECT still.allowed, created.number FROM still LEFT JOIN created ON true"#
     )
-});
+}
 
 /// The create on PostgreSQL (`ONE_STATEMENT`): the workspace's number (its
 /// identity column), or `None`: the organization is at its limit.
@@ -123,7 +149,7 @@ async fn write_to_the_end(
     // Marked before the time left is read (see `deadline::may_write`).
     deadline::may_write(clock);
     let time_left = time_left(clock);
-    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    let statement = sqlx::query(sqlx::AssertSqlSafe(one_statement_for(rows)));
     // The statement commits itself.
     let counted = deadline::committing(clock, async {
         bind(statement, rows, time_left)
@@ -201,7 +227,7 @@ async fn write_in_a_transaction(
         .await
         .map_err(from_sqlx)?;
     }
-    let statement = sqlx::query(sqlx::AssertSqlSafe(ONE_STATEMENT.as_str()));
+    let statement = sqlx::query(sqlx::AssertSqlSafe(one_statement_for(rows)));
     let row = bind(statement.persistent(false), rows, None)
         .fetch_one(&mut *txn)
         .await

@@ -183,6 +183,11 @@ pub(super) const BELOW_LIMIT: &str = "workspace_count < COALESCE((SELECT plans.w
 /// organization, `{role}` and `{policy}` as kept, `{now}` the create's
 /// time, `{only}` whether the organization was inferred as the caller's
 /// only one. True when nothing is to be checked again (`{token}` NULL).
+///
+/// "No other organization" is asked as none before `{org}` and none after
+/// it: two ranges of the (user_id, organization_id) index, where `<>` left
+/// PostgreSQL's plan a scan of every membership while the table is small
+/// (BENCHMARKS.md, 2026-12-05, second session).
 pub(super) fn still_allowed(p: [&str; 7]) -> String {
     let [token, user, org, role, policy, now, only] = p;
     format!(
@@ -195,6 +200,8 @@ pub(super) fn still_allowed(p: [&str; 7]) -> String {
  AND EXISTS (SELECT 1 FROM organizations o JOIN plans p ON p.id = o.plan_id \
  WHERE o.id = {org} AND o.workspace_creation = {policy} AND p.creation_allowed) \
  AND (NOT {only} OR NOT EXISTS (SELECT 1 FROM organization_memberships other \
- WHERE other.user_id = {user} AND other.organization_id <> {org}))))"
+ WHERE other.user_id = {user} AND other.organization_id < {org}) \
+ AND NOT EXISTS (SELECT 1 FROM organization_memberships other \
+ WHERE other.user_id = {user} AND other.organization_id > {org}))))"
     )
 }
