@@ -1,0 +1,3 @@
+\set n 1 + :offset + (:client_id + :clients * random(0, :spread - 1)) % :callers
+SELECT token_hash AS th, user_id AS uid, organization_id AS oid FROM bench_callers WHERE n = :n \gset
+SELECT count(*) FROM ( SELECT u.id AS user_id, m.organization_id   FROM api_tokens t   JOIN users u ON u.id = t.user_id   JOIN organization_memberships m ON m.user_id = u.id   JOIN organizations o ON o.id = m.organization_id   JOIN plans p ON p.id = o.plan_id  WHERE t.token_hash = :th    AND (t.expires_at IS NULL OR t.expires_at > now())    AND u.validated    AND (m.role IN ('OWNER', 'ADMIN') OR o.workspace_creation = 'ALL_MEMBERS'         OR (o.workspace_creation = 'ROLE_BASED' AND m.role = 'WORKSPACE_CREATOR'))    AND p.creation_allowed  LIMIT 1 ) caller;
