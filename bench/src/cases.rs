@@ -60,6 +60,10 @@ pub(crate) struct Shares {
     /// The database's CPU per create, the service's over the ceiling's
     /// (`database_cpu_share`).
     pub(crate) database_cpu: f64,
+    /// The database's CPU per create in µs, the service's over gRPC and
+    /// the cheapest form's: what `database_cpu` divides, to see which of
+    /// the two moves from round to round.
+    pub(crate) database_cpu_us: (f64, f64),
     /// gRPC creates/s over the baseline server's, when one runs.
     pub(crate) grpc_baseline: Option<f64>,
     /// gRPC creates/s over the FastAPI stack's, when it runs.
@@ -242,6 +246,7 @@ impl Case {
             http_grpc: share(&h, &g),
             grpc_replay: share(&g, &r),
             database_cpu: database_cpu_share(&g, &c, postgres),
+            database_cpu_us: database_cpu_us(&g, &c, postgres),
             grpc_baseline: b.as_ref().map(|b| share(&g, b)),
             grpc_fastapi: f.as_ref().map(|f| share(&g, f)),
         });
@@ -291,6 +296,22 @@ pub(crate) fn database_cpu_share(service: &Run, ceiling: &Run, postgres: bool) -
         service.per_call(service.cpu.database) / ceiling.per_call(ceiling.cpu.database)
     } else {
         service.per_call(service.cpu.server) / ceiling.per_call(ceiling.cpu.client)
+    }
+}
+
+/// The two figures `database_cpu_share` divides, in µs per create.
+pub(crate) fn database_cpu_us(service: &Run, ceiling: &Run, postgres: bool) -> (f64, f64) {
+    let us = |run: &Run, cpu| run.per_call(cpu) * 1e6;
+    if postgres {
+        (
+            us(service, service.cpu.database),
+            us(ceiling, ceiling.cpu.database),
+        )
+    } else {
+        (
+            us(service, service.cpu.server),
+            us(ceiling, ceiling.cpu.client),
+        )
     }
 }
 

@@ -67,6 +67,16 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
         database_cpu_share(grpc, cheapest, postgres),
         rounds(|r| r.database_cpu),
     );
+    let each: Vec<_> = case
+        .by_round
+        .iter()
+        .map(|r| format!("{:.0}/{:.0}", r.database_cpu_us.0, r.database_cpu_us.1))
+        .collect();
+    println!(
+        "{:<52} (by round {})",
+        "  that CPU per create in µs, gRPC service/ceiling:",
+        each.join(" ")
+    );
     line(
         "HTTP creates / cheapest-form ceiling:",
         share(http, cheapest),
