@@ -183,12 +183,12 @@ async fn a_second_organization_is_seen_at_once(backend: Backend) {
     // The second organization's id sorts before the first's, then after
     // it: the statement asks for another membership on each side.
     for second_sorts_first in [true, false] {
+        let earlier = app.organization(PlanSpec::default()).await;
+        let later = app.organization(PlanSpec::default()).await;
         let (org, second) = if second_sorts_first {
-            let second = app.organization(PlanSpec::default()).await;
-            (app.organization(PlanSpec::default()).await, second)
+            (later, earlier)
         } else {
-            let org = app.organization(PlanSpec::default()).await;
-            (org, app.organization(PlanSpec::default()).await)
+            (earlier, later)
         };
         assert_eq!(second.id < org.id, second_sorts_first, "ids in time order");
         keep(&app, &org, &org.owner, "first").await;

@@ -57,12 +57,9 @@ pub(crate) struct Shares {
     pub(crate) grpc_ceiling: f64,
     pub(crate) http_grpc: f64,
     pub(crate) grpc_replay: f64,
-    /// The database's CPU per create, the service's over the ceiling's
-    /// (`database_cpu_share`).
-    pub(crate) database_cpu: f64,
-    /// The database's CPU per create in µs, the service's over gRPC and
-    /// the cheapest form's: what `database_cpu` divides, to see which of
-    /// the two moves from round to round.
+    /// The database's CPU per create in µs (`database_cpu_us`), the
+    /// service's over gRPC and the cheapest form's: their share, and which
+    /// of the two moves from round to round.
     pub(crate) database_cpu_us: (f64, f64),
     /// gRPC creates/s over the baseline server's, when one runs.
     pub(crate) grpc_baseline: Option<f64>,
@@ -245,7 +242,6 @@ impl Case {
             grpc_ceiling: share(&g, &c),
             http_grpc: share(&h, &g),
             grpc_replay: share(&g, &r),
-            database_cpu: database_cpu_share(&g, &c, postgres),
             database_cpu_us: database_cpu_us(&g, &c, postgres),
             grpc_baseline: b.as_ref().map(|b| share(&g, b)),
             grpc_fastapi: f.as_ref().map(|f| share(&g, f)),
@@ -287,19 +283,10 @@ impl Case {
     }
 }
 
-/// The database's CPU per create, the service's (`service`) over the
+/// The database's CPU per create in µs, the service's (`service`) and the
 /// ceiling's: PostgreSQL's processes on PostgreSQL; on SQLite, which runs
-/// inside the server and inside the bare loop, the server's CPU over the
+/// inside the server and inside the bare loop, the server's CPU and the
 /// bare loop's (this process's, the load generator being idle then).
-pub(crate) fn database_cpu_share(service: &Run, ceiling: &Run, postgres: bool) -> f64 {
-    if postgres {
-        service.per_call(service.cpu.database) / ceiling.per_call(ceiling.cpu.database)
-    } else {
-        service.per_call(service.cpu.server) / ceiling.per_call(ceiling.cpu.client)
-    }
-}
-
-/// The two figures `database_cpu_share` divides, in µs per create.
 pub(crate) fn database_cpu_us(service: &Run, ceiling: &Run, postgres: bool) -> (f64, f64) {
     let us = |run: &Run, cpu| run.per_call(cpu) * 1e6;
     if postgres {
@@ -313,6 +300,13 @@ pub(crate) fn database_cpu_us(service: &Run, ceiling: &Run, postgres: bool) -> (
             us(ceiling, ceiling.cpu.client),
         )
     }
+}
+
+/// The database's CPU per create, the service's over the ceiling's
+/// (`database_cpu_us`).
+pub(crate) fn database_cpu_share(service: &Run, ceiling: &Run, postgres: bool) -> f64 {
+    let (service, ceiling) = database_cpu_us(service, ceiling, postgres);
+    service / ceiling
 }
 
 /// `organizations` organizations of `users` users, each with an API

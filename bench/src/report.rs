@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::{
-    cases::{Case, Shares, database_cpu_share},
+    cases::{Case, Shares, database_cpu_share, database_cpu_us},
     load::Run,
 };
 
@@ -36,14 +36,11 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
         run.print();
     }
     let share = |a: &Run, b: &Run| a.per_second() / b.per_second();
-    let rounds = |of: fn(&Shares) -> f64| {
-        let each: Vec<_> = case
-            .by_round
-            .iter()
-            .map(|r| format!("{:.2}", of(r)))
-            .collect();
+    let by_round = |of: &dyn Fn(&Shares) -> String| {
+        let each: Vec<_> = case.by_round.iter().map(of).collect();
         format!("(by round {})", each.join(" "))
     };
+    let rounds = |of: fn(&Shares) -> f64| by_round(&|r| format!("{:.2}", of(r)));
     let line = |label: &str, value: f64, by_round: String| {
         println!("{label:<52} {value:.2} {by_round}");
     };
@@ -65,17 +62,12 @@ fn print_case(case: &Case, empty: &Run, postgres: bool) {
     line(
         database_cpu_label(postgres),
         database_cpu_share(grpc, cheapest, postgres),
-        rounds(|r| r.database_cpu),
+        rounds(|r| r.database_cpu_us.0 / r.database_cpu_us.1),
     );
-    let each: Vec<_> = case
-        .by_round
-        .iter()
-        .map(|r| format!("{:.0}/{:.0}", r.database_cpu_us.0, r.database_cpu_us.1))
-        .collect();
     println!(
-        "{:<52} (by round {})",
+        "{:<52} {}",
         "  that CPU per create in µs, gRPC service/ceiling:",
-        each.join(" ")
+        by_round(&|r| format!("{:.0}/{:.0}", r.database_cpu_us.0, r.database_cpu_us.1))
     );
     line(
         "HTTP creates / cheapest-form ceiling:",
@@ -151,13 +143,9 @@ fn print_table(cases: &[Case], postgres: bool) {
         let [grpc, http, cheapest, _] = &case.runs;
         let ms = |run: &Run, p: f64| format!("{:.1} ms", run.percentile(p).as_secs_f64() * 1e3);
         let us = |run: &Run, cpu: Duration| format!("{:.0} µs", run.per_call(cpu) * 1e6);
-        let (service_cpu, ceiling_cpu) = if postgres {
-            (grpc.cpu.database, cheapest.cpu.database)
-        } else {
-            (grpc.cpu.server, cheapest.cpu.client)
-        };
+        let (service_us, ceiling_us) = database_cpu_us(grpc, cheapest, postgres);
         println!(
-            "| {} ({} × {}) | {:.0} | {} | {} | {:.0} | {} | {} | {:.0} | {} | {} / {} | {:.2} | {:.2} | {:.2} |",
+            "| {} ({} × {}) | {:.0} | {} | {} | {:.0} | {} | {} | {:.0} | {} | {:.0} µs / {:.0} µs | {:.2} | {:.2} | {:.2} |",
             case.name,
             case.organizations,
             case.users_per_organization,
@@ -169,11 +157,11 @@ fn print_table(cases: &[Case], postgres: bool) {
             ms(http, 0.99),
             cheapest.per_second(),
             us(grpc, grpc.cpu.server),
-            us(grpc, service_cpu),
-            us(cheapest, ceiling_cpu),
+            service_us,
+            ceiling_us,
             grpc.per_second() / cheapest.per_second(),
             http.per_second() / grpc.per_second(),
-            database_cpu_share(grpc, cheapest, postgres),
+            service_us / ceiling_us,
         );
     }
 }

@@ -37,7 +37,11 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 /// holds only the parts its creates use, since every subquery and every
 /// table written costs PostgreSQL time at each execution even when it
 /// finds or writes nothing (BENCHMARKS.md, 2026-12-05, second session).
-/// Their parameters are numbered alike; a form leaves some unused.
+/// Their parameters are numbered alike; a form leaves some unused. A
+/// kept caller's call with a request id is decided on a fresh read
+/// (`workspaces::create`), so the fourth form is not sent today; it is
+/// built with the others so that this write stays whole whatever its
+/// caller decides.
 static ONE_STATEMENT: LazyLock<[String; 4]> = LazyLock::new(|| {
     [(false, false), (false, true), (true, false), (true, true)]
         .map(|(recheck, remember)| one_statement(recheck, remember))
