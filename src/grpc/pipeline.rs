@@ -110,7 +110,12 @@ impl WorkspaceApi {
         let (_, extensions, message) = request.into_parts();
         self.within_deadline(&extensions, async {
             let caller = Self::caller(&extensions)?;
-            call(caller, message)
+            // Boxed here, once: the layers around it (the deadline, the
+            // call's clock, the timer, the outage watch, tonic's box) then
+            // hold and move a pointer. A future is as large as its largest
+            // state (a create's is kilobytes), and each layer that took it
+            // by value copied it whole.
+            Box::pin(call(caller, message))
                 .await
                 .map(Response::new)
                 .map_err(|e| status::failed(operation, e))
@@ -125,5 +130,36 @@ impl WorkspaceApi {
             .get::<AuthenticatedCaller>()
             .map(|found| found.0)
             .ok_or_else(|| Status::internal("the call reached the service unauthenticated"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{domain::NameRules, storage::Storage, workspaces::OrganizationGate};
+
+    /// A call holds its use case's future in a box: however large that
+    /// future, the layers around it move a pointer (see `serve`).
+    #[tokio::test]
+    async fn a_call_holds_its_use_case_boxed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sizes.db").display());
+        let storage = Storage::connect(&url, 1).await.unwrap();
+        let api = WorkspaceApi::new(
+            Workspaces::new(storage, NameRules::default(), OrganizationGate::new(1)),
+            1,
+            Duration::from_secs(1),
+            1 << 20,
+        );
+        const LARGE: usize = 16 * 1024;
+        let use_case = |_: Caller, (): ()| async {
+            let state = [7u8; LARGE];
+            tokio::task::yield_now().await;
+            Ok::<_, DomainError>(std::hint::black_box(state)[0])
+        };
+        let call = api.serve(Request::new(()), "measure", use_case);
+        let size = std::mem::size_of_val(&call);
+        // The layers' own state is 1.5 KB in a debug build.
+        assert!(size < LARGE / 4, "serve's future is {size} bytes");
     }
 }
