@@ -22,8 +22,10 @@
 -- that name them; the benchmark's requests do not, nor do the service's.
 -- workspace-bench fills bench_callers (n, token hash, user, organization,
 -- plan) and runs:
---   pgbench -n -M prepared -c 32 -j 2 -T 5 -D callers=64 -D offset=256 \
---     -D clients=32 -D spread=2 -f this-file URL
+--   pgbench -n -M prepared -c 10 -j 2 -T 5 -D callers=64 -D offset=256 \
+--     -D clients=10 -D spread=6 -f this-file URL
+-- (10 clients: the connections the service's pool may open, by default;
+-- `--ceiling-connections`)
 -- as one case's callers (rows offset+1 to offset+callers of bench_callers),
 -- picked as the service's load picks them (load.rs, `pick`): with at least
 -- as many callers as clients, each client its own (client_id,

@@ -61,14 +61,15 @@ pub(crate) async fn pgbench(
     name: &str,
 ) -> anyhow::Result<Run> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(script);
-    let spread = (case.rows.len() / args.concurrency.max(1)).max(1);
+    let clients = args.ceiling_clients();
+    let spread = (case.rows.len() / clients).max(1);
     let output = tokio::process::Command::new(&args.pgbench)
         .args(["-n", "-M", "prepared"])
-        .args(["-c", &args.concurrency.to_string(), "-j", "2"])
+        .args(["-c", &clients.to_string(), "-j", "2"])
         .args(["-T", &args.seconds.to_string()])
         .args(["-D", &format!("callers={}", case.rows.len())])
         .args(["-D", &format!("offset={}", case.offset)])
-        .args(["-D", &format!("clients={}", args.concurrency)])
+        .args(["-D", &format!("clients={clients}")])
         .args(["-D", &format!("spread={}", spread)])
         .arg("-f")
         .arg(&script)

@@ -17,9 +17,29 @@ pub(crate) struct Cpu {
 impl Cpu {
     /// The counters now. The server's include its live children's (the
     /// FastAPI stack's uvicorn workers; the service has none).
+    ///
+    /// A backend that exits while /proc is read (pgbench's, as pgbench
+    /// ends) is in neither sum when its postmaster, read before it, reaps
+    /// it before the read reaches it: right after pgbench exited, up to a
+    /// third of its run's PostgreSQL CPU went missing that way. So /proc is
+    /// read again until no postmaster's reaped children's time moved while
+    /// it was read.
     pub(crate) fn sample(server: u32) -> Cpu {
+        let mut read = Self::read(server);
+        for _ in 0..50 {
+            if read.postmasters_still_at() {
+                break;
+            }
+            read = Self::read(server);
+        }
+        read.cpu
+    }
+
+    /// One pass over /proc.
+    fn read(server: u32) -> Read {
         let mut database = 0;
         let mut children = 0;
+        let mut postmasters = Vec::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(stat) = proc_stat(&entry.path().join("stat")) else {
                 continue;
@@ -31,6 +51,7 @@ impl Cpu {
                 database += stat.own;
                 if stat.parent_is_not_postgres() {
                     database += stat.children;
+                    postmasters.push((entry.path().join("stat"), stat.children));
                 }
             }
         }
@@ -38,10 +59,13 @@ impl Cpu {
             .map_or(0, |stat| stat.own)
             + children;
         let client = proc_stat(std::path::Path::new("/proc/self/stat")).map_or(0, |stat| stat.own);
-        Cpu {
-            server: ticks(server),
-            database: ticks(database),
-            client: ticks(client),
+        Read {
+            cpu: Cpu {
+                server: ticks(server),
+                database: ticks(database),
+                client: ticks(client),
+            },
+            postmasters,
         }
     }
 
@@ -53,6 +77,22 @@ impl Cpu {
             database: now.database.saturating_sub(before.database),
             client: now.client.saturating_sub(before.client),
         }
+    }
+}
+
+/// One pass over /proc, with each postmaster's reaped children's time as
+/// it was read.
+struct Read {
+    cpu: Cpu,
+    postmasters: Vec<(std::path::PathBuf, u64)>,
+}
+
+impl Read {
+    /// No postmaster reaped a backend since this pass read it.
+    fn postmasters_still_at(&self) -> bool {
+        self.postmasters
+            .iter()
+            .all(|(path, children)| proc_stat(path).is_none_or(|stat| stat.children == *children))
     }
 }
 
