@@ -19,7 +19,6 @@ import json
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 import urllib.request
 
 import yaml
+from ports import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy/observability/grafana-dashboard.json"
@@ -89,11 +89,6 @@ def alert_queries():
         for rule in group["rules"]:
             yield f"alerts.yaml / {rule.get('alert') or rule.get('record')}", rule["expr"]
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scrape(binary):

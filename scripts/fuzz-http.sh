@@ -16,7 +16,8 @@ SECONDS_BUDGET=${2:-120}
 command -v st >/dev/null || { echo "fuzz: schemathesis is missing (pip install schemathesis)" >&2; exit 1; }
 
 WORK=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Below the ephemeral range, which outgoing connections share (scripts/ports.py).
+free_port() { python3 "$(dirname "$0")/ports.py"; }
 GRPC=127.0.0.1:$(free_port)
 HTTP=127.0.0.1:$(free_port)
 PID=

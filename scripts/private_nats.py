@@ -3,15 +3,9 @@ scripts (measure-relay-drain.py, measure-relay-lag.py): its own port and
 store under the script's temporary directory, never the shared one."""
 
 import os
-import socket
 import subprocess
+from ports import free_port
 
-
-def free_port():
-    """A port on 127.0.0.1 nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_nats(directory):

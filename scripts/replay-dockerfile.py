@@ -29,12 +29,12 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from ports import free_port
 
 BUILD_STAGE = "build"
 REPLAYED = {"WORKDIR", "COPY", "RUN", "ENV", "ARG", "LABEL", "EXPOSE"}
@@ -229,11 +229,6 @@ def replay(context, dockerfile, root):
                 taken.append(made)
     return taken, runtime_env
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def smoke(binary, runtime_env):

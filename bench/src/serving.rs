@@ -8,9 +8,12 @@ use anyhow::bail;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-/// A port on 127.0.0.1 nothing listens on.
+#[path = "../../tests/common/ports.rs"]
+mod ports;
+
+/// A port on 127.0.0.1 nothing listens on, below the ephemeral range.
 pub(crate) fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    Ok(SocketAddr::from(([127, 0, 0, 1], ports::free_port())))
 }
 
 /// `count` connections to the server, once its health says SERVING

@@ -9,10 +9,13 @@ pub mod http;
 pub mod nats;
 mod own_postgres;
 pub mod pgbouncer;
+mod ports;
 pub mod process;
 
 #[allow(unused_imports)]
 pub use own_postgres::OwnPostgres;
+#[allow(unused_imports)]
+pub use ports::free_port;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -396,15 +399,6 @@ pub fn test_database_url() -> Option<String> {
             None
         }
     }
-}
-
-/// A port on 127.0.0.1 nothing listens on (for a server a test starts).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whether the tests run as root: PostgreSQL and pgbouncer refuse to, and
