@@ -31,7 +31,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from private_nats import free_port, start_nats
+from ports import free_port
+from private_nats import start_nats
 
 # A WorkspaceEvent: field 1 (id), a 400-character string.
 PAYLOAD = b"\x0a\x90\x03" + b"x" * 400

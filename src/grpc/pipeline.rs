@@ -142,9 +142,7 @@ mod tests {
     /// future, the layers around it move a pointer (see `serve`).
     #[tokio::test]
     async fn a_call_holds_its_use_case_boxed() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("sizes.db").display());
-        let storage = Storage::connect(&url, 1).await.unwrap();
+        let (storage, _dir) = Storage::temporary(1).await;
         let api = WorkspaceApi::new(
             Workspaces::new(storage, NameRules::default(), OrganizationGate::new(1)),
             1,

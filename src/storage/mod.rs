@@ -89,6 +89,16 @@ impl Storage {
         Self::connect_through(url, max_connections, Pooler::None).await
     }
 
+    /// A SQLite file of its own in a temporary directory (unit tests): the
+    /// storage, and the directory that must outlive it.
+    #[cfg(test)]
+    pub(crate) async fn temporary(max_connections: u32) -> (Self, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("unit.db").display());
+        let storage = Self::connect(&url, max_connections).await.unwrap();
+        (storage, dir)
+    }
+
     /// Connects to `url`, with statements sent as `pooler` needs. A SQLite
     /// file is created when missing and runs in WAL mode with a busy
     /// timeout. On PostgreSQL the health check's connection is opened

@@ -45,9 +45,7 @@ mod tests {
     /// and the creates' writer.
     #[tokio::test]
     async fn the_writer_counts_toward_the_maximum() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let storage = Storage::connect(&url, 10).await.unwrap();
+        let (storage, _dir) = Storage::temporary(10).await;
         assert_eq!(storage.pool_stats().max, 9);
         storage.close().await.unwrap();
     }
